@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("mcpz: not yet implemented");
+    std::process::exit(1);
+}

@@ -1,0 +1,1 @@
+//! Command-line front ends. Binaries parse arguments here and call into `core`.

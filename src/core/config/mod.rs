@@ -1,0 +1,1 @@
+//! Gateway configuration (YAML), compatible with the Go original's file.

@@ -1,0 +1,6 @@
+//! The engine: nothing in here depends on `cli` or `tui`.
+
+pub mod config;
+pub mod net;
+pub mod state;
+pub mod ziti;

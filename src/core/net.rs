@@ -1,0 +1,89 @@
+//! Byte-stream listeners and dialers. The proxy serves and dials over these traits so that a hop can be
+//! loopback TCP in tests and local use, or an OpenZiti stream on a zrok share, with the same code.
+
+use std::io;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A bidirectional byte stream (TCP socket, OpenZiti connection, in-memory duplex).
+pub trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn for T {}
+
+/// A boxed connection.
+pub type BoxConn = Pin<Box<dyn Conn>>;
+
+/// One accepted connection and a printable description of its peer.
+pub struct Accepted {
+    pub conn: BoxConn,
+    /// `127.0.0.1:50123` for TCP, the dialing identity for OpenZiti.
+    pub remote: String,
+}
+
+/// Something that yields incoming byte streams.
+#[async_trait]
+pub trait Listener: Send + 'static {
+    async fn accept(&mut self) -> io::Result<Accepted>;
+    /// Printable description of where this listens (`127.0.0.1:8080`, `zrok share abc123`).
+    fn describe(&self) -> String;
+}
+
+/// Something that opens outgoing byte streams to one fixed target.
+#[async_trait]
+pub trait Dialer: Send + Sync + 'static {
+    async fn dial(&self) -> io::Result<BoxConn>;
+    fn describe(&self) -> String;
+}
+
+/// Loopback (or any) TCP listener.
+pub struct TcpListener {
+    inner: tokio::net::TcpListener,
+    local: std::net::SocketAddr,
+}
+
+impl TcpListener {
+    pub async fn bind(addr: &str) -> io::Result<Self> {
+        let inner = tokio::net::TcpListener::bind(addr).await?;
+        let local = inner.local_addr()?;
+        Ok(Self { inner, local })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.local
+    }
+}
+
+#[async_trait]
+impl Listener for TcpListener {
+    async fn accept(&mut self) -> io::Result<Accepted> {
+        let (s, peer) = self.inner.accept().await?;
+        let _ = s.set_nodelay(true);
+        Ok(Accepted {
+            conn: Box::pin(s),
+            remote: peer.to_string(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.local.to_string()
+    }
+}
+
+/// TCP dialer to a fixed `host:port`.
+pub struct TcpDialer {
+    pub addr: String,
+}
+
+#[async_trait]
+impl Dialer for TcpDialer {
+    async fn dial(&self) -> io::Result<BoxConn> {
+        let s = tokio::net::TcpStream::connect(&self.addr).await?;
+        let _ = s.set_nodelay(true);
+        Ok(Box::pin(s))
+    }
+
+    fn describe(&self) -> String {
+        self.addr.clone()
+    }
+}

@@ -1,0 +1,1 @@
+//! Native OpenZiti edge client (pure Rust).

@@ -1,0 +1,1 @@
+//! `mcpz tui`: the operator console.
