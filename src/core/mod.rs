@@ -1,6 +1,7 @@
 //! The engine: nothing in here depends on `cli` or `tui`.
 
 pub mod config;
+pub mod control;
 pub mod net;
 pub mod state;
 pub mod ziti;
