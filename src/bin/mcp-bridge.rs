@@ -1,4 +1,5 @@
+//! `mcp-bridge`: thin entry point; the work is in `mcpz::cli::bridge`.
+
 fn main() {
-    eprintln!("mcp-bridge: not yet implemented");
-    std::process::exit(1);
+    std::process::exit(mcpz::cli::bridge::main());
 }

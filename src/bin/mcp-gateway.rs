@@ -1,4 +1,5 @@
+//! `mcp-gateway`: thin entry point; the work is in `mcpz::cli::gateway`.
+
 fn main() {
-    eprintln!("mcp-gateway: not yet implemented");
-    std::process::exit(1);
+    std::process::exit(mcpz::cli::gateway::main());
 }

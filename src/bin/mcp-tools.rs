@@ -1,4 +1,5 @@
+//! `mcp-tools`: thin entry point; the work is in `mcpz::cli::tools`.
+
 fn main() {
-    eprintln!("mcp-tools: not yet implemented");
-    std::process::exit(1);
+    std::process::exit(mcpz::cli::tools::main());
 }

@@ -1,4 +1,5 @@
+//! `mcpz`: thin entry point; the work is in `mcpz::cli::mcpz`.
+
 fn main() {
-    eprintln!("mcpz: not yet implemented");
-    std::process::exit(1);
+    std::process::exit(mcpz::cli::mcpz::main());
 }

@@ -1,1 +1,7 @@
 //! Command-line front ends. Binaries parse arguments here and call into `core`.
+
+pub mod bridge;
+pub mod common;
+pub mod gateway;
+pub mod mcpz;
+pub mod tools;

@@ -1,7 +1,16 @@
 //! The engine: nothing in here depends on `cli` or `tui`.
 
+pub mod backend;
 pub mod config;
 pub mod control;
+pub mod engine;
+pub mod http_backend;
+pub mod hub;
 pub mod net;
+pub mod process;
+pub mod redact;
+pub mod serve;
+pub mod sse_serve;
 pub mod state;
+pub mod telemetry;
 pub mod ziti;

@@ -1,0 +1,179 @@
+//! `mcp-bridge [flags] [--] <command> [args...]`: one stdio MCP server on a share (or loopback),
+//! one subprocess per client.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::cli::common::{self, CliResult, Failure, LogFlags};
+use crate::core::config;
+use crate::core::engine::{Engine, EngineOptions, Mode};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "mcp-bridge",
+    version,
+    about = "Expose one stdio MCP server on a zrok private share (or loopback); every client gets its own subprocess"
+)]
+pub struct BridgeArgs {
+    /// Environment variables for the command, KEY=VALUE (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory for the command.
+    #[arg(long, value_name = "DIR")]
+    pub working_dir: Option<PathBuf>,
+    /// Serve on this existing zrok share (managed mode: never deleted).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "listen")]
+    pub share_token: Option<String>,
+    /// Serve on this TCP address instead of a zrok share (loopback; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Allow --listen on a non-loopback address.
+    #[arg(long, requires = "listen")]
+    pub allow_remote: bool,
+    /// Time allowed for the server to start and answer initialize.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
+    /// Time allowed for each request to the server.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub call_timeout: std::time::Duration,
+    /// End a client session after this long without requests.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// The MCP server command and its arguments.
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+    #[command(flatten)]
+    pub log: LogFlags,
+}
+
+/// Parse `500ms`, `30s`, `2m`, `1h`, `1m30s`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let mut total = std::time::Duration::ZERO;
+    let mut num = String::new();
+    let mut chars = s.trim().chars().peekable();
+    if s.trim().is_empty() {
+        return Err("empty duration".into());
+    }
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let v: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration '{s}' (use e.g. 500ms, 30s, 2m)"))?;
+        num.clear();
+        let secs = match unit.as_str() {
+            "ms" => v / 1000.0,
+            "s" => v,
+            "m" => v * 60.0,
+            "h" => v * 3600.0,
+            _ => {
+                return Err(format!(
+                    "invalid duration '{s}': unknown unit '{unit}' (use ms, s, m, h)"
+                ))
+            }
+        };
+        total += std::time::Duration::from_secs_f64(secs);
+    }
+    if !num.is_empty() {
+        return Err(format!(
+            "invalid duration '{s}': missing unit (use e.g. 500ms, 30s, 2m)"
+        ));
+    }
+    Ok(total)
+}
+
+pub fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut env = BTreeMap::new();
+    for p in pairs {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(Failure::usage(format!(
+                "--env {}: expected KEY=VALUE",
+                p.split('=').next().unwrap_or("")
+            )));
+        };
+        if k.is_empty() {
+            return Err(Failure::usage("--env: empty variable name".to_string()));
+        }
+        env.insert(k.to_string(), v.to_string());
+    }
+    Ok(env)
+}
+
+pub async fn run(args: BridgeArgs) -> CliResult {
+    let _guard = args.log.init(None)?;
+    let env = parse_env(&args.env)?;
+    let Some(command) = args.command.first().cloned() else {
+        return Err(Failure::usage("missing <command>"));
+    };
+    let bound = match &args.listen {
+        Some(addr) => Some(common::bind_loopback(addr, args.allow_remote).await?),
+        None => None,
+    };
+    let Some(bound) = bound else {
+        return Err(common::zrok_unavailable());
+    };
+    let mut agg = config::Aggregator::default();
+    agg.name = "mcp-bridge".into();
+    agg.connect_timeout = args.connect_timeout;
+    agg.call_timeout = args.call_timeout;
+    agg.idle_timeout = args.idle_timeout;
+    let backend = config::Backend {
+        id: "bridge".into(),
+        name: None,
+        transport: config::Transport::Stdio {
+            command,
+            args: args.command[1..].to_vec(),
+            env,
+            working_dir: args.working_dir.clone(),
+        },
+        tools: config::ToolFilter::none(),
+    };
+    let engine = Engine::start(EngineOptions {
+        aggregator: agg,
+        backends: vec![backend],
+        mode: Mode::Transparent,
+        zrok: None,
+        discover: true,
+    })
+    .await
+    .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))?;
+    common::serve_bound(engine, bound, true).await
+}
+
+pub fn main() -> i32 {
+    let args = BridgeArgs::parse();
+    common::run_main("mcp-bridge", run(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("3x").is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! Shared flags, error printing, signals and the serve loop used by every command.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::core::engine::Engine;
+use crate::core::net::TcpListener;
+use crate::core::serve::{self, ServeOptions};
+use crate::core::state::Overlay;
+use crate::core::telemetry::{self, LogFormat, LogGuard, LogOptions};
+
+/// Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
+pub const EXIT_FAILURE: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Failure {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::runtime(e.to_string())
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Logging flags shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogFlags {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// More logging (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less logging (warnings and errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Also write JSON logs to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<std::path::PathBuf>,
+}
+
+impl LogFlags {
+    pub fn options(&self, config_file: Option<&std::path::Path>) -> LogOptions {
+        LogOptions {
+            format: self.log_format,
+            verbosity: if self.quiet {
+                -1
+            } else {
+                self.verbose.min(3) as i8
+            },
+            file: self
+                .log_file
+                .clone()
+                .or(config_file.map(|p| p.to_path_buf())),
+            stderr: true,
+        }
+    }
+
+    pub fn init(&self, config_file: Option<&std::path::Path>) -> Result<LogGuard, Failure> {
+        telemetry::init(&self.options(config_file)).map_err(|e| Failure::usage(e.to_string()))
+    }
+}
+
+/// Run a command's future on a multi-threaded runtime and turn its result into an exit code.
+pub fn run_main<F>(name: &str, f: F) -> i32
+where
+    F: std::future::Future<Output = CliResult>,
+{
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: error: cannot start runtime: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let r = rt.block_on(f);
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match r {
+        Ok(()) => 0,
+        Err(f) => {
+            for line in f.message.lines() {
+                if line.starts_with("warning:")
+                    || line.starts_with("error:")
+                    || line.starts_with("hint:")
+                {
+                    eprintln!("{line}");
+                } else {
+                    eprintln!("error: {line}");
+                }
+            }
+            f.code
+        }
+    }
+}
+
+/// Print exactly one JSON line on stdout (the orchestrator contract) and flush.
+pub fn print_json_line(v: &serde_json::Value) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}").map_err(|e| Failure::runtime(format!("stdout: {e}")))?;
+    out.flush()
+        .map_err(|e| Failure::runtime(format!("stdout: {e}")))?;
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Where a running server is reachable.
+pub struct Bound {
+    pub listener: TcpListener,
+    pub mcp_url: String,
+    pub sse_url: String,
+    pub opts: ServeOptions,
+}
+
+/// Bind `addr` (TCP), refusing non-loopback addresses unless `allow_remote`.
+pub async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Bound, Failure> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::usage(format!("--listen {addr}: {e}")))?;
+    let local = listener.local_addr();
+    let mut opts = ServeOptions::loopback(local.port());
+    if !is_loopback(&local) {
+        if !allow_remote {
+            return Err(Failure::usage(format!(
+                "--listen {addr}: not a loopback address; MCP on a network address is reachable by anyone who can route to it. Use a zrok share instead, or pass --allow-remote"
+            )));
+        }
+        tracing::warn!("serving on non-loopback address {local}: no Host/Origin check");
+        opts.allowed_hosts = None;
+    }
+    let host = match local {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    };
+    Ok(Bound {
+        listener,
+        mcp_url: format!("http://{host}/mcp"),
+        sse_url: format!("http://{host}/sse"),
+        opts,
+    })
+}
+
+/// Serve `engine` on a bound TCP listener: print the JSON line, serve until a signal or
+/// `engine.shutdown` fires, then shut everything down.
+pub async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: bool) -> CliResult {
+    engine.hub.set_overlay(Overlay::Loopback {
+        mcp_url: bound.mcp_url.clone(),
+        sse_url: bound.sse_url.clone(),
+    });
+    let app = serve::router(engine.clone(), &bound.opts);
+    if print_line {
+        print_json_line(&serde_json::json!({"mcp_url": bound.mcp_url, "sse_url": bound.sse_url}))?;
+    }
+    tracing::info!(mcp_url = %bound.mcp_url, sse_url = %bound.sse_url, "serving");
+    let stop = engine.shutdown.clone();
+    let server = tokio::spawn(serve::serve(Box::new(bound.listener), app, stop.clone()));
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = stop.cancelled() => {}
+    }
+    engine.shutdown().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+    Ok(())
+}
+
+/// The zrok overlay is not available: explain how to serve instead.
+pub fn zrok_unavailable() -> Failure {
+    Failure::usage(
+        "zrok environment is not enabled\nhint: run 'zrok2 enable <token>', or serve on loopback with --listen 127.0.0.1:0",
+    )
+}

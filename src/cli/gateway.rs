@@ -1,0 +1,100 @@
+//! `mcp-gateway run CONFIG`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::cli::common::{self, CliResult, Failure, LogFlags};
+use crate::core::config;
+use crate::core::engine::{Engine, EngineOptions, Mode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-gateway",
+    version,
+    about = "Aggregate many MCP servers into one endpoint, reachable over a zrok private share or loopback"
+)]
+pub struct GatewayCli {
+    #[command(subcommand)]
+    pub command: GatewayCommand,
+    #[command(flatten)]
+    pub log: LogFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Run the MCP gateway.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Path to the gateway configuration (YAML).
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// Validate the configuration and exit (0 valid, 2 invalid).
+    #[arg(long)]
+    pub check: bool,
+    /// Serve on this TCP address instead of a zrok share (loopback; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Allow --listen on a non-loopback address.
+    #[arg(long, requires = "listen")]
+    pub allow_remote: bool,
+    /// Serve on this existing zrok share (managed mode; overrides `share_token` in the config).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "listen")]
+    pub share_token: Option<String>,
+}
+
+/// Load the config, printing warnings; errors become exit code 2.
+pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
+    match config::load(path) {
+        Ok((cfg, warnings)) => {
+            for w in warnings {
+                eprintln!("{w}");
+            }
+            Ok(cfg)
+        }
+        Err(errs) => Err(Failure::usage(errs.to_string())),
+    }
+}
+
+pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
+    let cfg = load_config(&args.config)?;
+    if args.check {
+        eprintln!(
+            "{}: ok ({} backends)",
+            args.config.display(),
+            cfg.backends.len()
+        );
+        return Ok(());
+    }
+    let _guard = log.init(cfg.log_file.as_deref())?;
+    // Bind before starting backends so a bad address fails fast and nothing is left behind.
+    let bound = match &args.listen {
+        Some(addr) => Some(common::bind_loopback(addr, args.allow_remote).await?),
+        None => None,
+    };
+    let Some(bound) = bound else {
+        return Err(common::zrok_unavailable());
+    };
+    let engine = Engine::start(EngineOptions {
+        aggregator: cfg.aggregator.clone(),
+        backends: cfg.backends.clone(),
+        mode: Mode::Gateway,
+        zrok: None,
+        discover: true,
+    })
+    .await
+    .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))?;
+    common::serve_bound(engine, bound, true).await
+}
+
+pub fn main() -> i32 {
+    let cli = GatewayCli::parse();
+    common::run_main("mcp-gateway", async move {
+        match cli.command {
+            GatewayCommand::Run(args) => run(args, cli.log).await,
+        }
+    })
+}

@@ -1,0 +1,51 @@
+//! `mcpz`: the umbrella command.
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::cli::common::{self, CliResult};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcpz",
+    version,
+    about = "Zero-trust access to MCP tools over OpenZiti and zrok"
+)]
+pub struct McpzCli {
+    #[command(subcommand)]
+    pub command: McpzCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpzCommand {
+    /// The MCP gateway (same as `mcp-gateway`).
+    Gateway(crate::cli::gateway::GatewayCli),
+    /// Expose one stdio MCP server (same as `mcp-bridge`).
+    Bridge(crate::cli::bridge::BridgeArgs),
+    /// Connect MCP clients to a remote server (same as `mcp-tools`).
+    Tools(crate::cli::tools::ToolsCli),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+pub async fn dispatch(cli: McpzCli) -> CliResult {
+    match cli.command {
+        McpzCommand::Gateway(g) => match g.command {
+            crate::cli::gateway::GatewayCommand::Run(a) => crate::cli::gateway::run(a, g.log).await,
+        },
+        McpzCommand::Bridge(b) => crate::cli::bridge::run(b).await,
+        McpzCommand::Tools(t) => crate::cli::tools::dispatch(t).await,
+        McpzCommand::Completions { shell } => {
+            let mut cmd = McpzCli::command();
+            clap_complete::generate(shell, &mut cmd, "mcpz", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = McpzCli::parse();
+    common::run_main("mcpz", dispatch(cli))
+}

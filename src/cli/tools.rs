@@ -1,0 +1,169 @@
+//! `mcp-tools run|http <target>`: connect an agent to a remote MCP server (a zrok share token, or a
+//! URL for local use) over stdio or local streamable HTTP.
+
+use std::collections::BTreeMap;
+
+use clap::{Parser, Subcommand};
+use rmcp::ServiceExt;
+
+use crate::cli::common::{self, CliResult, Failure, LogFlags};
+use crate::core::config;
+use crate::core::engine::{Engine, EngineOptions, Mode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-tools",
+    version,
+    about = "Connect MCP clients to a remote MCP server on a zrok share (or a URL)"
+)]
+pub struct ToolsCli {
+    #[command(subcommand)]
+    pub command: ToolsCommand,
+    #[command(flatten)]
+    pub log: LogFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Speak MCP on stdio and forward to TARGET (for agents that launch MCP servers).
+    Run(TargetArgs),
+    /// Serve TARGET as streamable HTTP on a local address.
+    Http(HttpArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// A zrok share token, or a URL: `http://HOST:PORT/mcp` (streamable HTTP) or `.../sse` (legacy SSE).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Time allowed to connect and initialize.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::cli::bridge::parse_duration)]
+    pub connect_timeout: std::time::Duration,
+    /// Time allowed for each request.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::cli::bridge::parse_duration)]
+    pub call_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HttpArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Address to serve on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Allow --bind on a non-loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Stateless mode: no Mcp-Session-Id; every request stands alone.
+    #[arg(long)]
+    pub stateless: bool,
+    /// Prefer application/json responses over SSE streams.
+    #[arg(long)]
+    pub json_response: bool,
+}
+
+/// Turn a target into a backend definition.
+pub fn target_backend(target: &str) -> Result<config::Backend, Failure> {
+    let transport = if target.starts_with("http://") || target.starts_with("https://") {
+        let url = url::Url::parse(target)
+            .map_err(|e| Failure::usage(format!("{target}: invalid URL: {e}")))?;
+        let protocol = if url.path().trim_end_matches('/').ends_with("/sse") {
+            config::HttpProtocol::Sse
+        } else {
+            config::HttpProtocol::Streamable
+        };
+        config::Transport::Http {
+            endpoint: url,
+            protocol,
+            headers: BTreeMap::new(),
+            tls: None,
+            allow_insecure: true,
+        }
+    } else {
+        if target.is_empty()
+            || !target
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Failure::usage(format!(
+                "{target}: not a share token or an http(s) URL"
+            )));
+        }
+        config::Transport::Zrok {
+            share_token: target.to_string(),
+        }
+    };
+    Ok(config::Backend {
+        id: "target".into(),
+        name: None,
+        transport,
+        tools: config::ToolFilter::none(),
+    })
+}
+
+async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure> {
+    let backend = target_backend(&args.target)?;
+    if matches!(backend.transport, config::Transport::Zrok { .. }) {
+        return Err(common::zrok_unavailable());
+    }
+    let mut agg = config::Aggregator::default();
+    agg.name = "mcp-tools".into();
+    agg.connect_timeout = args.connect_timeout;
+    agg.call_timeout = args.call_timeout;
+    Engine::start(EngineOptions {
+        aggregator: agg,
+        backends: vec![backend],
+        mode: Mode::Transparent,
+        zrok: None,
+        discover: false,
+    })
+    .await
+    .map_err(|e| Failure::runtime(e.cause))
+}
+
+pub async fn run_stdio(args: TargetArgs) -> CliResult {
+    let engine = engine_for(&args).await?;
+    let session = engine.new_session("stdio", "stdio");
+    let ended = session.ended();
+    let service = session
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| Failure::runtime(format!("stdio session: {e}")));
+    let r = match service {
+        Ok(service) => {
+            let ct = service.cancellation_token();
+            tokio::select! {
+                r = service.waiting() => { r.map(|_| ()).map_err(|e| Failure::runtime(e.to_string())) }
+                _ = common::shutdown_signal() => { ct.cancel(); Ok(()) }
+                _ = ended.cancelled() => { ct.cancel(); Ok(()) }
+            }
+        }
+        // A client that closes stdin before initializing is not an error.
+        Err(e) if e.message.contains("connection closed") => Ok(()),
+        Err(e) => Err(e),
+    };
+    engine.shutdown().await;
+    r
+}
+
+pub async fn run_http(args: HttpArgs) -> CliResult {
+    let mut bound = common::bind_loopback(&args.bind, args.allow_remote).await?;
+    bound.opts.stateless = args.stateless;
+    bound.opts.json_response = args.json_response;
+    let engine = engine_for(&args.target).await?;
+    common::serve_bound(engine, bound, true).await
+}
+
+pub async fn dispatch(cli: ToolsCli) -> CliResult {
+    // stdout carries MCP in `run`: logs always go to stderr.
+    let _guard = cli.log.init(None)?;
+    match cli.command {
+        ToolsCommand::Run(a) => run_stdio(a).await,
+        ToolsCommand::Http(a) => run_http(a).await,
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = ToolsCli::parse();
+    common::run_main("mcp-tools", dispatch(cli))
+}

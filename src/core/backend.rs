@@ -1,0 +1,434 @@
+#![allow(deprecated)]
+// Sampling, roots, logging and subscribe are deprecated upstream but still spoken by clients: a proxy must carry them.
+
+//! Connections to MCP backends (stdio subprocesses, HTTP/HTTPS servers, zrok shares) and the client
+//! handler that carries a backend's notifications and server-to-client requests back to the session
+//! that owns the connection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
+    CustomNotification, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
+    Implementation, InitializeRequestParams, ListRootsResult, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProgressToken, ResourceUpdatedNotificationParam, ServerPeerInfo,
+};
+use rmcp::service::{NotificationContext, RequestContext, RunningService};
+use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServiceExt};
+
+use crate::core::config;
+use crate::core::process::{self, ChildGuard, Registry};
+
+/// The client end of one session, shared with every backend connection the session owns, so that
+/// backend notifications and requests reach the right client.
+#[derive(Default)]
+pub struct Downstream {
+    peer: OnceLock<Peer<RoleServer>>,
+    init: OnceLock<InitializeRequestParams>,
+    /// (backend index, token the backend sees) -> token the client sent.
+    progress: Mutex<HashMap<(usize, ProgressToken), ProgressToken>>,
+    /// Prefix per backend index for list-changed fan-in; `None` entries are transparent.
+    list_changed: Mutex<Option<Arc<dyn Fn(ListChanged) + Send + Sync>>>,
+}
+
+/// Which list changed at a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListChanged {
+    Tools(usize),
+    Prompts(usize),
+    Resources(usize),
+}
+
+impl Downstream {
+    pub fn set_peer(&self, peer: Peer<RoleServer>) {
+        let _ = self.peer.set(peer);
+    }
+
+    pub fn peer(&self) -> Option<&Peer<RoleServer>> {
+        self.peer.get()
+    }
+
+    pub fn set_init(&self, init: InitializeRequestParams) {
+        let _ = self.init.set(init);
+    }
+
+    pub fn init(&self) -> Option<&InitializeRequestParams> {
+        self.init.get()
+    }
+
+    pub fn map_progress(&self, backend: usize, theirs: ProgressToken, ours: ProgressToken) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((backend, theirs), ours);
+    }
+
+    pub fn unmap_progress(&self, backend: usize, theirs: &ProgressToken) {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(backend, theirs.clone()));
+    }
+
+    fn client_token(&self, backend: usize, theirs: &ProgressToken) -> Option<ProgressToken> {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(backend, theirs.clone()))
+            .cloned()
+    }
+
+    pub fn on_list_changed(&self, f: Arc<dyn Fn(ListChanged) + Send + Sync>) {
+        *self.list_changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
+
+    fn list_changed(&self, what: ListChanged) {
+        let f = self
+            .list_changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(f) = f {
+            f(what);
+        }
+    }
+}
+
+/// The rmcp client handler of one backend connection.
+pub struct BackendClient {
+    pub idx: usize,
+    pub id: String,
+    pub down: Arc<Downstream>,
+}
+
+fn no_client(method: &str) -> McpError {
+    McpError::internal_error(
+        format!("{method}: no client is attached to this backend connection"),
+        None,
+    )
+}
+
+fn forward_err(e: rmcp::ServiceError) -> McpError {
+    match e {
+        rmcp::ServiceError::McpError(e) => e,
+        other => McpError::internal_error(format!("client request failed: {other}"), None),
+    }
+}
+
+impl ClientHandler for BackendClient {
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        let peer = self
+            .down
+            .peer()
+            .ok_or_else(|| no_client("sampling/createMessage"))?;
+        peer.create_message(params).await.map_err(forward_err)
+    }
+
+    async fn list_roots(
+        &self,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, McpError> {
+        let peer = self.down.peer().ok_or_else(|| no_client("roots/list"))?;
+        peer.list_roots().await.map_err(forward_err)
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        let peer = self
+            .down
+            .peer()
+            .ok_or_else(|| no_client("elicitation/create"))?;
+        peer.create_elicitation(request).await.map_err(forward_err)
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<CustomResult, McpError> {
+        let peer = self.down.peer().ok_or_else(|| no_client(&request.method))?;
+        match peer
+            .send_request(rmcp::model::ServerRequest::CustomRequest(request))
+            .await
+        {
+            Ok(rmcp::model::ClientResult::CustomResult(r)) => Ok(r),
+            Ok(_) => Err(McpError::internal_error("unexpected response type", None)),
+            Err(e) => Err(forward_err(e)),
+        }
+    }
+
+    async fn on_progress(
+        &self,
+        mut params: ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let Some(peer) = self.down.peer() else { return };
+        let Some(token) = self.down.client_token(self.idx, &params.progress_token) else {
+            tracing::debug!(backend = %self.id, "progress for an unknown token dropped");
+            return;
+        };
+        params.progress_token = token;
+        let _ = peer.notify_progress(params).await;
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        if let Some(peer) = self.down.peer() {
+            let _ = peer.notify_logging_message(params).await;
+        }
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        if let Some(peer) = self.down.peer() {
+            let _ = peer.notify_resource_updated(params).await;
+        }
+    }
+
+    async fn on_resource_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.down.list_changed(ListChanged::Resources(self.idx));
+    }
+
+    async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.down.list_changed(ListChanged::Tools(self.idx));
+    }
+
+    async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.down.list_changed(ListChanged::Prompts(self.idx));
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        if let Some(peer) = self.down.peer() {
+            let _ = peer
+                .send_notification(rmcp::model::ServerNotification::CustomNotification(
+                    notification,
+                ))
+                .await;
+        }
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        // Mirror the real client: its capabilities decide what the backend may ask of it.
+        match self.down.init() {
+            Some(init) => {
+                let mut c = ClientConfig::default();
+                c.capabilities = init.capabilities.clone();
+                c.client_info = init.client_info.clone();
+                c
+            }
+            None => {
+                let mut c = ClientConfig::default();
+                c.capabilities = ClientCapabilities::default();
+                c.client_info = Implementation::new("mcpz", env!("CARGO_PKG_VERSION"));
+                c
+            }
+        }
+    }
+}
+
+/// Why a backend could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot start '{command}': {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("connect/initialize did not finish within {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("initialize failed: {0}")]
+    Initialize(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a connection needs from its environment.
+#[derive(Clone)]
+pub struct ConnectEnv {
+    pub registry: Registry,
+    pub connect_timeout: Duration,
+    /// Called with each stderr line of a stdio backend (`backend id`, line).
+    pub on_stderr: Option<Arc<dyn Fn(&str, &str) + Send + Sync>>,
+    /// Opens MCP client transports to zrok shares; `None` when no zrok environment is available.
+    pub zrok: Option<Arc<dyn ZrokConnector>>,
+}
+
+/// Supplies a connected MCP transport to a zrok share; keeps the access alive until dropped.
+#[async_trait::async_trait]
+pub trait ZrokConnector: Send + Sync {
+    async fn connect(
+        &self,
+        share_token: &str,
+        backend: BackendClient,
+    ) -> Result<
+        (
+            RunningService<RoleClient, BackendClient>,
+            Box<dyn Send + Sync>,
+        ),
+        BackendError,
+    >;
+}
+
+/// A live connection to one backend.
+pub struct BackendConn {
+    pub idx: usize,
+    pub id: String,
+    pub service: RunningService<RoleClient, BackendClient>,
+    pub info: Option<ServerPeerInfo>,
+    /// The stdio subprocess, if any (terminated on drop).
+    pub child: Option<ChildGuard>,
+    /// Anything else that must live as long as the connection (a zrok access).
+    _keep: Option<Box<dyn Send + Sync>>,
+}
+
+impl BackendConn {
+    pub fn peer(&self) -> &Peer<RoleClient> {
+        self.service.peer()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.pid())
+    }
+
+    /// Close the MCP session and terminate the subprocess (bounded).
+    pub async fn close(mut self) {
+        let _ = self
+            .service
+            .close_with_timeout(Duration::from_secs(2))
+            .await;
+        if let Some(c) = self.child.take() {
+            c.terminate().await;
+        }
+    }
+}
+
+/// Connect to `backend`, bounded by `env.connect_timeout` (spawn + initialize).
+pub async fn connect(
+    idx: usize,
+    backend: &config::Backend,
+    down: Arc<Downstream>,
+    env: &ConnectEnv,
+) -> Result<BackendConn, BackendError> {
+    let handler = BackendClient {
+        idx,
+        id: backend.id.clone(),
+        down,
+    };
+    let timeout = env.connect_timeout;
+    let fut = connect_inner(handler, backend, env);
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(BackendError::ConnectTimeout(timeout)),
+    }
+}
+
+async fn connect_inner(
+    handler: BackendClient,
+    backend: &config::Backend,
+    env: &ConnectEnv,
+) -> Result<BackendConn, BackendError> {
+    let idx = handler.idx;
+    let id = backend.id.clone();
+    match &backend.transport {
+        config::Transport::Stdio {
+            command,
+            args,
+            env: vars,
+            working_dir,
+        } => {
+            let spec = process::Spawn {
+                command: command.clone(),
+                args: args.clone(),
+                env: vars.clone(),
+                working_dir: working_dir.clone(),
+            };
+            let on_line = env.on_stderr.clone().map(|f| {
+                let id = id.clone();
+                Arc::new(move |line: &str| f(&id, line)) as Arc<dyn Fn(&str) + Send + Sync>
+            });
+            let spawned = process::spawn(&spec, &id, &env.registry, on_line).map_err(|e| {
+                BackendError::Spawn {
+                    command: command.clone(),
+                    source: e,
+                }
+            })?;
+            let guard = spawned.guard;
+            // If initialize fails, `guard` drops here and terminates the group.
+            let service = handler
+                .serve((spawned.stdout, spawned.stdin))
+                .await
+                .map_err(|e| BackendError::Initialize(e.to_string()))?;
+            let info = service.peer().peer_info().map(|i| (*i).clone());
+            Ok(BackendConn {
+                idx,
+                id,
+                service,
+                info,
+                child: Some(guard),
+                _keep: None,
+            })
+        }
+        config::Transport::Http {
+            endpoint,
+            protocol,
+            headers,
+            tls,
+            ..
+        } => {
+            let service = crate::core::http_backend::connect(
+                handler,
+                endpoint,
+                *protocol,
+                headers,
+                tls.as_ref(),
+                env.connect_timeout,
+            )
+            .await?;
+            let info = service.peer().peer_info().map(|i| (*i).clone());
+            Ok(BackendConn {
+                idx,
+                id,
+                service,
+                info,
+                child: None,
+                _keep: None,
+            })
+        }
+        config::Transport::Zrok { share_token } => {
+            let Some(z) = &env.zrok else {
+                return Err(BackendError::Other(
+                    "zrok environment is not enabled (run 'zrok2 enable <token>')".into(),
+                ));
+            };
+            let (service, keep) = z.connect(share_token, handler).await?;
+            let info = service.peer().peer_info().map(|i| (*i).clone());
+            Ok(BackendConn {
+                idx,
+                id,
+                service,
+                info,
+                child: None,
+                _keep: Some(keep),
+            })
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The live-state hub: counters and lists the engine updates, published as a [`Snapshot`] on a
+//! watch channel (coalesced) and as [`Event`]s on a broadcast channel.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{broadcast, watch};
+
+use crate::core::state::*;
+
+const WINDOW: usize = 512;
+/// How often a changed snapshot is published at most.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+
+#[derive(Default)]
+struct Window {
+    samples: VecDeque<Duration>,
+}
+
+impl Window {
+    fn push(&mut self, d: Duration) {
+        if self.samples.len() == WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(d);
+    }
+
+    fn latency(&self) -> Latency {
+        if self.samples.is_empty() {
+            return Latency::default();
+        }
+        let mut v: Vec<Duration> = self.samples.iter().copied().collect();
+        v.sort_unstable();
+        let pick = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Latency {
+            p50: Some(pick(0.5)),
+            p95: Some(pick(0.95)),
+            max: v.last().copied(),
+        }
+    }
+}
+
+struct BackendEntry {
+    state: BackendState,
+    window: Window,
+}
+
+struct ToolEntry {
+    state: ToolState,
+    window: Window,
+}
+
+struct Inner {
+    gateway: GatewayInfo,
+    backends: Vec<BackendEntry>,
+    tools: BTreeMap<String, ToolEntry>,
+    sessions: BTreeMap<String, SessionState>,
+    shares: Vec<ShareState>,
+    total_calls: u64,
+    total_errors: u64,
+}
+
+/// Shared, cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Mutex<Inner>>,
+    dirty: Arc<AtomicBool>,
+    snap_tx: Arc<watch::Sender<Snapshot>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Hub {
+    pub fn new(name: &str, version: &str, separator: &str) -> Self {
+        let snap = Snapshot::empty(name, version, separator);
+        let (snap_tx, _) = watch::channel(snap.clone());
+        let (events, _) = broadcast::channel(4096);
+        Hub {
+            inner: Arc::new(Mutex::new(Inner {
+                gateway: snap.gateway,
+                backends: Vec::new(),
+                tools: BTreeMap::new(),
+                sessions: BTreeMap::new(),
+                shares: Vec::new(),
+                total_calls: 0,
+                total_errors: 0,
+            })),
+            dirty: Arc::new(AtomicBool::new(true)),
+            snap_tx: Arc::new(snap_tx),
+            events,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn touch(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+        self.snap_tx.subscribe()
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+    }
+
+    /// Build and publish a snapshot now.
+    pub fn publish(&self) {
+        self.dirty.store(false, Ordering::Release);
+        let snap = {
+            let g = self.lock();
+            Snapshot {
+                gateway: g.gateway.clone(),
+                backends: g
+                    .backends
+                    .iter()
+                    .map(|b| {
+                        let mut s = b.state.clone();
+                        s.latency = b.window.latency();
+                        s
+                    })
+                    .collect(),
+                sessions: g.sessions.values().cloned().collect(),
+                tools: g
+                    .tools
+                    .values()
+                    .map(|t| {
+                        let mut s = t.state.clone();
+                        s.latency = t.window.latency();
+                        s
+                    })
+                    .collect(),
+                shares: g.shares.clone(),
+                total_calls: g.total_calls,
+                total_errors: g.total_errors,
+            }
+        };
+        self.snap_tx.send_replace(snap);
+    }
+
+    /// Publish changed state every [`PUBLISH_INTERVAL`] until `stop` fires.
+    pub fn spawn_publisher(&self, stop: tokio_util::sync::CancellationToken) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => { hub.publish(); break; }
+                    _ = tick.tick() => {
+                        if hub.dirty.load(Ordering::Acquire) { hub.publish(); }
+                    }
+                }
+            }
+        });
+    }
+
+    pub fn set_overlay(&self, overlay: Overlay) {
+        self.lock().gateway.overlay = overlay;
+        self.touch();
+    }
+
+    pub fn set_shares(&self, shares: Vec<ShareState>) {
+        self.lock().shares = shares;
+        self.touch();
+    }
+
+    pub fn add_backend(&self, state: BackendState) {
+        self.lock().backends.push(BackendEntry {
+            state,
+            window: Window::default(),
+        });
+        self.touch();
+    }
+
+    pub fn update_backend(&self, id: &str, f: impl FnOnce(&mut BackendState)) {
+        let mut g = self.lock();
+        if let Some(b) = g.backends.iter_mut().find(|b| b.state.id == id) {
+            f(&mut b.state);
+        }
+        drop(g);
+        self.touch();
+    }
+
+    pub fn set_backend_status(&self, id: &str, status: BackendStatus, error: Option<String>) {
+        self.update_backend(id, |b| {
+            b.status = status.clone();
+            if error.is_some() {
+                b.last_error = error.clone();
+            }
+        });
+        self.emit(Event::BackendStatus {
+            id: id.to_string(),
+            status,
+            error,
+        });
+    }
+
+    /// Replace the catalog of one backend's tools.
+    pub fn set_tools(&self, backend: &str, tools: Vec<ToolState>) {
+        let mut g = self.lock();
+        g.tools.retain(|_, t| t.state.backend != backend);
+        for t in tools {
+            g.tools.insert(
+                t.name.clone(),
+                ToolEntry {
+                    state: t,
+                    window: Window::default(),
+                },
+            );
+        }
+        drop(g);
+        self.touch();
+    }
+
+    pub fn session_opened(&self, id: &str, remote: &str, transport: &str) {
+        let now = SystemTime::now();
+        self.lock().sessions.insert(
+            id.to_string(),
+            SessionState {
+                id: id.to_string(),
+                client: None,
+                remote: remote.to_string(),
+                transport: transport.to_string(),
+                protocol_version: None,
+                opened_at: now,
+                last_activity: now,
+                calls: 0,
+                errors: 0,
+                last_call: None,
+            },
+        );
+        self.touch();
+        self.emit(Event::SessionOpened {
+            id: id.to_string(),
+            remote: remote.to_string(),
+            transport: transport.to_string(),
+        });
+    }
+
+    pub fn session_update(&self, id: &str, f: impl FnOnce(&mut SessionState)) {
+        if let Some(s) = self.lock().sessions.get_mut(id) {
+            f(s);
+        }
+        self.touch();
+    }
+
+    pub fn session_backends(&self, delta: isize, backends: &[String]) {
+        let mut g = self.lock();
+        for b in g.backends.iter_mut() {
+            if backends.contains(&b.state.id) {
+                b.state.sessions = (b.state.sessions as isize + delta).max(0) as usize;
+            }
+        }
+        drop(g);
+        self.touch();
+    }
+
+    pub fn session_closed(&self, id: &str, reason: &str) {
+        let removed = self.lock().sessions.remove(id).is_some();
+        if removed {
+            self.touch();
+            self.emit(Event::SessionClosed {
+                id: id.to_string(),
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// Record one finished call.
+    pub fn record_call(&self, ev: CallEvent, tool_key: Option<&str>) {
+        let err = !ev.outcome.is_ok();
+        {
+            let mut g = self.lock();
+            g.total_calls += 1;
+            if err {
+                g.total_errors += 1;
+            }
+            if let Some(b) = g.backends.iter_mut().find(|b| b.state.id == ev.backend) {
+                b.state.calls += 1;
+                b.window.push(ev.duration);
+                if err {
+                    b.state.errors += 1;
+                    b.state.last_error = Some(match &ev.outcome {
+                        CallOutcome::Error(_, m) | CallOutcome::ToolError(m) => m.clone(),
+                        CallOutcome::Timeout => format!("{} timed out", ev.target),
+                        CallOutcome::Cancelled => format!("{} cancelled", ev.target),
+                        CallOutcome::Ok => String::new(),
+                    });
+                }
+            }
+            if let Some(k) = tool_key {
+                if let Some(t) = g.tools.get_mut(k) {
+                    t.state.calls += 1;
+                    t.window.push(ev.duration);
+                    if err {
+                        t.state.errors += 1;
+                    }
+                }
+            }
+            if let Some(s) = g.sessions.get_mut(&ev.session) {
+                s.calls += 1;
+                if err {
+                    s.errors += 1;
+                }
+                s.last_activity = ev.at;
+                if ev.method == "tools/call" {
+                    s.last_call = Some(ev.target.clone());
+                }
+            }
+        }
+        self.touch();
+        self.emit(Event::Call(ev));
+    }
+}
+
+/// Wall clock of a monotonic start, for events.
+pub fn started(at: Instant) -> (SystemTime, Duration) {
+    let d = at.elapsed();
+    (SystemTime::now() - d, d)
+}

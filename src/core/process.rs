@@ -1,0 +1,238 @@
+//! Subprocesses for stdio backends: spawned in their own process group, stderr captured into
+//! tracing, and terminated as a whole group (SIGTERM, then SIGKILL after a grace period) when the
+//! guard is dropped, on every path.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// How long a child group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// What to run.
+#[derive(Clone)]
+pub struct Spawn {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub working_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Spawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Environment values may be secrets: show the keys only.
+        f.debug_struct("Spawn")
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("working_dir", &self.working_dir)
+            .finish()
+    }
+}
+
+impl Spawn {
+    /// `command arg1 arg2`, for display.
+    pub fn display(&self) -> String {
+        let mut s = self.command.clone();
+        for a in &self.args {
+            s.push(' ');
+            s.push_str(a);
+        }
+        s
+    }
+}
+
+/// Process groups still alive, so that shutdown can wait for them.
+#[derive(Clone, Default)]
+pub struct Registry {
+    inner: Arc<Mutex<Vec<i32>>>,
+}
+
+impl Registry {
+    fn add(&self, pgid: i32) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pgid);
+    }
+
+    fn remove(&self, pgid: i32) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| *p != pgid);
+    }
+
+    /// Number of process groups not yet reaped.
+    pub fn live(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// SIGTERM every live group, then wait (bounded) until all are gone, SIGKILLing stragglers.
+    pub async fn terminate_all(&self, grace: Duration) {
+        let groups: Vec<i32> = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for g in &groups {
+            let _ = killpg(Pid::from_raw(*g), Signal::SIGTERM);
+        }
+        let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(1);
+        while self.live() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for g in self.inner.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = killpg(Pid::from_raw(*g), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Owns a running child process group. Dropping it terminates the group.
+pub struct ChildGuard {
+    pid: Option<i32>,
+    child: Option<Child>,
+    registry: Registry,
+    label: String,
+}
+
+impl ChildGuard {
+    pub fn pid(&self) -> Option<u32> {
+        self.pid.map(|p| p as u32)
+    }
+
+    /// Terminate the group now and wait for the leader to exit (SIGKILL after the grace period).
+    pub async fn terminate(mut self) {
+        if let (Some(pid), Some(mut child)) = (self.pid.take(), self.child.take()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+            if tokio::time::timeout(KILL_GRACE, child.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(backend = %self.label, pid, "did not exit after SIGTERM; sending SIGKILL");
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = child.wait().await;
+            }
+            // Stragglers in the group that ignored SIGTERM.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            self.registry.remove(pid);
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let (Some(pid), Some(mut child)) = (self.pid.take(), self.child.take()) else {
+            return;
+        };
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+        let registry = self.registry.clone();
+        let label = std::mem::take(&mut self.label);
+        // A plain thread: this must work while the runtime shuts down, too.
+        let spawned = std::thread::Builder::new()
+            .name("mcpz-reaper".into())
+            .spawn(move || {
+                let deadline = std::time::Instant::now() + KILL_GRACE;
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(_)) | Err(_) => break,
+                        Ok(None) if std::time::Instant::now() >= deadline => {
+                            tracing::warn!(backend = %label, pid, "did not exit after SIGTERM; sending SIGKILL");
+                            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                            let _ = child.start_kill();
+                            let t = std::time::Instant::now();
+                            while t.elapsed() < Duration::from_secs(2) {
+                                if !matches!(child.try_wait(), Ok(None)) {
+                                    break;
+                                }
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                registry.remove(pid);
+            });
+        if spawned.is_err() {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// A spawned stdio server: its pipes and its guard.
+pub struct Spawned {
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+    pub guard: ChildGuard,
+}
+
+/// Spawn `spec` in a new process group with piped stdio. The child's stderr is read line by line
+/// and re-logged through tracing (target `backend`), never passed through. `on_line` receives each
+/// stderr line too (for the console's log pane).
+pub fn spawn(
+    spec: &Spawn,
+    label: &str,
+    registry: &Registry,
+    on_line: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+) -> std::io::Result<Spawned> {
+    let mut cmd = Command::new(&spec.command);
+    cmd.args(&spec.args)
+        .envs(&spec.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &spec.working_dir {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id().map(|p| p as i32);
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
+    if let Some(stderr) = child.stderr.take() {
+        let label = label.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            loop {
+                match lines.next_line().await {
+                    Ok(Some(line)) => {
+                        tracing::info!(target: "backend", backend = %label, "{}", line);
+                        if let Some(f) = &on_line {
+                            f(&line);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(target: "backend", backend = %label, "stderr read: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    if let Some(p) = pid {
+        registry.add(p);
+    }
+    Ok(Spawned {
+        stdin,
+        stdout,
+        guard: ChildGuard {
+            pid,
+            child: Some(child),
+            registry: registry.clone(),
+            label: label.to_string(),
+        },
+    })
+}
