@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod control;
+pub mod filesystem;
 pub mod net;
 pub mod state;
 pub mod ziti;
