@@ -4,6 +4,7 @@ pub mod backend;
 pub mod config;
 pub mod control;
 pub mod engine;
+pub mod filesystem;
 pub mod http_backend;
 pub mod hub;
 pub mod net;
