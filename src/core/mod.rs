@@ -3,5 +3,6 @@
 pub mod config;
 pub mod control;
 pub mod net;
+pub mod sse;
 pub mod state;
 pub mod ziti;

@@ -1,0 +1,1 @@
+//! Legacy SSE client (filled in below).
