@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod control;
+pub mod http_client;
 pub mod net;
 pub mod sse;
 pub mod state;
