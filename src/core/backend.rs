@@ -266,6 +266,7 @@ pub enum BackendError {
 pub struct ConnectEnv {
     pub registry: Registry,
     pub connect_timeout: Duration,
+    pub max_message_size: usize,
     /// Called with each stderr line of a stdio backend (`backend id`, line).
     pub on_stderr: Option<Arc<dyn Fn(&str, &str) + Send + Sync>>,
     /// Opens MCP client transports to zrok shares; `None` when no zrok environment is available.
@@ -401,6 +402,7 @@ async fn connect_inner(
                 headers,
                 tls.as_ref(),
                 env.connect_timeout,
+                env.max_message_size,
             )
             .await?;
             let info = service.peer().peer_info().map(|i| (*i).clone());

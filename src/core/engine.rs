@@ -100,6 +100,7 @@ impl Engine {
         let env = ConnectEnv {
             registry: registry.clone(),
             connect_timeout: opts.aggregator.connect_timeout,
+            max_message_size: opts.aggregator.max_message_size,
             on_stderr: Some(Arc::new(move |id: &str, line: &str| {
                 on_stderr_hub.emit(state::Event::Log(state::LogLine {
                     at: SystemTime::now(),

@@ -1,6 +1,8 @@
-//! MCP clients for http/https backends: streamable HTTP and legacy SSE.
+//! MCP clients for http/https backends (and, over an OpenZiti dialer, for zrok backends):
+//! streamable HTTP and legacy SSE, both on [`HttpClient`], which runs over any byte-stream dialer.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::service::RunningService;
@@ -10,43 +12,61 @@ use rmcp::{RoleClient, ServiceExt};
 
 use crate::core::backend::{BackendClient, BackendError};
 use crate::core::config::{HttpProtocol, Tls};
+use crate::core::http_client::{HttpClient, HttpClientConfig};
+use crate::core::net::Dialer;
 
-fn reqwest_client(
+/// Build the HTTP client for one backend connection.
+pub fn client(
+    dialer: Option<Arc<dyn Dialer>>,
     headers: &BTreeMap<String, String>,
     tls: Option<&Tls>,
     connect_timeout: Duration,
-) -> Result<reqwest::Client, BackendError> {
-    let mut map = reqwest::header::HeaderMap::new();
-    for (k, v) in headers {
-        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| BackendError::Other(format!("invalid header name '{k}'")))?;
-        let mut value = reqwest::header::HeaderValue::from_str(v)
-            .map_err(|_| BackendError::Other(format!("invalid value for header '{k}'")))?;
-        value.set_sensitive(true);
-        map.insert(name, value);
-    }
-    let mut b = reqwest::Client::builder()
-        .default_headers(map)
-        .connect_timeout(connect_timeout);
-    if let Some(tls) = tls {
-        if let Some(ca) = &tls.ca_cert_file {
-            let pem = std::fs::read(ca).map_err(|e| {
-                BackendError::Other(format!("tls.ca_cert_file {}: {e}", ca.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                BackendError::Other(format!("tls.ca_cert_file {}: {e}", ca.display()))
-            })?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
+    max_message_size: usize,
+) -> Result<HttpClient, BackendError> {
+    HttpClient::new(
+        dialer,
+        HttpClientConfig {
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ca_cert_file: tls.and_then(|t| t.ca_cert_file.clone()),
+            insecure_skip_verify: tls.map(|t| t.insecure_skip_verify).unwrap_or(false),
+            connect_timeout,
+            max_message_size,
+        },
+    )
+    .map_err(|e| BackendError::Other(e.to_string()))
+}
+
+/// Connect an MCP client session over `client` to `endpoint`.
+pub async fn connect_with(
+    handler: BackendClient,
+    client: HttpClient,
+    endpoint: &str,
+    protocol: HttpProtocol,
+) -> Result<RunningService<RoleClient, BackendClient>, BackendError> {
+    match protocol {
+        HttpProtocol::Streamable => {
+            let transport = StreamableHttpClientTransport::with_client(
+                client,
+                StreamableHttpClientTransportConfig::with_uri(endpoint),
+            );
+            handler
+                .serve(transport)
+                .await
+                .map_err(|e| BackendError::Initialize(e.to_string()))
         }
-        if tls.insecure_skip_verify {
-            tracing::warn!("TLS certificate verification is disabled (insecure_skip_verify)");
-            b = b.tls_danger_accept_invalid_certs(true);
+        HttpProtocol::Sse => {
+            let transport = crate::core::sse::client::connect(client, endpoint)
+                .await
+                .map_err(|e| BackendError::Other(format!("SSE connect to {endpoint}: {e}")))?;
+            handler
+                .serve(transport)
+                .await
+                .map_err(|e| BackendError::Initialize(e.to_string()))
         }
     }
-    b.build()
-        .map_err(|e| BackendError::Other(format!("http client: {e}")))
 }
 
 pub async fn connect(
@@ -56,21 +76,8 @@ pub async fn connect(
     headers: &BTreeMap<String, String>,
     tls: Option<&Tls>,
     connect_timeout: Duration,
+    max_message_size: usize,
 ) -> Result<RunningService<RoleClient, BackendClient>, BackendError> {
-    match protocol {
-        HttpProtocol::Streamable => {
-            let client = reqwest_client(headers, tls, connect_timeout)?;
-            let transport = StreamableHttpClientTransport::with_client(
-                client,
-                StreamableHttpClientTransportConfig::with_uri(endpoint.as_str()),
-            );
-            handler
-                .serve(transport)
-                .await
-                .map_err(|e| BackendError::Initialize(e.to_string()))
-        }
-        HttpProtocol::Sse => Err(BackendError::Other(
-            "legacy SSE client not available yet".into(),
-        )),
-    }
+    let c = client(None, headers, tls, connect_timeout, max_message_size)?;
+    connect_with(handler, c, endpoint.as_str(), protocol).await
 }

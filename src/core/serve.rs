@@ -17,10 +17,6 @@ use tokio_util::sync::CancellationToken;
 use crate::core::engine::Engine;
 use crate::core::net::Listener;
 
-/// The peer of an HTTP connection, inserted into every request's extensions.
-#[derive(Clone, Debug)]
-pub struct RemotePeer(pub String);
-
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// `Some(authorities)`: only these `Host` values (and matching `Origin`s) are accepted.
@@ -140,7 +136,7 @@ pub async fn serve(mut listener: Box<dyn Listener>, app: axum::Router, stop: Can
                 continue;
             }
         };
-        let remote = RemotePeer(accepted.remote.clone());
+        let remote = crate::core::sse::PeerAddr(accepted.remote.clone());
         let svc = app.clone().layer(axum::Extension(remote));
         let svc = TowerToHyperService::new(svc);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(accepted.conn), svc);

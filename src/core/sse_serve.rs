@@ -1,9 +1,55 @@
-//! Legacy SSE endpoints for the engine (filled in when the SSE transport lands).
+//! Legacy SSE endpoints for the engine: each `GET /sse` is one session with its own backends.
+
 use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::ServiceExt;
 
 use crate::core::engine::Engine;
 use crate::core::serve::ServeOptions;
+use crate::core::sse::{sse_router, SseServerConfig, SseSessionInfo, SseTransport};
 
-pub fn router(_engine: Arc<Engine>, _opts: &ServeOptions) -> axum::Router {
-    axum::Router::new()
+pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
+    let cfg = SseServerConfig {
+        keep_alive: Some(opts.sse_keep_alive),
+        max_message_size: engine.agg.max_message_size,
+        ..Default::default()
+    };
+    sse_router(
+        cfg,
+        Arc::new(move |transport: SseTransport, info: SseSessionInfo| {
+            let engine = engine.clone();
+            tokio::spawn(run_session(engine, transport, info));
+        }),
+    )
+}
+
+async fn run_session(engine: Arc<Engine>, transport: SseTransport, info: SseSessionInfo) {
+    let session = engine.new_session(info.remote.as_deref().unwrap_or("?"), "sse");
+    let ended = session.ended();
+    let idle = engine.agg.idle_timeout;
+    let running = match session.clone().serve(transport).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(session = %session.id(), "sse session did not start: {e}");
+            return;
+        }
+    };
+    let ct = running.cancellation_token();
+    let check = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    let mut waiting = Box::pin(running.waiting());
+    loop {
+        tokio::select! {
+            _ = &mut waiting => break,
+            _ = ended.cancelled() => { ct.cancel(); let _ = waiting.await; break; }
+            _ = tokio::time::sleep(check) => {
+                if session.idle_for() >= idle {
+                    tracing::info!(session = %session.id(), "idle timeout");
+                    ct.cancel();
+                    let _ = waiting.await;
+                    break;
+                }
+            }
+        }
+    }
 }
