@@ -433,7 +433,16 @@ pub(super) fn decode(
         )])
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let root = match yaml::parse(text) {
+    // The YAML parser is not ours: a panic inside it must still end as an error, not a crash.
+    let parsed = std::panic::catch_unwind(|| yaml::parse(text)).unwrap_or_else(|_| {
+        Err(vec![yaml::BuildError {
+            field: String::new(),
+            message: "YAML parser failed on this input (internal error; please report it)".into(),
+            line: 1,
+            col: None,
+        }])
+    });
+    let root = match parsed {
         Ok(Parsed::Doc(n)) => n,
         Ok(Parsed::Empty) => return Err(file_err(
             1,
