@@ -154,12 +154,16 @@ impl Ctx<'_> {
                 continue;
             }
             let field = join(path, &e.key);
-            let msg = match suggest(&e.key, allowed, context) {
-                Some(s) => {
+            let msg = match (
+                up_level_hint(&e.key, context),
+                suggest(&e.key, allowed, context),
+            ) {
+                (Some(hint), _) => format!("unknown field; {hint}"),
+                (None, Some(s)) => {
                     self.suggested.insert(join(path, &s));
                     format!("unknown field, did you mean '{s}'?")
                 }
-                None => format!("unknown field (expected one of: {})", allowed.join(", ")),
+                (None, None) => format!("unknown field (expected one of: {})", allowed.join(", ")),
             };
             self.err(&field, e.key_line, msg);
         }
@@ -349,6 +353,31 @@ enum KeyContext {
     Tls,
     Tools,
     Orchestrator,
+}
+
+/// A key that belongs to the enclosing mapping, one level up.
+fn up_level_hint(key: &str, context: KeyContext) -> Option<String> {
+    match context {
+        KeyContext::Transport | KeyContext::Tools if BACKEND_KEYS.contains(&key) => {
+            Some(format!("'{key}' belongs to the backend, one level up"))
+        }
+        KeyContext::Tls if TRANSPORT_KEYS.contains(&key) => {
+            Some(format!("'{key}' belongs to 'transport', one level up"))
+        }
+        KeyContext::Connection | KeyContext::Session if AGGREGATOR_KEYS.contains(&key) => {
+            Some(format!("'{key}' belongs to 'aggregator', one level up"))
+        }
+        KeyContext::Root
+            if key != "name"
+                && key != "share_token"
+                && (BACKEND_KEYS.contains(&key) || TRANSPORT_KEYS.contains(&key)) =>
+        {
+            Some(format!(
+                "'{key}' is a backend setting; backends go in a list under 'backends:' (- id: ...)"
+            ))
+        }
+        _ => None,
+    }
 }
 
 fn normalize(s: &str) -> String {
