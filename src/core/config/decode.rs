@@ -154,12 +154,16 @@ impl Ctx<'_> {
                 continue;
             }
             let field = join(path, &e.key);
-            let msg = match suggest(&e.key, allowed, context) {
-                Some(s) => {
+            let msg = match (
+                up_level_hint(&e.key, context),
+                suggest(&e.key, allowed, context),
+            ) {
+                (Some(hint), _) => format!("unknown field; {hint}"),
+                (None, Some(s)) => {
                     self.suggested.insert(join(path, &s));
                     format!("unknown field, did you mean '{s}'?")
                 }
-                None => format!("unknown field (expected one of: {})", allowed.join(", ")),
+                (None, None) => format!("unknown field (expected one of: {})", allowed.join(", ")),
             };
             self.err(&field, e.key_line, msg);
         }
@@ -351,6 +355,31 @@ enum KeyContext {
     Orchestrator,
 }
 
+/// A key that belongs to the enclosing mapping, one level up.
+fn up_level_hint(key: &str, context: KeyContext) -> Option<String> {
+    match context {
+        KeyContext::Transport | KeyContext::Tools if BACKEND_KEYS.contains(&key) => {
+            Some(format!("'{key}' belongs to the backend, one level up"))
+        }
+        KeyContext::Tls if TRANSPORT_KEYS.contains(&key) => {
+            Some(format!("'{key}' belongs to 'transport', one level up"))
+        }
+        KeyContext::Connection | KeyContext::Session if AGGREGATOR_KEYS.contains(&key) => {
+            Some(format!("'{key}' belongs to 'aggregator', one level up"))
+        }
+        KeyContext::Root
+            if key != "name"
+                && key != "share_token"
+                && (BACKEND_KEYS.contains(&key) || TRANSPORT_KEYS.contains(&key)) =>
+        {
+            Some(format!(
+                "'{key}' is a backend setting; backends go in a list under 'backends:' (- id: ...)"
+            ))
+        }
+        _ => None,
+    }
+}
+
 fn normalize(s: &str) -> String {
     s.chars()
         .filter(|c| *c != '_' && *c != '-')
@@ -433,7 +462,16 @@ pub(super) fn decode(
         )])
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let root = match yaml::parse(text) {
+    // The YAML parser is not ours: a panic inside it must still end as an error, not a crash.
+    let parsed = std::panic::catch_unwind(|| yaml::parse(text)).unwrap_or_else(|_| {
+        Err(vec![yaml::BuildError {
+            field: String::new(),
+            message: "YAML parser failed on this input (internal error; please report it)".into(),
+            line: 1,
+            col: None,
+        }])
+    });
+    let root = match parsed {
         Ok(Parsed::Doc(n)) => n,
         Ok(Parsed::Empty) => return Err(file_err(
             1,
