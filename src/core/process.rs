@@ -164,6 +164,30 @@ impl Drop for ChildGuard {
     }
 }
 
+/// A bare command name is looked up on `PATH`; when it is not there, a file of that name next to
+/// the running executable is used (so `mcp-filesystem` works from a build directory too).
+pub fn resolve_command(command: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(command);
+    if command.contains('/') {
+        return p.to_path_buf();
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let cand = dir.join(command);
+            if cand.is_file() {
+                return cand;
+            }
+        }
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.to_path_buf())) {
+        let cand = dir.join(command);
+        if cand.is_file() {
+            return cand;
+        }
+    }
+    p.to_path_buf()
+}
+
 /// A spawned stdio server: its pipes and its guard.
 pub struct Spawned {
     pub stdin: ChildStdin,
@@ -180,7 +204,7 @@ pub fn spawn(
     registry: &Registry,
     on_line: Option<Arc<dyn Fn(&str) + Send + Sync>>,
 ) -> std::io::Result<Spawned> {
-    let mut cmd = Command::new(&spec.command);
+    let mut cmd = Command::new(resolve_command(&spec.command));
     cmd.args(&spec.args)
         .envs(&spec.env)
         .stdin(Stdio::piped())

@@ -1,0 +1,86 @@
+//! `mcp-gateway run --check`: every bad fixture exits 2 with its expected messages on stderr and
+//! nothing on stdout; every good fixture and every file in etc/ exits 0.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn check(dir: &Path, file: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["run", "--check", file])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .envs(
+            [
+                "API_TOKEN",
+                "DB_PASSWORD",
+                "GITHUB_TOKEN",
+                "MCPZ_SHARE_TOKEN",
+                "MCP_GATEWAY_SHARE_TOKEN",
+                "REMOTE_API_TOKEN",
+                "VAR",
+            ]
+            .map(|k| (k, "test-value")),
+        )
+        .output()
+        .expect("run mcp-gateway")
+}
+
+fn yml_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".yml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bad_configs_exit_2_with_their_messages() {
+    let dir = root().join("tests/configs/bad");
+    let files = yml_files(&dir);
+    assert!(files.len() >= 20, "at least 20 bad configs, have {}", files.len());
+    for f in files {
+        let out = check(&dir, &f);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{f}: exit code; stderr:\n{stderr}");
+        assert!(out.stdout.is_empty(), "{f}: stdout must stay empty");
+        let expected = std::fs::read_to_string(dir.join(f.replace(".yml", ".err"))).unwrap();
+        for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                stderr.lines().any(|l| l.strip_prefix("error: ") == Some(line) || l == line),
+                "{f}: expected line\n  {line}\nin stderr:\n{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn good_configs_and_examples_pass_check() {
+    for rel in ["tests/configs/good", "etc"] {
+        let dir = root().join(rel);
+        for f in yml_files(&dir) {
+            let out = check(&root(), &format!("{rel}/{f}"));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}/{f}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
+fn missing_file_is_a_usage_error() {
+    let out = check(&root(), "does-not-exist.yml");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does-not-exist.yml"), "{stderr}");
+}
