@@ -250,6 +250,31 @@ async fn symlink_inside_root_is_allowed() {
 }
 
 #[tokio::test]
+async fn root_given_through_a_symlink() {
+    let f = fixture();
+    let alias = f.outside.join("root-alias");
+    symlink(&f.root, &alias).unwrap();
+    let c = start(&[&alias]).await;
+    // Absolute paths may name the root as given or as it really is.
+    let via_alias = alias.join("sub/b.txt");
+    assert_eq!(
+        ok(&call(&c, "read_file", json!({"path": via_alias})).await),
+        "beta"
+    );
+    let real = f.root.join("a.txt");
+    assert_eq!(
+        ok(&call(&c, "read_file", json!({"path": real})).await),
+        "alpha\n"
+    );
+    let sibling = f.outside.join("secret.txt");
+    refused(
+        &call(&c, "read_file", json!({"path": sibling})).await,
+        &["access denied", "outside the allowed directories"],
+    );
+    c.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn read_limits_and_bad_input() {
     let f = fixture();
     std::fs::write(f.root.join("big.txt"), vec![b'x'; 65]).unwrap();
