@@ -46,8 +46,8 @@ async def check_stdio(name: str, argv: list[str], extra_env: dict[str, str]) -> 
             async with ClientSession(read, write) as session:
                 init = await session.initialize()
                 tools = await session.list_tools()
-    info = init.serverInfo
-    return f"{name}: {info.name} {info.version}, protocol {init.protocolVersion}, {len(tools.tools)} tools"
+    info = init.server_info
+    return f"{name}: {info.name} {info.version}, protocol {init.protocol_version}, {len(tools.tools)} tools"
 
 
 async def main() -> int:

@@ -23,8 +23,8 @@ import os
 import sys
 
 import anyio
-from mcp.server.fastmcp import FastMCP
-from mcp.server.fastmcp.exceptions import ToolError
+from mcp.server.mcpserver import MCPServer  # mcp 2.x (FastMCP in 1.x)
+from mcp.server.mcpserver.exceptions import ToolError
 
 MAX_SLEEP = 3600.0
 
@@ -33,8 +33,8 @@ def log(msg: str) -> None:
     print(f"stateful: {msg}", file=sys.stderr, flush=True)
 
 
-def build(name: str) -> FastMCP:
-    mcp = FastMCP(name)
+def build(name: str) -> MCPServer:
+    mcp = MCPServer(name, version="1.0.0", log_level="WARNING")
     values: dict[str, str] = {}
 
     @mcp.tool()
