@@ -428,6 +428,8 @@ pub async fn serve<L: Listener>(
         let svc = hyper_util::service::TowerToHyperService::new(svc);
         conns.spawn(async move {
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(accepted.conn), svc)
                 .await
             {
