@@ -137,7 +137,7 @@ async fn streamable_json_response_over_limit_is_an_error() {
     let r = tokio::time::timeout(WAIT, ().serve(transport))
         .await
         .unwrap();
-    let e = r.err().expect("initialize must fail");
+    let e = r.expect_err("initialize must fail");
     assert!(format!("{e:?}").contains("1024"), "{e:?}");
     sd.cancel();
 }
