@@ -90,7 +90,9 @@ async fn keep_alive_reuses_one_connection_through_the_dialer() {
     )
     .unwrap();
     for _ in 0..10 {
+        // The configured header replaces the request's own value (Go gateway semantics).
         let req = http::Request::get("http://mcp-backend/h")
+            .header("x-a", "0")
             .body(Full::new(Bytes::new()))
             .unwrap();
         let resp = tokio::time::timeout(WAIT, http.clone().request(req))
