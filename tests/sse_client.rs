@@ -215,3 +215,105 @@ async fn connect_errors_are_reported() {
         .expect("404");
     assert!(e.to_string().contains("404"), "{e}");
 }
+
+/// A fake legacy SSE server: announces `/sse?sessionid=x`, then sends `extra` on the stream and
+/// stays open; POSTs answer `post_status`.
+async fn fake_server(extra: String, post_status: u16) -> (std::net::SocketAddr, CancellationToken) {
+    use axum::routing::get;
+    let extra = Arc::new(extra);
+    let router = axum::Router::new().route(
+        "/sse",
+        get(move || {
+            let extra = extra.clone();
+            async move {
+                let first = futures::stream::iter(vec![
+                    Ok::<_, std::convert::Infallible>(bytes::Bytes::from(
+                        "event: endpoint\ndata: /sse?sessionid=x\n\n",
+                    )),
+                    Ok(bytes::Bytes::from(extra.to_string())),
+                ]);
+                let body = axum::body::Body::from_stream(futures::StreamExt::chain(
+                    first,
+                    futures::stream::pending(),
+                ));
+                ([("content-type", "text/event-stream")], body)
+            }
+        })
+        .post(move || async move {
+            (
+                axum::http::StatusCode::from_u16(post_status).unwrap(),
+                "boom",
+            )
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(sse::serve(listener, router, shutdown.clone()));
+    (addr, shutdown)
+}
+
+#[tokio::test]
+async fn post_failure_closes_with_reason() {
+    let (addr, _sd) = fake_server(String::new(), 500).await;
+    let http = HttpClient::new(None, HttpClientConfig::default()).unwrap();
+    let transport = client::connect(http, &format!("http://{addr}/sse"))
+        .await
+        .unwrap();
+    let reason = transport.close_reason();
+    let r = tokio::time::timeout(WAIT, ().serve(transport))
+        .await
+        .unwrap();
+    assert!(r.is_err(), "initialize must fail");
+    let why = reason.get().expect("reason");
+    assert!(why.contains("HTTP 500") && why.contains("boom"), "{why}");
+}
+
+#[tokio::test]
+async fn oversize_event_closes_with_reason() {
+    let big = format!("event: message\ndata: {}\n\n", "x".repeat(4096));
+    let (addr, _sd) = fake_server(big, 202).await;
+    let http = HttpClient::new(
+        None,
+        HttpClientConfig {
+            max_message_size: 1024,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let transport = client::connect(http, &format!("http://{addr}/sse"))
+        .await
+        .unwrap();
+    let reason = transport.close_reason();
+    let r = tokio::time::timeout(WAIT, ().serve(transport))
+        .await
+        .unwrap();
+    assert!(r.is_err(), "initialize must fail");
+    let why = reason.get().expect("reason");
+    assert!(why.contains("larger than 1024"), "{why}");
+}
+
+#[tokio::test]
+async fn endpoint_on_another_origin_is_refused() {
+    use axum::routing::get;
+    let router = axum::Router::new().route(
+        "/sse",
+        get(|| async {
+            (
+                [("content-type", "text/event-stream")],
+                "event: endpoint\ndata: http://evil.example/steal?sessionid=x\n\n",
+            )
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr();
+    let sd = CancellationToken::new();
+    tokio::spawn(sse::serve(listener, router, sd.clone()));
+    let http = HttpClient::new(None, HttpClientConfig::default()).unwrap();
+    let e = client::connect(http, &format!("http://{addr}/sse"))
+        .await
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("origin"), "{e}");
+    sd.cancel();
+}

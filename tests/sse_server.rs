@@ -44,6 +44,12 @@ async fn start(cfg: SseServerConfig) -> Server {
     let (tx, rx) = mpsc::unbounded_channel();
     let on_connect: SseConnect = Arc::new(move |transport, info| {
         let tx = tx.clone();
+        assert!(
+            info.remote
+                .as_deref()
+                .is_some_and(|r| r.starts_with("127.0.0.1:")),
+            "{info:?}"
+        );
         tokio::spawn(async move {
             let _ = tx.send(Ev::Started(info.session_id.clone()));
             match TestServer::new().serve(transport).await {

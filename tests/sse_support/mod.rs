@@ -175,3 +175,50 @@ impl ServerHandler for TestServer {
         cfg
     }
 }
+
+/// Builds the Go SDK interop helper (tests/go/sse_interop, go-sdk v1.1.0 like the Go
+/// mcp-gateway) once per test binary and returns its path. Fails clearly without `go`.
+pub fn go_interop_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/go/sse_interop");
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sse_interop");
+        let go = std::env::var_os("GO").unwrap_or_else(|| "go".into());
+        let st = std::process::Command::new(&go)
+            .arg("build")
+            .arg("-o")
+            .arg(&out)
+            .arg(".")
+            .current_dir(&src)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run `go` ({e}): the Go toolchain is needed to build the go-sdk \
+                     interop helper in {}",
+                    src.display()
+                )
+            });
+        assert!(st.success(), "building {} failed: {st}", src.display());
+        out
+    })
+    .clone()
+}
+
+/// A child process other than Python (the Go helper); killed when dropped.
+pub fn spawn_bin(bin: &std::path::Path, args: &[&str]) -> PyChild {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let stdout = child.stdout.take().expect("stdout");
+    let stdin = child.stdin.take();
+    PyChild {
+        child,
+        stdin,
+        lines: BufReader::new(stdout).lines(),
+    }
+}

@@ -36,7 +36,8 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct HttpClientConfig {
-    /// Added to every request (unless the request sets the same header itself).
+    /// Set on every request, replacing any value the request carries under the same name
+    /// (as the Go gateway does).
     pub headers: Vec<(String, String)>,
     /// Extra trusted CA certificates (PEM file, one or more certificates).
     pub ca_cert_file: Option<PathBuf>,
@@ -156,16 +157,18 @@ impl HttpClient {
         self.max_message_size
     }
 
-    /// Sends a request, adding the configured headers the request does not already carry.
+    /// Sends a request with the configured headers set on it.
     pub async fn request(
         &self,
         mut req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, HttpClientError> {
-        let present: Vec<HeaderName> = req.headers().keys().cloned().collect();
+        // Like the Go gateway's header round-tripper (`req.Header.Set`): configured headers
+        // replace what the request carries under the same name.
+        for k in self.headers.keys() {
+            req.headers_mut().remove(k);
+        }
         for (k, v) in self.headers.iter() {
-            if !present.contains(k) {
-                req.headers_mut().append(k.clone(), v.clone());
-            }
+            req.headers_mut().append(k.clone(), v.clone());
         }
         self.inner
             .request(req)

@@ -11,7 +11,22 @@
 //! - Every server→client message is `event: message\ndata: <json>\n\n` on the GET stream.
 //! - Keepalives (our addition; the Go SDK sends none) are SSE comments (`: keepalive`), which the
 //!   Go, Python and TypeScript clients all ignore.
-//! - The session ends when the GET stream closes; the rmcp service then sees its transport close.
+//! - The session ends when the GET stream closes; the rmcp service then sees its transport close
+//!   (`receive` yields `None`), its serve loop quits and in-flight request contexts are cancelled.
+//!
+//! Use:
+//! ```ignore
+//! let on_connect: SseConnect = Arc::new(move |transport, info| {
+//!     let handler = handler.clone();
+//!     tokio::spawn(async move {
+//!         if let Ok(svc) = rmcp::serve_server(handler, transport).await {
+//!             let _ = svc.waiting().await; // returns when the client goes away
+//!         }
+//!     });
+//! });
+//! let router = sse_router(SseServerConfig::default(), on_connect);
+//! tokio::spawn(serve(listener /* any net::Listener */, router, shutdown_token));
+//! ```
 
 pub mod client;
 pub mod codec;
@@ -428,6 +443,8 @@ pub async fn serve<L: Listener>(
         let svc = hyper_util::service::TowerToHyperService::new(svc);
         conns.spawn(async move {
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(accepted.conn), svc)
                 .await
             {
