@@ -43,16 +43,26 @@ fn yml_files(dir: &Path) -> Vec<String> {
 fn bad_configs_exit_2_with_their_messages() {
     let dir = root().join("tests/configs/bad");
     let files = yml_files(&dir);
-    assert!(files.len() >= 20, "at least 20 bad configs, have {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "at least 20 bad configs, have {}",
+        files.len()
+    );
     for f in files {
         let out = check(&dir, &f);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{f}: exit code; stderr:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{f}: exit code; stderr:\n{stderr}"
+        );
         assert!(out.stdout.is_empty(), "{f}: stdout must stay empty");
         let expected = std::fs::read_to_string(dir.join(f.replace(".yml", ".err"))).unwrap();
         for line in expected.lines().filter(|l| !l.trim().is_empty()) {
             assert!(
-                stderr.lines().any(|l| l.strip_prefix("error: ") == Some(line) || l == line),
+                stderr
+                    .lines()
+                    .any(|l| l.strip_prefix("error: ") == Some(line) || l == line),
                 "{f}: expected line\n  {line}\nin stderr:\n{stderr}"
             );
         }

@@ -130,11 +130,13 @@ pub async fn run(args: BridgeArgs) -> CliResult {
     let Some(bound) = bound else {
         return Err(common::zrok_unavailable());
     };
-    let mut agg = config::Aggregator::default();
-    agg.name = "mcp-bridge".into();
-    agg.connect_timeout = args.connect_timeout;
-    agg.call_timeout = args.call_timeout;
-    agg.idle_timeout = args.idle_timeout;
+    let agg = config::Aggregator {
+        name: "mcp-bridge".into(),
+        connect_timeout: args.connect_timeout,
+        call_timeout: args.call_timeout,
+        idle_timeout: args.idle_timeout,
+        ..config::Aggregator::default()
+    };
     let backend = config::Backend {
         id: "bridge".into(),
         name: None,

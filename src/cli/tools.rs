@@ -106,10 +106,12 @@ async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure
     if matches!(backend.transport, config::Transport::Zrok { .. }) {
         return Err(common::zrok_unavailable());
     }
-    let mut agg = config::Aggregator::default();
-    agg.name = "mcp-tools".into();
-    agg.connect_timeout = args.connect_timeout;
-    agg.call_timeout = args.call_timeout;
+    let agg = config::Aggregator {
+        name: "mcp-tools".into(),
+        connect_timeout: args.connect_timeout,
+        call_timeout: args.call_timeout,
+        ..config::Aggregator::default()
+    };
     Engine::start(EngineOptions {
         aggregator: agg,
         backends: vec![backend],

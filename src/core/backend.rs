@@ -29,9 +29,14 @@ pub struct Downstream {
     init: OnceLock<InitializeRequestParams>,
     /// (backend index, token the backend sees) -> token the client sent.
     progress: Mutex<HashMap<(usize, ProgressToken), ProgressToken>>,
-    /// Prefix per backend index for list-changed fan-in; `None` entries are transparent.
-    list_changed: Mutex<Option<Arc<dyn Fn(ListChanged) + Send + Sync>>>,
+    /// Where backend list-changed notifications go (the owning session).
+    list_changed: Mutex<Option<ListChangedFn>>,
 }
+
+/// Receives list-changed notifications from a session's backends.
+pub type ListChangedFn = Arc<dyn Fn(ListChanged) + Send + Sync>;
+/// Receives each stderr line of a stdio backend (`backend id`, line).
+pub type StderrFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Which list changed at a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +85,7 @@ impl Downstream {
             .cloned()
     }
 
-    pub fn on_list_changed(&self, f: Arc<dyn Fn(ListChanged) + Send + Sync>) {
+    pub fn on_list_changed(&self, f: ListChangedFn) {
         *self.list_changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
@@ -268,7 +273,7 @@ pub struct ConnectEnv {
     pub connect_timeout: Duration,
     pub max_message_size: usize,
     /// Called with each stderr line of a stdio backend (`backend id`, line).
-    pub on_stderr: Option<Arc<dyn Fn(&str, &str) + Send + Sync>>,
+    pub on_stderr: Option<StderrFn>,
     /// Opens MCP client transports to zrok shares; `None` when no zrok environment is available.
     pub zrok: Option<Arc<dyn ZrokConnector>>,
 }
@@ -364,7 +369,7 @@ async fn connect_inner(
             };
             let on_line = env.on_stderr.clone().map(|f| {
                 let id = id.clone();
-                Arc::new(move |line: &str| f(&id, line)) as Arc<dyn Fn(&str) + Send + Sync>
+                Arc::new(move |line: &str| f(&id, line)) as process::LineFn
             });
             let spawned = process::spawn(&spec, &id, &env.registry, on_line).map_err(|e| {
                 BackendError::Spawn {

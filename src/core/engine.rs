@@ -696,7 +696,7 @@ impl Session {
         );
     }
 
-    fn conn<'a>(conns: &'a [Arc<BackendConn>], i: usize) -> Result<&'a Arc<BackendConn>, McpError> {
+    fn conn(conns: &[Arc<BackendConn>], i: usize) -> Result<&Arc<BackendConn>, McpError> {
         conns
             .iter()
             .find(|c| c.idx == i)

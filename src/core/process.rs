@@ -179,7 +179,10 @@ pub fn resolve_command(command: &str) -> std::path::PathBuf {
             }
         }
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.to_path_buf())) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.to_path_buf()))
+    {
         let cand = dir.join(command);
         if cand.is_file() {
             return cand;
@@ -187,6 +190,9 @@ pub fn resolve_command(command: &str) -> std::path::PathBuf {
     }
     p.to_path_buf()
 }
+
+/// Receives each stderr line of a child.
+pub type LineFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A spawned stdio server: its pipes and its guard.
 pub struct Spawned {
@@ -202,7 +208,7 @@ pub fn spawn(
     spec: &Spawn,
     label: &str,
     registry: &Registry,
-    on_line: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    on_line: Option<LineFn>,
 ) -> std::io::Result<Spawned> {
     let mut cmd = Command::new(resolve_command(&spec.command));
     cmd.args(&spec.args)

@@ -178,9 +178,14 @@ async def mcp_client(url: str, kind: str = "streamable", **session_kwargs: Any):
     from mcp import ClientSession
 
     if kind == "streamable":
-        from mcp.client.streamable_http import streamablehttp_client
+        from mcp.client import streamable_http
 
-        async with streamablehttp_client(url) as (read, write, _):
+        if hasattr(streamable_http, "streamable_http_client"):  # mcp >= 2
+            cm = streamable_http.streamable_http_client(url)
+        else:  # mcp 1.x
+            cm = streamable_http.streamablehttp_client(url)
+        async with cm as streams:
+            read, write = streams[0], streams[1]
             async with ClientSession(read, write, **session_kwargs) as s:
                 await s.initialize()
                 yield s
@@ -197,3 +202,11 @@ async def mcp_client(url: str, kind: str = "streamable", **session_kwargs: Any):
 
 def text_of(result: Any) -> str:
     return "".join(getattr(c, "text", "") for c in result.content)
+
+
+def is_error(result: Any) -> bool:
+    """`isError` in mcp 1.x, `is_error` in 2.x."""
+    v = getattr(result, "is_error", None)
+    if v is None:
+        v = getattr(result, "isError", None)
+    return bool(v)

@@ -12,6 +12,7 @@ import pytest
 
 from harness import (
     bin_path,
+    is_error,
     deps,
     mcp_client,
     start_gateway,
@@ -80,11 +81,11 @@ def test_three_real_servers(three_backends, kind):
             assert "local_read_file" in names
             # One call on each backend.
             r = await s.call_tool("local_read_file", {"path": "hello.txt"})
-            assert not r.isError and "hello from mcpz" in text_of(r)
+            assert not is_error(r) and "hello from mcpz" in text_of(r)
             r = await s.call_tool("fs_list_directory", {"path": str(data)})
-            assert not r.isError and "hello.txt" in text_of(r), text_of(r)
+            assert not is_error(r) and "hello.txt" in text_of(r), text_of(r)
             r = await s.call_tool("everything_echo", {"message": "ping through mcpz"})
-            assert not r.isError and "ping through mcpz" in text_of(r)
+            assert not is_error(r) and "ping through mcpz" in text_of(r)
             # A resource keeps its URI and routes to its backend.
             resources = (await s.list_resources()).resources
             assert resources, "everything server lists resources"
@@ -143,7 +144,7 @@ backends:
                 for denied in ("ro_write_file", "ev_echo"):
                     with pytest.raises(Exception) as e:
                         r = await s.call_tool(denied, {"path": "b.txt", "content": "x", "message": "m"})
-                        if r.isError:
+                        if is_error(r):
                             raise RuntimeError(text_of(r))
                     assert "unknown tool" in str(e.value).lower(), str(e.value)
                 assert not (data / "b.txt").exists()
@@ -185,9 +186,9 @@ def test_sessions_are_isolated(stateful_gateway):
             assert pa != pb, "each session has its own backend process"
             assert pa in gw.descendants() and pb in gw.descendants()
             r = await a.call_tool("st_set_value", {"key": "k", "value": "from-a"})
-            assert not r.isError
+            assert not is_error(r)
             r = await b.call_tool("st_get_value", {"key": "k"})
-            assert r.isError, "b must not see a's state"
+            assert is_error(r), "b must not see a's state"
             r = await a.call_tool("st_get_value", {"key": "k"})
             assert text_of(r) == "from-a"
 
@@ -202,14 +203,14 @@ def test_call_timeout_cancels_backend(stateful_gateway):
             t0 = time.monotonic()
             with pytest.raises(Exception) as e:
                 r = await s.call_tool("st_sleep", {"seconds": 30})
-                if r.isError:
+                if is_error(r):
                     raise RuntimeError(text_of(r))
             took = time.monotonic() - t0
             assert "call_timeout" in str(e.value), str(e.value)
             assert took < 15, took
             # The session still works afterwards.
             r = await s.call_tool("st_set_value", {"key": "x", "value": "y"})
-            assert not r.isError
+            assert not is_error(r)
 
     anyio.run(main)
     # The backend was told: it logs the cancellation to stderr, which the gateway re-logs.
@@ -242,11 +243,11 @@ def test_backend_killed_during_call(stateful_gateway):
                 import os
 
                 os.kill(pa, signal.SIGKILL)
-            assert "e" in result or (result.get("r") is not None and result["r"].isError), result
+            assert "e" in result or (result.get("r") is not None and is_error(result["r"])), result
             assert result["took"] < 3 + 2, result  # within call_timeout (3s) plus slack
             # The other session is unaffected.
             r = await b.call_tool("st_set_value", {"key": "still", "value": "ok"})
-            assert not r.isError
+            assert not is_error(r)
             assert text_of(await b.call_tool("st_get_value", {"key": "still"})) == "ok"
 
     anyio.run(main)
