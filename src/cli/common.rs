@@ -65,7 +65,13 @@ pub struct LogFlags {
 }
 
 impl LogFlags {
+    /// With a log file (flag or config `log_file`), logs go to the file instead of stderr, as in
+    /// the Go gateway; errors that stop the process are still printed on stderr.
     pub fn options(&self, config_file: Option<&std::path::Path>) -> LogOptions {
+        let file = self
+            .log_file
+            .clone()
+            .or(config_file.map(|p| p.to_path_buf()));
         LogOptions {
             format: self.log_format,
             verbosity: if self.quiet {
@@ -73,11 +79,8 @@ impl LogFlags {
             } else {
                 self.verbose.min(3) as i8
             },
-            file: self
-                .log_file
-                .clone()
-                .or(config_file.map(|p| p.to_path_buf())),
-            stderr: true,
+            stderr: file.is_none(),
+            file,
         }
     }
 
