@@ -104,7 +104,10 @@ where
             return EXIT_FAILURE;
         }
     };
-    let r = rt.block_on(f);
+    let r = rt.block_on(async {
+        install_signal_handlers();
+        f.await
+    });
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     match r {
         Ok(()) => 0,
@@ -133,20 +136,40 @@ pub fn print_json_line(v: &serde_json::Value) -> CliResult {
     Ok(())
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
+static SHUTDOWN: std::sync::OnceLock<tokio_util::sync::CancellationToken> = std::sync::OnceLock::new();
+
+fn shutdown_token() -> tokio_util::sync::CancellationToken {
+    SHUTDOWN
+        .get_or_init(tokio_util::sync::CancellationToken::new)
+        .clone()
+}
+
+/// Register SIGINT/SIGTERM handlers now (first thing at start), so a signal that arrives at any
+/// later moment is a clean shutdown, never the default kill.
+pub fn install_signal_handlers() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let token = shutdown_token();
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    tokio::spawn(async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+        token.cancel();
+    });
+}
+
+/// Resolves when SIGINT or SIGTERM has arrived.
+pub async fn shutdown_signal() {
+    shutdown_token().cancelled().await
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
