@@ -136,7 +136,8 @@ pub fn print_json_line(v: &serde_json::Value) -> CliResult {
     Ok(())
 }
 
-static SHUTDOWN: std::sync::OnceLock<tokio_util::sync::CancellationToken> = std::sync::OnceLock::new();
+static SHUTDOWN: std::sync::OnceLock<tokio_util::sync::CancellationToken> =
+    std::sync::OnceLock::new();
 
 fn shutdown_token() -> tokio_util::sync::CancellationToken {
     SHUTDOWN

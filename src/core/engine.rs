@@ -263,6 +263,11 @@ impl Engine {
         });
     }
 
+    /// How this engine connects to backends (for console actions).
+    pub fn connect_env(&self) -> &ConnectEnv {
+        &self.env
+    }
+
     /// The name clients see for backend `i`'s tool or prompt `name`.
     pub fn expose(&self, i: usize, name: &str) -> String {
         match self.mode {

@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod engine;
 pub mod filesystem;

@@ -1,0 +1,142 @@
+//! Carries out the console's [`Command`]s against a running engine. Each command runs on its own
+//! task and answers on its oneshot; nothing here blocks the console's render loop.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use rmcp::model::CallToolRequestParams;
+use tokio::sync::mpsc;
+
+use crate::core::backend::{self, Downstream};
+use crate::core::control::Command;
+use crate::core::engine::Engine;
+use crate::core::state::{CallEvent, CallOutcome};
+
+/// Share operations, when a zrok environment is available.
+#[async_trait::async_trait]
+pub trait ShareOps: Send + Sync {
+    async fn list(&self) -> Result<Vec<crate::core::state::ShareState>, String>;
+    async fn create(&self, name: Option<String>) -> Result<String, String>;
+    async fn delete(&self, token: &str) -> Result<(), String>;
+}
+
+/// Serve console commands until the sender side is dropped.
+pub fn spawn(engine: Arc<Engine>, shares: Option<Arc<dyn ShareOps>>) -> mpsc::Sender<Command> {
+    let (tx, mut rx) = mpsc::channel::<Command>(64);
+    tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            let engine = engine.clone();
+            let shares = shares.clone();
+            tokio::spawn(async move { execute(engine, shares, cmd).await });
+        }
+    });
+    tx
+}
+
+const NO_ZROK: &str = "shares need a zrok environment (run 'zrok2 enable <token>')";
+
+pub async fn execute(engine: Arc<Engine>, shares: Option<Arc<dyn ShareOps>>, cmd: Command) {
+    match cmd {
+        Command::RestartBackend { id, reply } => {
+            let r = match engine.backends.iter().position(|b| b.id == id) {
+                Some(i) => engine.clone().discover(i).await.map(|_| ()),
+                None => Err(format!("no backend '{id}'")),
+            };
+            let _ = reply.send(r);
+        }
+        Command::EndSession { id, reply } => {
+            let r = if engine.end_session(&id) {
+                Ok(())
+            } else {
+                Err(format!("no session '{id}'"))
+            };
+            let _ = reply.send(r);
+        }
+        Command::CallTool {
+            name,
+            arguments,
+            reply,
+        } => {
+            let _ = reply.send(call_tool_once(&engine, &name, arguments).await);
+        }
+        Command::ListShares { reply } => {
+            let r = match &shares {
+                Some(s) => s.list().await,
+                None => Err(NO_ZROK.into()),
+            };
+            let _ = reply.send(r);
+        }
+        Command::CreateShare { name, reply } => {
+            let r = match &shares {
+                Some(s) => s.create(name).await,
+                None => Err(NO_ZROK.into()),
+            };
+            let _ = reply.send(r);
+        }
+        Command::DeleteShare { token, reply } => {
+            let r = match &shares {
+                Some(s) => s.delete(&token).await,
+                None => Err(NO_ZROK.into()),
+            };
+            let _ = reply.send(r);
+        }
+    }
+}
+
+/// Call one tool on a fresh connection to its backend (the console's own short session) and
+/// render the result as pretty JSON. Counted in the backend's and tool's statistics.
+pub async fn call_tool_once(
+    engine: &Arc<Engine>,
+    name: &str,
+    arguments: serde_json::Map<String, serde_json::Value>,
+) -> Result<String, String> {
+    let Some((i, original)) = engine.resolve(name) else {
+        return Err(format!("unknown tool: {name}"));
+    };
+    let b = &engine.backends[i];
+    if !b.tools.check(&original).exposed() {
+        return Err(format!("unknown tool: {name}"));
+    }
+    let conn = backend::connect(i, b, Arc::new(Downstream::default()), engine.connect_env())
+        .await
+        .map_err(|e| format!("backend '{}': {e}", b.id))?;
+    let started = Instant::now();
+    let mut params = CallToolRequestParams::new(original);
+    params.arguments = Some(arguments);
+    let r = tokio::time::timeout(engine.agg.call_timeout, conn.peer().call_tool(params)).await;
+    let (out, outcome) = match r {
+        Ok(Ok(res)) => {
+            let outcome = if res.is_error == Some(true) {
+                CallOutcome::ToolError("tool error".into())
+            } else {
+                CallOutcome::Ok
+            };
+            (
+                serde_json::to_string_pretty(&res).map_err(|e| e.to_string()),
+                outcome,
+            )
+        }
+        Ok(Err(e)) => (Err(e.to_string()), CallOutcome::Error(0, e.to_string())),
+        Err(_) => (
+            Err(format!(
+                "no answer within {:?} (call_timeout)",
+                engine.agg.call_timeout
+            )),
+            CallOutcome::Timeout,
+        ),
+    };
+    engine.hub.record_call(
+        CallEvent {
+            at: SystemTime::now(),
+            session: "console".into(),
+            backend: b.id.clone(),
+            method: "tools/call".into(),
+            target: name.to_string(),
+            duration: started.elapsed(),
+            outcome,
+        },
+        Some(name),
+    );
+    conn.close().await;
+    out
+}
