@@ -326,6 +326,8 @@ pub struct App {
     pub page: usize,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// Tools whose filter verdict exposes them (counted once per snapshot).
+    pub tools_exposed: usize,
 }
 
 fn list_slot(p: Pane) -> Option<usize> {
@@ -370,6 +372,7 @@ impl App {
             now: SystemTime::now(),
             page: 10,
             dirty: true,
+            tools_exposed: 0,
         }
     }
 
@@ -387,6 +390,7 @@ impl App {
                 self.listed_shares = None;
             }
         }
+        self.tools_exposed = snapshot.tools.iter().filter(|t| t.filter.exposed()).count();
         self.snapshot = Some(snapshot);
         for p in [Pane::Backends, Pane::Sessions, Pane::Tools, Pane::Shares] {
             self.rebuild_list(p);
@@ -937,7 +941,7 @@ impl App {
             return self.handle_key(k);
         }
         if matches!(kind, MouseEventKind::Down(MouseButton::Left)) && self.overlay.is_none() {
-            let tabs_row = 2 + u16::from(self.banner.is_some());
+            let tabs_row = 3 + u16::from(self.banner.is_some());
             if row == tabs_row {
                 let mut x = 1u16;
                 for p in Pane::ALL {

@@ -17,6 +17,7 @@
 mod backends;
 mod logs;
 mod overlays;
+pub use overlays::help_lines;
 mod sessions;
 mod shares;
 mod tools;
@@ -47,7 +48,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     }
     let banner = u16::from(app.banner.is_some());
     let [header, banner_area, tabs, body, feedback, hints] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Length(banner),
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -109,33 +110,11 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     let mut l1 = vec![
         Span::styled(format!(" {} {}", g.name, g.version), t.title()),
         sep.clone(),
+        Span::raw(format!(
+            "up {}",
+            view::fmt_span(view::since(app.now, g.started_at))
+        )),
     ];
-    let token = match &g.overlay {
-        NetOverlay::Zrok {
-            api_endpoint,
-            share_token,
-            ephemeral,
-        } => {
-            l1.push(Span::raw(format!(
-                "zrok {api_endpoint} share {share_token}{}",
-                if *ephemeral { " (ephemeral)" } else { "" }
-            )));
-            Some(share_token.as_str())
-        }
-        NetOverlay::Loopback { mcp_url, .. } => {
-            l1.push(Span::raw(format!("loopback {mcp_url}")));
-            None
-        }
-        NetOverlay::Starting => {
-            l1.push(Span::styled("starting", t.warn()));
-            None
-        }
-    };
-    l1.push(sep.clone());
-    l1.push(Span::raw(format!(
-        "up {}",
-        view::fmt_span(view::since(app.now, g.started_at))
-    )));
     if app.read_only {
         l1.push(sep.clone());
         l1.push(Span::styled("READ-ONLY", t.warn()));
@@ -144,6 +123,24 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         l1.push(sep.clone());
         l1.push(Span::styled("FROZEN", t.warn()));
     }
+    let overlay = match &g.overlay {
+        NetOverlay::Zrok {
+            api_endpoint,
+            share_token,
+            ephemeral,
+        } => Line::from(vec![
+            Span::raw(format!(" zrok {api_endpoint}")),
+            sep.clone(),
+            Span::raw(if *ephemeral { "ephemeral share " } else { "share " }),
+            Span::styled(share_token.clone(), t.title()),
+            Span::styled(" (c copy)", t.dim()),
+        ]),
+        NetOverlay::Loopback { mcp_url, .. } => Line::from(vec![
+            Span::raw(format!(" loopback {mcp_url}")),
+            Span::styled(" (c copy)", t.dim()),
+        ]),
+        NetOverlay::Starting => Line::styled(" overlay starting...", t.warn()),
+    };
     let ready = s
         .backends
         .iter()
@@ -169,11 +166,10 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         l2.push(sep.clone());
         l2.push(Span::styled(format!("dropped {}", app.dropped), t.warn()));
     }
-    if let Some(tok) = token {
-        l2.push(sep);
-        l2.push(Span::raw(format!("token {tok} (c copy)")));
-    }
-    frame.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]), area);
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(l1), overlay, Line::from(l2)]),
+        area,
+    );
 }
 
 fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {

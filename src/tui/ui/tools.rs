@@ -13,11 +13,7 @@ use crate::tui::view::{fmt_opt_latency, one_line};
 pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
     let count = app.lists[2].view.len();
     let total = app.snapshot.as_ref().map(|s| s.tools.len()).unwrap_or(0);
-    let exposed = app
-        .snapshot
-        .as_ref()
-        .map(|s| s.tools.iter().filter(|t| t.filter.exposed()).count())
-        .unwrap_or(0);
+    let exposed = app.tools_exposed;
     let extra = format!("{count} shown, {exposed}/{total} exposed");
     let block = pane_block(app, Pane::Tools, &extra);
     let inner = block.inner(area);
@@ -57,8 +53,8 @@ pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
         .collect();
     let mut header = vec!["NAME", "BACKEND", "FILTER", "CALLS", "ERRS", "P50"];
     let mut widths = vec![
-        Constraint::Fill(3),
-        Constraint::Length(12),
+        Constraint::Fill(2),
+        Constraint::Length(10),
         Constraint::Fill(2),
         Constraint::Length(6),
         Constraint::Length(5),
