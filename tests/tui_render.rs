@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use mcpz::core::state::{BackendStatus, Event, LogLevel};
+use mcpz::core::state::{Event, LogLevel};
 use mcpz::tui::app::App;
 use mcpz::tui::{fixtures, render, ConsoleOptions, Pane};
 use ratatui::backend::TestBackend;
@@ -21,9 +21,21 @@ fn app_with(opts: ConsoleOptions) -> App {
     for i in 0..30 {
         app.apply_event(&Event::Call(fixtures::call(i)));
     }
-    app.apply_event(&Event::Log(fixtures::log(1, LogLevel::Info, "gateway listening")));
-    app.apply_event(&Event::Log(fixtures::log(2, LogLevel::Warn, "backend files degraded")));
-    app.apply_event(&Event::Log(fixtures::log(3, LogLevel::Debug, "debug detail")));
+    app.apply_event(&Event::Log(fixtures::log(
+        1,
+        LogLevel::Info,
+        "gateway listening",
+    )));
+    app.apply_event(&Event::Log(fixtures::log(
+        2,
+        LogLevel::Warn,
+        "backend files degraded",
+    )));
+    app.apply_event(&Event::Log(fixtures::log(
+        3,
+        LogLevel::Debug,
+        "debug detail",
+    )));
     app
 }
 
@@ -69,7 +81,9 @@ fn row_with<'a>(l: &'a [String], needle: &str) -> &'a str {
 }
 
 fn golden(name: &str, buf: &Buffer) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tui").join(format!("{name}.txt"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tui")
+        .join(format!("{name}.txt"));
     let got = text(buf) + "\n";
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).unwrap();
@@ -82,7 +96,11 @@ fn golden(name: &str, buf: &Buffer) {
 
 fn cell_at<'a>(buf: &'a Buffer, needle: &str) -> &'a ratatui::buffer::Cell {
     let l = lines(buf);
-    let (y, row) = l.iter().enumerate().find(|(_, r)| r.contains(needle)).expect("needle on screen");
+    let (y, row) = l
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.contains(needle))
+        .expect("needle on screen");
     let col = row[..row.find(needle).unwrap()].chars().count();
     &buf[(col as u16, y as u16)]
 }
@@ -105,7 +123,10 @@ fn golden_screens_80x24() {
 
 #[test]
 fn golden_screens_160x48() {
-    for (name, pane) in [("backends_160x48", Pane::Backends), ("traffic_160x48", Pane::Traffic)] {
+    for (name, pane) in [
+        ("backends_160x48", Pane::Backends),
+        ("traffic_160x48", Pane::Traffic),
+    ] {
         let mut a = app();
         a.pane = pane;
         golden(name, &draw(&mut a, 160, 48));
@@ -160,23 +181,39 @@ fn status_cells_are_coloured_unless_no_color() {
     let buf = draw(&mut app(), 80, 24);
     assert_eq!(cell_at(&buf, "✖ failed").fg, Color::Indexed(208));
     assert_eq!(cell_at(&buf, "▲ degraded").fg, Color::Yellow);
-    let buf = draw(&mut app_with(ConsoleOptions { no_color: true, ..Default::default() }), 80, 24);
+    let buf = draw(
+        &mut app_with(ConsoleOptions {
+            no_color: true,
+            ..Default::default()
+        }),
+        80,
+        24,
+    );
     for y in 0..buf.area.height {
         for x in 0..buf.area.width {
             let c = &buf[(x, y)];
-            assert_eq!((c.fg, c.bg), (Color::Reset, Color::Reset), "colour at {x},{y}");
+            assert_eq!(
+                (c.fg, c.bg),
+                (Color::Reset, Color::Reset),
+                "colour at {x},{y}"
+            );
         }
     }
     // Status still readable without colour.
     assert!(text(&buf).contains("✖ failed"));
     // Selection still visible without colour.
-    assert!(cell_at(&buf, "github ").modifier.contains(Modifier::REVERSED));
+    assert!(cell_at(&buf, "github ")
+        .modifier
+        .contains(Modifier::REVERSED));
 }
 
 #[test]
 fn ascii_mode_draws_only_ascii() {
     for pane in Pane::ALL {
-        let mut a = app_with(ConsoleOptions { ascii: true, ..Default::default() });
+        let mut a = app_with(ConsoleOptions {
+            ascii: true,
+            ..Default::default()
+        });
         a.pane = pane;
         let t = text(&draw(&mut a, 80, 24));
         assert!(t.is_ascii(), "non-ASCII in {pane:?}:\n{t}");
@@ -185,7 +222,10 @@ fn ascii_mode_draws_only_ascii() {
             assert!(t.contains("+[1] Backends---"));
         }
     }
-    let mut a = app_with(ConsoleOptions { ascii: true, ..Default::default() });
+    let mut a = app_with(ConsoleOptions {
+        ascii: true,
+        ..Default::default()
+    });
     a.handle_key(key('?'));
     assert!(text(&draw(&mut a, 80, 24)).is_ascii());
 }
@@ -206,7 +246,16 @@ fn too_small_shows_centered_message() {
 
 #[test]
 fn tiny_and_odd_sizes_do_not_panic() {
-    for (w, h) in [(0, 0), (1, 1), (5, 2), (80, 24), (81, 25), (300, 100), (80, 60), (200, 24)] {
+    for (w, h) in [
+        (0, 0),
+        (1, 1),
+        (5, 2),
+        (80, 24),
+        (81, 25),
+        (300, 100),
+        (80, 60),
+        (200, 24),
+    ] {
         for pane in Pane::ALL {
             let mut a = app();
             a.pane = pane;

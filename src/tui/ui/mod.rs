@@ -131,7 +131,11 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         } => Line::from(vec![
             Span::raw(format!(" zrok {api_endpoint}")),
             sep.clone(),
-            Span::raw(if *ephemeral { "ephemeral share " } else { "share " }),
+            Span::raw(if *ephemeral {
+                "ephemeral share "
+            } else {
+                "share "
+            }),
             Span::styled(share_token.clone(), t.title()),
             Span::styled(" (c copy)", t.dim()),
         ]),
