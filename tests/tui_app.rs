@@ -570,3 +570,63 @@ fn locale_detection() {
     assert!(!locale_is_utf8(env(&[])));
     assert!(!locale_is_utf8(env(&[("LANG", "POSIX")])));
 }
+
+#[tokio::test]
+async fn requests_become_commands_and_replies_come_back() {
+    use mcpz::core::control::Command;
+    let mut a = app();
+    ch(&mut a, '1');
+    ch(&mut a, 'r');
+    let actions = ch(&mut a, 'y');
+    let Action::Send(req) = actions[0].clone() else {
+        panic!()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (cmd, fut) = mcpz::tui::to_command(req.clone());
+    tx.try_send(cmd).unwrap();
+    match rx.recv().await.unwrap() {
+        Command::RestartBackend { id, reply } => {
+            assert_eq!(id, "github");
+            reply.send(Ok(())).unwrap();
+        }
+        other => panic!("{other:?}"),
+    }
+    let reply = fut.await;
+    assert_eq!(
+        reply,
+        Reply {
+            id: req.id,
+            result: Ok(ReplyValue::Done)
+        }
+    );
+    a.apply_reply(reply);
+    assert_eq!(
+        a.toast.as_ref().unwrap().text,
+        "restart backend github: done"
+    );
+
+    // A dropped reply channel is an error, not a hang.
+    let (cmd, fut) = mcpz::tui::to_command(Request {
+        id: 7,
+        kind: RequestKind::ListShares,
+    });
+    drop(cmd);
+    assert_eq!(
+        fut.await.result,
+        Err("the engine dropped the request".to_string())
+    );
+
+    // Tool results come back as text.
+    let (cmd, fut) = mcpz::tui::to_command(Request {
+        id: 8,
+        kind: RequestKind::CallTool {
+            name: "files_read_file".into(),
+            arguments: Default::default(),
+        },
+    });
+    if let Command::CallTool { name, reply, .. } = cmd {
+        assert_eq!(name, "files_read_file");
+        reply.send(Ok("{}".into())).unwrap();
+    }
+    assert_eq!(fut.await.result, Ok(ReplyValue::Text("{}".into())));
+}
