@@ -630,3 +630,18 @@ async fn requests_become_commands_and_replies_come_back() {
     }
     assert_eq!(fut.await.result, Ok(ReplyValue::Text("{}".into())));
 }
+
+#[test]
+fn mouse_wheel_scrolls_and_click_focuses_tab() {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let mut a = app();
+    a.handle_mouse(MouseEventKind::ScrollDown, 10, 10);
+    assert_eq!(a.lists[0].cursor, 1);
+    a.handle_mouse(MouseEventKind::ScrollUp, 10, 10);
+    assert_eq!(a.lists[0].cursor, 0);
+    // Tabs row is 3 (after the three header lines): " [1] Backends  [2] Sessions  [3] Tools".
+    a.handle_mouse(MouseEventKind::Down(MouseButton::Left), 31, 3);
+    assert_eq!(a.pane, Pane::Tools);
+    a.handle_mouse(MouseEventKind::Down(MouseButton::Left), 31, 10);
+    assert_eq!(a.pane, Pane::Tools);
+}

@@ -122,6 +122,30 @@ fn golden_screens_80x24() {
 }
 
 #[test]
+fn golden_overlays_80x24() {
+    let mut a = app();
+    ch_keys(&mut a, "?");
+    golden("help_80x24", &draw(&mut a, 80, 24));
+    let mut a = app();
+    ch_keys(&mut a, "2x");
+    golden("confirm_end_session_80x24", &draw(&mut a, 80, 24));
+    let mut a = app_with(ConsoleOptions {
+        ascii: true,
+        no_color: true,
+        read_only: true,
+        ..Default::default()
+    });
+    ch_keys(&mut a, "3");
+    golden("tools_ascii_read_only_80x24", &draw(&mut a, 80, 24));
+}
+
+fn ch_keys(a: &mut App, keys: &str) {
+    for c in keys.chars() {
+        a.handle_key(key(c));
+    }
+}
+
+#[test]
 fn golden_screens_160x48() {
     for (name, pane) in [
         ("backends_160x48", Pane::Backends),

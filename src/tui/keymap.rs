@@ -188,15 +188,15 @@ use Scope as S;
 #[rustfmt::skip]
 pub static BINDINGS: &[Binding] = &[
     // Backends
-    m(b(&[Key::ch('r')], A::RestartBackend, S::Pane(Pane::Backends), "restart", "Restart the selected backend (asks first)", true), true),
+    m(b(&[Key::ch('r')], A::RestartBackend, S::Pane(Pane::Backends), "restart", "Restart the selected backend", true), true),
     // Sessions
-    m(b(&[Key::ch('x'), Key::ch('d')], A::EndSession, S::Pane(Pane::Sessions), "end", "End the selected client session (asks first)", true), true),
+    m(b(&[Key::ch('x'), Key::ch('d')], A::EndSession, S::Pane(Pane::Sessions), "end", "End the selected client session", true), true),
     // Tools
     b(&[Key::plain(KeyCode::Enter)], A::ToolDetail, S::Pane(Pane::Tools), "detail", "Show description and input schema", true),
     m(b(&[Key::ch('t')], A::TryTool, S::Pane(Pane::Tools), "try", "Call the tool with JSON arguments you edit", true), false),
     // Shares
     m(b(&[Key::ch('n')], A::CreateShare, S::Pane(Pane::Shares), "new", "Create a persistent share (empty name = random)", true), false),
-    m(b(&[Key::ch('d')], A::DeleteShare, S::Pane(Pane::Shares), "delete", "Delete the selected persistent share (asks first)", true), true),
+    m(b(&[Key::ch('d')], A::DeleteShare, S::Pane(Pane::Shares), "delete", "Delete the selected persistent share", true), true),
     b(&[Key::ch('y')], A::CopyShare, S::Pane(Pane::Shares), "copy", "Copy the selected share token (OSC 52)", true),
     b(&[Key::ch('R')], A::RefreshShares, S::Pane(Pane::Shares), "refresh", "Ask the engine for the environment's shares", true),
     // Traffic

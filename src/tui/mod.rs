@@ -124,7 +124,10 @@ pub async fn run(
                         let s = snapshot.borrow_and_update().clone();
                         app.set_snapshot(s);
                     }
-                    Err(_) => snapshot_open = false,
+                    Err(_) => {
+                        snapshot_open = false;
+                        app.set_toast(app::ToastLevel::Error, "the engine stopped publishing state; q quits".to_string());
+                    }
                 }
                 Vec::new()
             }

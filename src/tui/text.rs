@@ -93,6 +93,9 @@ impl Editor {
 
     /// Apply an editing key; returns false if the key is not an editing key.
     pub fn edit(&mut self, key: &KeyEvent) -> bool {
+        if self.lines.is_empty() {
+            self.lines.push(String::new());
+        }
         self.row = self.row.min(self.lines.len() - 1);
         self.col = self.col.min(self.line_len(self.row));
         match key.code {

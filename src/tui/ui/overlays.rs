@@ -58,8 +58,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
 /// Lines of the help overlay, from the binding table (also used by tests).
 pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
-    let mut scopes = vec![Scope::Global];
-    scopes.extend(Pane::ALL.iter().map(|p| Scope::Pane(*p)));
+    // The focused pane first: that is what the operator is asking about.
+    let mut scopes = vec![Scope::Pane(app.pane), Scope::Global];
+    scopes.extend(
+        Pane::ALL
+            .iter()
+            .filter(|p| **p != app.pane)
+            .map(|p| Scope::Pane(*p)),
+    );
     scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Overlay]);
     let mut lines = Vec::new();
     for scope in scopes {
