@@ -645,3 +645,16 @@ fn mouse_wheel_scrolls_and_click_focuses_tab() {
     a.handle_mouse(MouseEventKind::Down(MouseButton::Left), 31, 10);
     assert_eq!(a.pane, Pane::Tools);
 }
+
+#[test]
+fn traffic_filter_matches_outcomes() {
+    let mut a = app();
+    for i in 0..40 {
+        a.apply_event(&Event::Call(fixtures::call(i)));
+    }
+    ch(&mut a, '5');
+    ch(&mut a, '/');
+    typ(&mut a, "timeout");
+    // call(i) times out when i % 20 == 0.
+    assert_eq!(a.traffic.visible_len(), 2);
+}

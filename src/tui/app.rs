@@ -14,7 +14,7 @@ use super::theme::Theme;
 use super::view;
 use super::ConsoleOptions;
 use crate::core::state::{
-    CallEvent, Event, LogLevel, LogLine, Overlay as NetOverlay, ShareState, Snapshot,
+    CallEvent, CallOutcome, Event, LogLevel, LogLine, Overlay as NetOverlay, ShareState, Snapshot,
 };
 
 /// Traffic ring buffer size.
@@ -340,8 +340,15 @@ fn list_slot(p: Pane) -> Option<usize> {
     }
 }
 
-fn call_fields(c: &CallEvent) -> [&str; 4] {
-    [&c.session, &c.backend, &c.target, &c.method]
+fn call_fields(c: &CallEvent) -> [&str; 5] {
+    let outcome = match c.outcome {
+        CallOutcome::Ok => "ok",
+        CallOutcome::ToolError(_) => "tool error",
+        CallOutcome::Error(..) => "error",
+        CallOutcome::Timeout => "timeout",
+        CallOutcome::Cancelled => "cancelled",
+    };
+    [&c.session, &c.backend, &c.target, &c.method, outcome]
 }
 
 fn log_fields(l: &LogLine) -> [&str; 2] {
