@@ -387,22 +387,25 @@ impl App {
 
     /// Copy a snapshot in (tests and callers holding a borrow).
     pub fn apply_snapshot(&mut self, snapshot: &Snapshot) {
-        self.set_snapshot(snapshot.clone());
+        let _ = self.set_snapshot(snapshot.clone());
     }
 
-    /// Take ownership of a snapshot already cloned out of the `watch` channel.
-    pub fn set_snapshot(&mut self, snapshot: Snapshot) {
+    /// Take ownership of a snapshot already cloned out of the `watch` channel. Returns the
+    /// previous one so the caller can drop it off the render path (freeing 10,000 tools takes
+    /// milliseconds).
+    pub fn set_snapshot(&mut self, snapshot: Snapshot) -> Option<Snapshot> {
         if let Some(old) = &self.snapshot {
             if old.shares != snapshot.shares {
                 self.listed_shares = None;
             }
         }
         self.tools_exposed = snapshot.tools.iter().filter(|t| t.filter.exposed()).count();
-        self.snapshot = Some(snapshot);
+        let old = self.snapshot.replace(snapshot);
         for p in [Pane::Backends, Pane::Sessions, Pane::Tools, Pane::Shares] {
             self.rebuild_list(p);
         }
         self.dirty = true;
+        old
     }
 
     pub fn apply_event(&mut self, event: &Event) {
@@ -656,10 +659,16 @@ impl App {
                 let target = to(list.cursor, list.view.len()).max(0) as usize;
                 let Some(snap) = &self.snapshot else { return };
                 match p {
-                    Pane::Backends => list.move_to(target, |i| &snap.backends[i].id),
-                    Pane::Sessions => list.move_to(target, |i| &snap.sessions[i].id),
-                    Pane::Tools => list.move_to(target, |i| &snap.tools[i].name),
-                    _ => list.move_to(target, |i| &shares[i].token),
+                    Pane::Backends => {
+                        list.move_to(target, |i| snap.backends.get(i).map_or("", |x| &x.id))
+                    }
+                    Pane::Sessions => {
+                        list.move_to(target, |i| snap.sessions.get(i).map_or("", |x| &x.id))
+                    }
+                    Pane::Tools => {
+                        list.move_to(target, |i| snap.tools.get(i).map_or("", |x| &x.name))
+                    }
+                    _ => list.move_to(target, |i| shares.get(i).map_or("", |x| &x.token)),
                 }
             }
         }

@@ -41,6 +41,8 @@ use crate::core::state::{Event, Snapshot};
 const FRAME: Duration = Duration::from_millis(33);
 /// Events drained per wake-up before yielding to input and drawing.
 const EVENT_BATCH: usize = 2048;
+/// Snapshots with more tools + sessions than this are freed on a blocking thread.
+const BIG_SNAPSHOT: usize = 2000;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsoleOptions {
@@ -89,7 +91,7 @@ pub async fn run(
     let opts = opts.with_env();
     let mut app = App::new(opts.clone());
     let first = snapshot.borrow_and_update().clone();
-    app.set_snapshot(first);
+    let _ = app.set_snapshot(first);
     let (mut term, _guard) = terminal::init(opts.mouse)?;
     let mut input = EventStream::new();
     let mut replies: FuturesUnordered<BoxFuture<'static, Reply>> = FuturesUnordered::new();
@@ -122,7 +124,11 @@ pub async fn run(
                 match changed {
                     Ok(()) => {
                         let s = snapshot.borrow_and_update().clone();
-                        app.set_snapshot(s);
+                        if let Some(old) = app.set_snapshot(s) {
+                            if old.tools.len() + old.sessions.len() > BIG_SNAPSHOT {
+                                tokio::task::spawn_blocking(move || drop(old));
+                            }
+                        }
                     }
                     Err(_) => {
                         snapshot_open = false;
