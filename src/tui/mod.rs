@@ -10,6 +10,7 @@
 pub mod action;
 pub mod app;
 pub mod keymap;
+pub mod list;
 pub mod terminal;
 pub mod text;
 pub mod theme;
