@@ -23,6 +23,8 @@ pub enum McpzCommand {
     Bridge(crate::cli::bridge::BridgeArgs),
     /// Connect MCP clients to a remote server (same as `mcp-tools`).
     Tools(crate::cli::tools::ToolsCli),
+    /// The operator console: run a gateway and watch it live.
+    Tui(crate::cli::console::TuiArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -37,6 +39,7 @@ pub async fn dispatch(cli: McpzCli) -> CliResult {
         },
         McpzCommand::Bridge(b) => crate::cli::bridge::run(b).await,
         McpzCommand::Tools(t) => crate::cli::tools::dispatch(t).await,
+        McpzCommand::Tui(a) => crate::cli::console::run(a).await,
         McpzCommand::Completions { shell } => {
             let mut cmd = McpzCli::command();
             clap_complete::generate(shell, &mut cmd, "mcpz", &mut std::io::stdout());

@@ -2,6 +2,7 @@
 
 pub mod bridge;
 pub mod common;
+pub mod console;
 pub mod gateway;
 pub mod mcpz;
 pub mod tools;

@@ -1,0 +1,111 @@
+"""`mcpz tui` driven through tmux: the console shows a live gateway; a real MCP client's session
+and calls appear; a tool can be tried from the Tools pane; `q` exits 0 with no child left."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harness import bin_path, children_of, mcp_client, text_of, wait_gone
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/install-test-deps installs it)")
+
+
+class Tmux:
+    def __init__(self, tmp: Path, width: int = 160, height: int = 48):
+        self.sock = str(tmp / "tmux.sock")
+        self.tmp = tmp
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=20).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "mcpz")
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "mcpz", *keys)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            last = self.screen()
+            m = re.search(pattern, last)
+            if m:
+                return m
+            time.sleep(0.1)
+        raise AssertionError(f"{pattern!r} not on screen within {timeout}s:\n{last}")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_console_end_to_end(tmp_path: Path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("console test\n")
+    cfg = work / "demo.yml"
+    cfg.write_text(
+        f"""
+aggregator:
+  name: console-e2e
+backends:
+  - id: files
+    transport:
+      type: stdio
+      command: {bin_path("mcp-filesystem")}
+      args: ["{work}"]
+"""
+    )
+    exit_file = tmp_path / "exit"
+    t = Tmux(tmp_path)
+    cmd = f"cd {work} && MCPZ_CACHE={tmp_path} {bin_path('mcpz')} tui {cfg} --listen 127.0.0.1:0; echo $? > {exit_file}"
+    t.run("new-session", "-d", "-s", "mcpz", "-x", "160", "-y", "48", cmd)
+    try:
+        t.wait_for(r"Backends")
+        t.wait_for(r"ready")
+        url = t.wait_for(r"http://127\.0\.0\.1:\d+/mcp").group(0)
+        pane_pid = int(t.run("display-message", "-p", "-t", "mcpz", "#{pane_pid}").strip())
+
+        async def client():
+            async with mcp_client(url) as s:
+                r = await s.call_tool("files_list_directory", {"path": str(work)})
+                assert "notes.txt" in text_of(r)
+                await s.call_tool("files_read_file", {"path": "notes.txt"})
+                # The session and its calls appear while it is open.
+                t.keys("2")
+                t.wait_for(r"Sessions")
+                t.wait_for(r"\bmcp\b|python", timeout=15)
+                t.keys("5")
+                t.wait_for(r"files_read_file", timeout=15)
+                t.wait_for(r"files_list_directory", timeout=15)
+
+        anyio.run(client)
+
+        # Try a tool from the Tools pane: filter, open the editor, send the template.
+        t.keys("3")
+        t.wait_for(r"files_read_file")
+        t.keys("/", "list_dir", "Enter")
+        t.keys("t")
+        t.wait_for(r"path")
+        t.keys("C-s")
+        t.wait_for(r"\"content\"", timeout=20)
+        t.keys("Escape")
+
+        kids = children_of(pane_pid)
+        t.keys("q")
+        deadline = time.monotonic() + 15
+        while not exit_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert exit_file.exists(), t.screen()
+        assert exit_file.read_text().strip() == "0"
+        assert not wait_gone(kids, 7), "processes left behind after q"
+    finally:
+        t.kill()
