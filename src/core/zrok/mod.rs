@@ -5,6 +5,9 @@ pub mod api;
 pub mod env;
 pub mod state;
 
+#[cfg(test)]
+mod api_tests;
+
 use std::fmt;
 
 pub use api::{ApiError, ZrokClient};
