@@ -15,7 +15,7 @@ use std::time::Duration;
 use mcpz::core::zrok::api::{ApiError, ShareQuery, ZrokClient};
 use mcpz::core::zrok::env::{EndpointSource, Root};
 use mcpz::core::zrok::state::{GatewayKey, ShareRegistry};
-use mcpz::core::zrok::{delete_stale_shares, ShareName};
+use mcpz::core::zrok::{connect, delete_stale_shares, ShareName, ZrokError};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 const CHILD_VAR: &str = "MCPZ_ZROK_TEST_CHILD_REGISTRY";
@@ -191,7 +191,16 @@ async fn environment_and_version_check() {
     assert_eq!(e.to_string(), "zrok environment is not enabled");
     assert!(e.hint().contains("zrok2 enable"));
 
-    let (client, _) = net.client("alice");
+    let e = connect(&Root::load_from(empty.path().join(".zrok2")))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ZrokError::NotEnabled(_)), "{e:?}");
+    assert_eq!(e.to_string(), "zrok environment is not enabled");
+    assert!(e.hint().unwrap().contains("zrok2 enable"));
+
+    // connect = enabled environment + client + accepted version check.
+    let (client, env2) = connect(&root).await.expect("connect");
+    assert_eq!(env2.env_zid(), env.env_zid());
     client
         .client_version_check()
         .await
@@ -451,4 +460,50 @@ async fn stale_share_of_killed_process_is_deleted() {
             .is_empty());
     })
     .await;
+}
+
+/// Controller behaviours the client is built around (zrok2 v2.0.4): only the zrok media type is
+/// consumed, and `Accept: application/json` alone breaks the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_media_type_rules() {
+    let Some(net) = Testnet::load("controller_media_type_rules") else {
+        return;
+    };
+    let base = format!(
+        "{}/api/v2",
+        net.get("ZROK_API_ENDPOINT").trim_end_matches('/')
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    // A body as application/json is refused (v2.0.4: 500 "no consumer registered ...", not 415).
+    let r = http
+        .post(format!("{base}/clientVersionCheck"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"clientVersion":"v2.0.4"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.status().is_success(), "{}", r.status());
+    let text = r.text().await.unwrap();
+    assert!(text.contains("application/json"), "{text}");
+    // Accept: application/json alone: no usable answer (v2.0.4 drops the connection).
+    let r = http
+        .get(format!("{base}/versions"))
+        .header("Accept", "application/json")
+        .send()
+        .await;
+    assert!(
+        r.as_ref().map(|r| !r.status().is_success()).unwrap_or(true),
+        "{r:?}"
+    );
+    // What the client sends works.
+    let r = http
+        .get(format!("{base}/versions"))
+        .header("Accept", "application/zrok.v1+json")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
 }

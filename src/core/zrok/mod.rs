@@ -14,6 +14,37 @@ pub use api::{ApiError, ZrokClient};
 pub use env::{ApiEndpoint, EndpointSource, Environment, NotEnabled, Root};
 pub use state::{GatewayKey, ShareRegistry};
 
+/// Why [`connect`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ZrokError {
+    #[error(transparent)]
+    NotEnabled(#[from] NotEnabled),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl ZrokError {
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            ZrokError::NotEnabled(e) => Some(e.hint()),
+            ZrokError::Api(ApiError::VersionRejected { .. }) => {
+                Some("the zrok controller does not accept this zrok v2.0 client version")
+            }
+            ZrokError::Api(_) => None,
+        }
+    }
+}
+
+/// The enabled environment of `root` and a client for its controller, after the controller accepted
+/// this client's version (what the zrok2 SDK does before every use of the API).
+pub async fn connect(root: &Root) -> Result<(ZrokClient, Environment), ZrokError> {
+    let env = root.require_enabled()?;
+    let client = ZrokClient::for_environment(&root.api_endpoint(), env)?;
+    client.client_version_check().await?;
+    Ok((client, env.clone()))
+}
+
 /// A chosen name for a persistent private share (the controller's `privateShareToken`).
 ///
 /// zrok requires `^[a-z0-9-]{3,32}$`; names are global across the controller instance.
