@@ -359,3 +359,43 @@ fn invalid_endpoints() {
     assert_eq!(c.base_url(), "https://api-v2.zrok.io/api/v2");
     assert!(!format!("{c:?}").contains(TOKEN));
 }
+
+#[tokio::test]
+async fn stale_share_reaping_keeps_what_it_cannot_delete() {
+    use super::state::{GatewayKey, ProcessStamp, ShareRegistry};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shares.json");
+    let dead = ProcessStamp {
+        pid: u32::MAX - 1,
+        start: None,
+        instance: "gone".into(),
+    };
+    let key = GatewayKey::named("gw");
+    ShareRegistry::new(&path, key.clone(), "envA")
+        .as_process(dead)
+        .record("stale1234567")
+        .unwrap();
+    let registry = ShareRegistry::new(&path, key, "envA");
+
+    // The controller fails: the entry stays for the next start.
+    let (ep, _) = fake(Reply::Status(500, Z, r#""database is locked""#)).await;
+    let out = super::delete_stale_shares(&client(&ep), &registry)
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].token_prefix, "stal…");
+    assert!(matches!(out[0].result, Err(ApiError::Server { .. })));
+    assert_eq!(registry.stale().unwrap(), vec!["stale1234567"]);
+
+    // Already gone (404): forgotten.
+    let (ep, seen) = fake(Reply::Status(404, "", "")).await;
+    let out = super::delete_stale_shares(&client(&ep), &registry)
+        .await
+        .unwrap();
+    assert!(matches!(out[0].result, Ok(false)), "{out:?}");
+    assert!(registry.recorded().unwrap().is_empty());
+    assert_eq!(
+        seen.lock().unwrap()[0].json(),
+        serde_json::json!({"envZId":"envA","shareToken":"stale1234567"})
+    );
+}
