@@ -18,3 +18,4 @@ pub mod sse_serve;
 pub mod state;
 pub mod telemetry;
 pub mod ziti;
+pub mod zrok;
