@@ -179,8 +179,8 @@ async fn ziti_e2e_echo_plain_encrypted_concurrency_restart() {
     let _hp = spawn_echo(lp);
     let _he = spawn_echo(le);
 
-    check_service(&dialer, &plain, false).await;
     check_service(&dialer, &enc, true).await;
+    check_service(&dialer, &plain, false).await;
     half_close(&dialer, &plain).await;
     half_close(&dialer, &enc).await;
     concurrent(&dialer, &enc, 100).await;
