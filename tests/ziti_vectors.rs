@@ -88,3 +88,19 @@ fn secretstream_rejects_tampering_and_wrong_key() {
     // Skipping a message (out of order) must fail too.
     assert!(d.pull(&first).is_err());
 }
+
+/// Throughput check (run with `--ignored --nocapture`): one direction of E2EE costs a push and a pull.
+#[test]
+#[ignore]
+fn secretstream_throughput() {
+    let key = [9u8; 32];
+    let (mut enc, header) = Encryptor::new(&key);
+    let mut dec = Decryptor::new(&key, &header).unwrap();
+    let chunk = vec![1u8; 32 * 1024];
+    let t = std::time::Instant::now();
+    for _ in 0..256 {
+        let c = enc.push(&chunk, 0).unwrap();
+        dec.pull(&c).unwrap();
+    }
+    eprintln!("8 MiB push+pull in {:?}", t.elapsed());
+}

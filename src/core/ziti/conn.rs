@@ -276,6 +276,18 @@ impl ZitiStream {
                     });
                 }
             }
+            ct::CONN_INSPECT_REQUEST => {
+                // sdk-golang conn.go answers with ConnTypeDial for dialed and accepted connections alike.
+                let state = serde_json::json!({
+                    "id": self.conn_id, "serviceName": self.stats.service, "closed": false,
+                    "encrypted": self.stats.encrypted,
+                });
+                self.ch.try_send(wire::conn_inspect_response(
+                    &msg,
+                    wire::CONN_TYPE_DIAL,
+                    state.to_string(),
+                ));
+            }
             other => {
                 tracing::debug!(
                     conn_id = self.conn_id,

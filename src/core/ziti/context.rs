@@ -331,7 +331,13 @@ impl Context {
         }
         let mut fresh = false;
         loop {
-            let session = self.dial_session(&svc, fresh).await?;
+            let mut session = self.dial_session(&svc, fresh).await?;
+            if session.edge_routers.is_empty() {
+                session = self.inner.ctrl.refresh_session(&session.id).await?;
+                if session.edge_routers.is_empty() {
+                    return Err(ZitiError::NoEdgeRouters(service.to_string()));
+                }
+            }
             let ch = self.pick_router(&session, service).await?;
             match self.connect_on(&ch, &svc, &session, opts).await {
                 Err(ZitiError::DialFailed(msg)) if !fresh && looks_like_session_problem(&msg) => {

@@ -16,7 +16,7 @@ use super::conn::{ConnStats, Direction, RxCrypto, ZitiStream};
 use super::context::Context;
 use super::crypto::{Encryptor, KeyPair};
 use super::ctrl::{NetworkSession, Service, SessionKind};
-use super::wire::{ct, hdr, Message, CRYPTO_METHOD_LIBSODIUM};
+use super::wire::{self, ct, hdr, Message, CRYPTO_METHOD_LIBSODIUM};
 use super::ZitiError;
 
 /// Options for `Context::listen`.
@@ -113,13 +113,19 @@ impl Context {
                 kind: "Bind",
             });
         }
-        let session = self
+        // A fresh network may not have an online router yet: poll the session until one shows up.
+        let deadline = tokio::time::Instant::now() + opts.wait_for_first;
+        let mut session = self
             .inner
             .ctrl
             .create_session(&svc, SessionKind::Bind)
             .await?;
-        if session.edge_routers.iter().all(|r| r.tls_addr().is_none()) {
-            return Err(ZitiError::NoEdgeRouters(service.to_string()));
+        while session.edge_routers.iter().all(|r| r.tls_addr().is_none()) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ZitiError::NoEdgeRouters(service.to_string()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            session = self.inner.ctrl.refresh_session(&session.id).await?;
         }
         let (tx, rx) = mpsc::channel(opts.accept_queue.max(1));
         let (btx, mut brx) = tokio::sync::watch::channel(0usize);
@@ -368,6 +374,19 @@ impl HostTask {
                         "router closed the terminator: {}",
                         String::from_utf8_lossy(&msg.body)
                     )));
+                }
+                ct::CONN_INSPECT_REQUEST => {
+                    let state = serde_json::json!({
+                        "id": conn_id, "serviceName": self.svc.name, "closed": false,
+                        "encryptionRequired": self.svc.encryption_required,
+                    });
+                    let _ = ch
+                        .send(wire::conn_inspect_response(
+                            &msg,
+                            wire::CONN_TYPE_BIND,
+                            state.to_string(),
+                        ))
+                        .await;
                 }
                 ct::BIND_SUCCESS => {
                     tracing::debug!(service = %self.svc.name, router = %ch.name, "terminator established");

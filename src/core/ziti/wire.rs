@@ -56,6 +56,10 @@ pub mod ct {
     pub const TRACE_ROUTE_RESPONSE: i32 = 60797;
     pub const CONN_INSPECT_REQUEST: i32 = 60798;
     pub const CONN_INSPECT_RESPONSE: i32 = 60799;
+    /// What SDKs and routers actually send as a connection inspect response: sdk-golang `ziti/edge/messages.go`
+    /// (v1.1.x and v1.2.8) defines `ContentTypeConnInspectResponse = ContentType_InspectResponse` (60805) and
+    /// `ContentTypeInspectResponse = ContentType_ConnInspectResponse` (60799): the names are swapped.
+    pub const CONN_INSPECT_RESPONSE_WIRE: i32 = INSPECT_RESPONSE;
     pub const BIND_SUCCESS: i32 = 60800;
     pub const UPDATE_TOKEN_SUCCESS: i32 = 60801;
     pub const UPDATE_TOKEN_FAILURE: i32 = 60802;
@@ -102,6 +106,7 @@ pub mod hdr {
     pub const ERROR_CODE: i32 = 1014;
     pub const TIMESTAMP: i32 = 1015;
     pub const LISTENER_ID: i32 = 1021;
+    /// Connection type byte in inspect responses (`ConnTypeDial = 1`, `ConnTypeBind = 2`).
     pub const CONN_TYPE: i32 = 1022;
     pub const SUPPORTS_INSPECT: i32 = 1023;
     pub const SUPPORTS_BIND_SUCCESS: i32 = 1024;
@@ -126,6 +131,19 @@ pub mod flag {
 
 /// Crypto method for the public-key header (sdk-golang `ziti/edge/messages.go` `CryptoMethodLibsodium`).
 pub const CRYPTO_METHOD_LIBSODIUM: u8 = 0;
+
+/// `ConnTypeDial` / `ConnTypeBind` (sdk-golang `ziti/edge/messages.go`).
+pub const CONN_TYPE_DIAL: u8 = 1;
+pub const CONN_TYPE_BIND: u8 = 2;
+
+/// Answer to a router's ConnInspectRequest (sdk-golang `NewConnInspectResponse(0, type, state)` + `ReplyTo`).
+pub fn conn_inspect_response(req: &Message, conn_type: u8, state_json: String) -> Message {
+    let mut r = Message::new(ct::CONN_INSPECT_RESPONSE_WIRE, state_json.into_bytes());
+    r.put_u32(hdr::CONN_ID, 0)
+        .put_byte(hdr::CONN_TYPE, conn_type)
+        .reply_to(req);
+    r
+}
 
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -435,6 +453,8 @@ mod tests {
         assert_eq!(ct::UPDATE_TOKEN, 60803);
         assert_eq!(ct::INSPECT_REQUEST, 60804);
         assert_eq!(ct::INSPECT_RESPONSE, 60805);
+        // ziti/edge/messages.go: ContentTypeConnInspectResponse = int32(edge_client_pb.ContentType_InspectResponse)
+        assert_eq!(ct::CONN_INSPECT_RESPONSE_WIRE, 60805);
         assert_eq!(
             [
                 ct::XG_PAYLOAD,
@@ -464,6 +484,8 @@ mod tests {
         assert_eq!(hdr::TIMESTAMP, 1015);
         assert_eq!(hdr::LISTENER_ID, 1021);
         assert_eq!(hdr::CONN_TYPE, 1022);
+        // ziti/edge/messages.go ConnType
+        assert_eq!((CONN_TYPE_DIAL, CONN_TYPE_BIND), (1, 2));
         assert_eq!(hdr::SUPPORTS_INSPECT, 1023);
         assert_eq!(hdr::SUPPORTS_BIND_SUCCESS, 1024);
         assert_eq!(hdr::CONNECTION_MARKER, 1025);
