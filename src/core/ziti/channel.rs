@@ -6,7 +6,7 @@
 //! requests fail and every registered sink is dropped, which the streams see as "router connection lost".
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,7 +44,6 @@ pub struct RouterChannel {
     closed: CancellationToken,
     latency_ns: AtomicU64,
     last_read: Mutex<Instant>,
-    started: AtomicBool,
 }
 
 impl std::fmt::Debug for RouterChannel {
@@ -126,7 +125,7 @@ impl RouterChannel {
                 .await
                 .map_err(|e| ZitiError::Router(format!("{name}: reading hello result: {e}")))?;
             if n == 0 {
-                return Err(ZitiError::Router(format!(
+                return Err(ZitiError::RouterRejected(format!(
                     "{name} at {addr} closed the connection during hello (API session not accepted?)"
                 )));
             }
@@ -138,7 +137,7 @@ impl RouterChannel {
             )));
         }
         if reply.get_bool(hdr::RESULT_SUCCESS) != Some(true) {
-            return Err(ZitiError::Router(format!(
+            return Err(ZitiError::RouterRejected(format!(
                 "{name} rejected hello: {}",
                 String::from_utf8_lossy(&reply.body)
             )));
@@ -157,7 +156,6 @@ impl RouterChannel {
             closed: CancellationToken::new(),
             latency_ns: AtomicU64::new(connect_ns.max(1)),
             last_read: Mutex::new(Instant::now()),
-            started: AtomicBool::new(true),
         });
         tokio::spawn(writer(ch.closed.clone(), rx, wr, ch.name.clone()));
         tokio::spawn(reader(Arc::downgrade(&ch), ch.closed.clone(), rd, buf));
@@ -167,7 +165,7 @@ impl RouterChannel {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled() || !self.started.load(Ordering::Relaxed)
+        self.closed.is_cancelled()
     }
 
     /// Resolves when the channel is closed.

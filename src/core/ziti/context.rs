@@ -215,7 +215,7 @@ impl Context {
                         .insert(addr.to_string(), c.clone());
                     return Ok(c);
                 }
-                Err(e @ ZitiError::Router(_)) if attempt == 0 => {
+                Err(e @ ZitiError::RouterRejected(_)) if attempt == 0 => {
                     // Possibly a stale API session: authenticate again once.
                     tracing::debug!(
                         router = name,

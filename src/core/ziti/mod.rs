@@ -61,6 +61,8 @@ pub enum ZitiError {
     NoEdgeRouters(String),
     #[error("ziti edge router: {0}")]
     Router(String),
+    #[error("ziti edge router refused our API session: {0}")]
+    RouterRejected(String),
     #[error("ziti: connection to edge router {0} lost")]
     RouterLost(String),
     #[error("ziti protocol: {0}")]
