@@ -63,12 +63,15 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Serve echo on a listener: copy until EOF, then half-close back.
-fn spawn_echo(mut l: ZitiListener) -> tokio::task::JoinHandle<()> {
+/// Serve echo through the `net::Listener` adapter: copy until EOF, then half-close back.
+fn spawn_echo(l: ZitiListener) -> tokio::task::JoinHandle<()> {
+    let mut l: Box<dyn Listener> = Box::new(l);
+    assert!(l.describe().starts_with("ziti service "));
     tokio::spawn(async move {
-        while let Ok(s) = l.accept().await {
+        while let Ok(acc) = l.accept().await {
+            assert!(!acc.remote.is_empty());
             tokio::spawn(async move {
-                let (mut r, mut w) = tokio::io::split(s);
+                let (mut r, mut w) = tokio::io::split(acc.conn);
                 if tokio::io::copy(&mut r, &mut w).await.is_ok() {
                     let _ = w.shutdown().await;
                 }

@@ -311,7 +311,7 @@ impl AsyncRead for ZitiStream {
             if let Some(front) = this.parts.front_mut() {
                 let n = front.len().min(buf.remaining());
                 buf.put_slice(&front[..n]);
-                let _ = bytes::Buf::advance(front, n);
+                bytes::Buf::advance(front, n);
                 if front.is_empty() {
                     this.parts.pop_front();
                 }
