@@ -181,9 +181,10 @@ async fn concurrent(dialer: &Context, service: &str, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ziti_e2e_echo_plain_encrypted_concurrency() {
-    let Some(net) = testnet("ziti_e2e_echo_plain_encrypted_concurrency_restart") else {
+    let Some(net) = testnet("ziti_e2e_echo_plain_encrypted_concurrency") else {
         return;
     };
+    let _serial = SERIAL.lock().await;
     init_tracing();
     let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
     let dialer = Context::from_file(net.get("ZITI_DIAL_IDENTITY")).expect("dial identity");
@@ -336,6 +337,7 @@ async fn ziti_e2e_bad_inputs_are_clear_errors() {
     let Some(net) = testnet("ziti_e2e_bad_inputs_are_clear_errors") else {
         return;
     };
+    let _serial = SERIAL.lock().await;
     init_tracing();
     let dialer = Context::from_file(net.get("ZITI_DIAL_IDENTITY")).expect("dial identity");
     match dialer.dial("no-such-service-xyz").await {
