@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
@@ -99,14 +99,35 @@ impl RouterChannel {
         let _ = tcp.set_nodelay(true);
         let server_name = ServerName::try_from(host.clone())
             .map_err(|e| ZitiError::Router(format!("bad router host {host:?}: {e}")))?;
-        let mut stream = TlsConnector::from(tls)
+        let stream = TlsConnector::from(tls)
             .connect(server_name, tcp)
             .await
             .map_err(|e| ZitiError::Tls(format!("edge router {name} at {addr}: {e}")))?;
 
+        let ch = Self::over(stream, &identity.common_name, name, addr, api_token).await?;
+        ch.latency_ns.store(
+            (started.elapsed().as_nanos().min(u64::MAX as u128) as u64).max(1),
+            Ordering::Relaxed,
+        );
+        tracing::debug!(router = %ch.name, addr = %ch.addr, "connected to edge router");
+        Ok(ch)
+    }
+
+    /// Run the hello exchange over an established byte stream and start the channel tasks. Separate from the
+    /// TLS set-up so that tests can play the router over an in-memory pipe.
+    pub async fn over<S>(
+        mut stream: S,
+        common_name: &str,
+        name: &str,
+        addr: &str,
+        api_token: &str,
+    ) -> Result<Arc<RouterChannel>, ZitiError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         // Hello: body = our certificate's CN, SessionToken header = API session token
         // (channel v4 classic_dialer.go sendHello; sdk-golang ziti.go connectEdgeRouter).
-        let mut hello = Message::new(ct::HELLO, identity.common_name.clone().into_bytes());
+        let mut hello = Message::new(ct::HELLO, common_name.as_bytes().to_vec());
         hello.sequence = wire::HELLO_SEQUENCE;
         hello.put(hdr::SESSION_TOKEN, api_token.as_bytes().to_vec());
         stream
@@ -142,7 +163,6 @@ impl RouterChannel {
                 String::from_utf8_lossy(&reply.body)
             )));
         }
-        let connect_ns = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
 
         let (rd, wr) = tokio::io::split(stream);
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
@@ -154,13 +174,12 @@ impl RouterChannel {
             pending: Mutex::new(HashMap::new()),
             sinks: Mutex::new(HashMap::new()),
             closed: CancellationToken::new(),
-            latency_ns: AtomicU64::new(connect_ns.max(1)),
+            latency_ns: AtomicU64::new(1),
             last_read: Mutex::new(Instant::now()),
         });
         tokio::spawn(writer(ch.closed.clone(), rx, wr, ch.name.clone()));
         tokio::spawn(reader(Arc::downgrade(&ch), ch.closed.clone(), rd, buf));
         tokio::spawn(latency_probe(Arc::downgrade(&ch), ch.closed.clone()));
-        tracing::debug!(router = %ch.name, addr = %ch.addr, "connected to edge router");
         Ok(ch)
     }
 
@@ -344,10 +363,10 @@ impl RouterChannel {
     }
 }
 
-async fn writer(
+async fn writer<W: AsyncWrite + Unpin>(
     closed: CancellationToken,
     mut rx: mpsc::Receiver<Message>,
-    mut wr: tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>,
+    mut wr: W,
     name: String,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -380,10 +399,10 @@ async fn writer(
     let _ = wr.shutdown().await;
 }
 
-async fn reader(
+async fn reader<R: AsyncRead + Unpin>(
     ch: std::sync::Weak<RouterChannel>,
     closed: CancellationToken,
-    mut rd: tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>,
+    mut rd: R,
     mut buf: BytesMut,
 ) {
     let mut why = String::from("closed");
@@ -457,6 +476,11 @@ async fn latency_probe(ch: std::sync::Weak<RouterChannel>, closed: CancellationT
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ziti::conn::{ConnStats, Direction, RxCrypto, ZitiStream};
+    use crate::core::ziti::crypto::{Encryptor, TAG_MESSAGE};
+    use tokio::io::DuplexStream;
+
+    const WAIT: Duration = Duration::from_secs(5);
 
     #[test]
     fn host_port() {
@@ -467,5 +491,235 @@ mod tests {
         assert_eq!(split_host_port("[::1]:3022").unwrap(), ("::1".into(), 3022));
         assert!(split_host_port("nohost").is_err());
         assert!(split_host_port("h:99999").is_err());
+    }
+
+    async fn read_msg(r: &mut DuplexStream, buf: &mut BytesMut) -> Option<Message> {
+        loop {
+            if let Some(m) = wire::decode(buf).unwrap() {
+                return Some(m);
+            }
+            if r.read_buf(buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Play the router's side of the hello; returns the router end of the pipe.
+    async fn fake_router(
+        accept: bool,
+    ) -> (
+        Result<Arc<RouterChannel>, ZitiError>,
+        DuplexStream,
+        BytesMut,
+    ) {
+        let (client, mut router) = tokio::io::duplex(1 << 20);
+        let srv = tokio::spawn(async move {
+            let mut buf = BytesMut::new();
+            let hello = read_msg(&mut router, &mut buf).await.unwrap();
+            assert_eq!(hello.content_type, ct::HELLO);
+            assert_eq!(hello.sequence, wire::HELLO_SEQUENCE);
+            assert_eq!(&hello.body[..], b"my-cn");
+            assert_eq!(
+                hello.get(hdr::SESSION_TOKEN).map(|b| &b[..]),
+                Some(&b"api-token"[..])
+            );
+            let mut r = Message::new(
+                ct::RESULT,
+                if accept {
+                    &b""[..]
+                } else {
+                    &b"no api session"[..]
+                },
+            );
+            r.sequence = 1;
+            r.put_bool(hdr::RESULT_SUCCESS, accept).reply_to(&hello);
+            router.write_all(&r.to_bytes().unwrap()).await.unwrap();
+            (router, buf)
+        });
+        let ch = RouterChannel::over(client, "my-cn", "fake", "127.0.0.1:1", "api-token").await;
+        let (router, buf) = srv.await.unwrap();
+        (ch, router, buf)
+    }
+
+    fn stream(ch: &Arc<RouterChannel>, id: u32, rx_crypto: RxCrypto) -> ZitiStream {
+        let rx = ch.register(id).unwrap();
+        let stats = Arc::new(ConnStats::new(
+            id,
+            "svc",
+            "fake",
+            Direction::Dial,
+            String::new(),
+            false,
+            String::new(),
+        ));
+        ZitiStream::new(id, ch.clone(), rx, rx_crypto, None, stats, None)
+    }
+
+    #[tokio::test]
+    async fn hello_rejection_is_a_clear_error() {
+        let (ch, _router, _) = fake_router(false).await;
+        match ch {
+            Err(ZitiError::RouterRejected(m)) => assert!(m.contains("no api session"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_from_router_closes_channel_and_fails_waiters() {
+        let (ch, mut router, _) = fake_router(true).await;
+        let ch = ch.unwrap();
+        let mut s = stream(&ch, 5, RxCrypto::None);
+        let ch2 = ch.clone();
+        let req = tokio::spawn(async move {
+            ch2.request(Message::new(ct::CONNECT, Vec::new()), WAIT)
+                .await
+        });
+        router
+            .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            .await
+            .unwrap();
+        let r = timeout(WAIT, req).await.unwrap().unwrap();
+        assert!(matches!(r, Err(ZitiError::RouterLost(_))), "{r:?}");
+        let mut b = Vec::new();
+        let e = timeout(WAIT, s.read_to_end(&mut b))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionAborted);
+        assert!(ch.is_closed());
+        assert!(s.write_all(b"x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn truncated_frame_then_eof_closes_channel() {
+        let (ch, mut router, _) = fake_router(true).await;
+        let ch = ch.unwrap();
+        let mut m = Message::new(ct::DATA, &b"hello"[..]);
+        m.put_u32(hdr::CONN_ID, 5);
+        let bytes = m.to_bytes().unwrap();
+        router.write_all(&bytes[..10]).await.unwrap();
+        drop(router);
+        timeout(WAIT, ch.closed()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn oversized_lengths_close_channel_without_allocating() {
+        let (ch, mut router, _) = fake_router(true).await;
+        let ch = ch.unwrap();
+        let mut f = wire::MAGIC_V2.to_vec();
+        f.extend_from_slice(&ct::DATA.to_le_bytes());
+        f.extend_from_slice(&[0; 4]);
+        f.extend_from_slice(&0u32.to_le_bytes());
+        f.extend_from_slice(&u32::MAX.to_le_bytes());
+        router.write_all(&f).await.unwrap();
+        timeout(WAIT, ch.closed()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn latency_probe_is_answered_with_reflected_headers() {
+        let (ch, mut router, mut buf) = fake_router(true).await;
+        let _ch = ch.unwrap();
+        let mut probe = Message::new(ct::LATENCY, Vec::new());
+        probe.sequence = 9;
+        probe
+            .put_u64(hdr::LATENCY_PROBE_TIME, 1234)
+            .put_u64(hdr::HEARTBEAT, 77);
+        router.write_all(&probe.to_bytes().unwrap()).await.unwrap();
+        let mut got_result = false;
+        let mut got_hb = false;
+        while !(got_result && got_hb) {
+            let m = timeout(WAIT, read_msg(&mut router, &mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            match m.content_type {
+                ct::RESULT => {
+                    assert_eq!(m.reply_for(), Some(9));
+                    assert_eq!(m.get_u64(hdr::LATENCY_PROBE_TIME), Some(1234));
+                    assert_eq!(m.get_bool(hdr::RESULT_SUCCESS), Some(true));
+                    got_result = true;
+                }
+                ct::HEARTBEAT => {
+                    assert_eq!(m.get_u64(hdr::HEARTBEAT_RESPONSE), Some(77));
+                    got_hb = true;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn data_fin_and_half_close_on_the_wire() {
+        let (ch, mut router, mut buf) = fake_router(true).await;
+        let ch = ch.unwrap();
+        let mut s = stream(&ch, 7, RxCrypto::None);
+        for (body, flags) in [
+            (&b"hel"[..], 0u32),
+            (&b"lo"[..], 0),
+            (&b""[..], wire::flag::FIN),
+        ] {
+            let mut m = Message::new(ct::DATA, body);
+            m.put_u32(hdr::CONN_ID, 7);
+            if flags != 0 {
+                m.put_u32(hdr::FLAGS, flags);
+            }
+            router.write_all(&m.to_bytes().unwrap()).await.unwrap();
+        }
+        let mut got = Vec::new();
+        timeout(WAIT, s.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, b"hello");
+        s.write_all(b"abc").await.unwrap();
+        s.shutdown().await.unwrap();
+        let m = timeout(WAIT, read_msg(&mut router, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.content_type, m.get_u32(hdr::CONN_ID), &m.body[..]),
+            (ct::DATA, Some(7), &b"abc"[..])
+        );
+        let m = timeout(WAIT, read_msg(&mut router, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.get_u32(hdr::FLAGS), Some(wire::flag::FIN));
+        assert!(m.body.is_empty());
+        assert_eq!(s.info().bytes_in, 5);
+        assert_eq!(s.info().bytes_out, 3);
+        drop(s);
+        let m = timeout(WAIT, read_msg(&mut router, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.content_type, m.get_u32(hdr::CONN_ID)),
+            (ct::STATE_CLOSED, Some(7))
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_e2e_key_is_a_read_error_not_a_panic() {
+        let (ch, mut router, _) = fake_router(true).await;
+        let ch = ch.unwrap();
+        let mut s = stream(&ch, 8, RxCrypto::AwaitHeader([1u8; 32]));
+        let (mut enc, header) = Encryptor::new(&[2u8; 32]);
+        for body in [header.to_vec(), enc.push(b"secret", TAG_MESSAGE).unwrap()] {
+            let mut m = Message::new(ct::DATA, body);
+            m.put_u32(hdr::CONN_ID, 8);
+            router.write_all(&m.to_bytes().unwrap()).await.unwrap();
+        }
+        let mut b = [0u8; 16];
+        let e = timeout(WAIT, s.read(&mut b)).await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        // A short header is rejected the same way.
+        let mut s2 = stream(&ch, 9, RxCrypto::AwaitHeader([1u8; 32]));
+        let mut m = Message::new(ct::DATA, vec![0u8; 5]);
+        m.put_u32(hdr::CONN_ID, 9);
+        router.write_all(&m.to_bytes().unwrap()).await.unwrap();
+        let e = timeout(WAIT, s2.read(&mut b)).await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
     }
 }
