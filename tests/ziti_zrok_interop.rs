@@ -76,23 +76,23 @@ fn payload(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 13 % 251) as u8).collect()
 }
 
-/// Write, half-close, read everything back.
+/// Write everything and read the same number of bytes back, then close. zrok's tcpTunnel proxies close both
+/// directions at the first EOF, so half-closing before the echo is complete would cut it short.
 async fn round_trip<S>(s: S, data: &[u8]) -> std::io::Result<Vec<u8>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
     let (mut r, mut w) = tokio::io::split(s);
-    let d = data.to_vec();
-    let wr = async move {
-        w.write_all(&d).await?;
-        w.shutdown().await?;
-        Ok::<_, std::io::Error>(w)
+    let wr = async {
+        w.write_all(data).await?;
+        w.flush().await
     };
-    let mut back = Vec::new();
-    let rd = r.read_to_end(&mut back);
-    let (w, r) = tokio::join!(wr, rd);
-    w?;
-    r?;
+    let mut back = vec![0u8; data.len()];
+    let rd = r.read_exact(&mut back);
+    let (wres, rres) = tokio::join!(wr, rd);
+    wres?;
+    rres?;
+    let _ = w.shutdown().await;
     Ok(back)
 }
 
@@ -168,7 +168,13 @@ async fn ziti_zrok_interop_go_sdk_both_ways() {
         if let Ok(Ok(s)) = timeout(Duration::from_secs(10), bob_ctx.dial(&name)).await {
             assert!(s.info().encrypted, "zrok services require encryption");
             if let Ok(Ok(back)) = timeout(Duration::from_secs(60), round_trip(s, &data)).await {
-                assert!(back == data, "Go-hosted echo returned different bytes");
+                let first = back.iter().zip(&data).position(|(a, b)| a != b);
+                assert!(
+                    back == data,
+                    "Go-hosted echo returned different bytes: got {} want {}, first difference at {first:?}",
+                    back.len(),
+                    data.len()
+                );
                 break;
             }
         }
