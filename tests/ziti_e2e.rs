@@ -332,6 +332,38 @@ async fn ziti_e2e_router_restart_rebinds() {
     assert!(took < Duration::from_secs(10), "re-bind took {took:?}");
 }
 
+/// An idle connection survives several latency-probe rounds (the router must answer our probes, and we its
+/// heartbeats), and still carries data afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ziti_e2e_idle_connection_survives_probes() {
+    let Some(net) = testnet("ziti_e2e_idle_connection_survives_probes") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
+    let dialer = Context::from_file(net.get("ZITI_DIAL_IDENTITY")).expect("dial identity");
+    let plain = net.get("ZITI_ECHO_PLAIN_SERVICE");
+    let _h = spawn_echo(
+        host.listen(&plain, ListenOptions::default())
+            .await
+            .expect("listen"),
+    );
+    let mut s = dialer.dial(&plain).await.expect("dial");
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert!(
+        !dialer.routers().is_empty(),
+        "router channel closed while idle"
+    );
+    s.write_all(b"still here").await.unwrap();
+    let mut b = [0u8; 10];
+    timeout(Duration::from_secs(10), s.read_exact(&mut b))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&b, b"still here");
+}
+
 #[tokio::test]
 async fn ziti_e2e_bad_inputs_are_clear_errors() {
     let Some(net) = testnet("ziti_e2e_bad_inputs_are_clear_errors") else {

@@ -459,6 +459,7 @@ async fn latency_probe(ch: std::sync::Weak<RouterChannel>, closed: CancellationT
                 let old = c.latency_ns.load(Ordering::Relaxed);
                 c.latency_ns
                     .store((old / 4 * 3 + ns / 4).max(1), Ordering::Relaxed);
+                tracing::trace!(router = %c.name, rtt_us = ns / 1000, "latency probe answered");
             }
             Err(ZitiError::Timeout(_)) => {
                 let idle = c.last_read.lock().map(|t| t.elapsed()).unwrap_or_default();
