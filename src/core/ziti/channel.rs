@@ -160,7 +160,7 @@ impl RouterChannel {
         if reply.get_bool(hdr::RESULT_SUCCESS) != Some(true) {
             return Err(ZitiError::RouterRejected(format!(
                 "{name} rejected hello: {}",
-                String::from_utf8_lossy(&reply.body)
+                super::ctrl::scrub(&String::from_utf8_lossy(&reply.body), api_token)
             )));
         }
 

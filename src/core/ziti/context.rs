@@ -66,7 +66,7 @@ impl Context {
         Self::new(Identity::from_file(path)?)
     }
 
-    /// Build a context. Must be called inside a tokio runtime (it starts the API session keep-alive task).
+    /// Build a context. Inside a tokio runtime this also starts the API session keep-alive task.
     pub fn new(identity: Identity) -> Result<Self, ZitiError> {
         let ctrl = Controller::new(&identity)?;
         let tls = identity.tls_config(Vec::new())?;
@@ -82,7 +82,10 @@ impl Context {
             stats_seq: AtomicU64::new(1),
             stats: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(keepalive(Arc::downgrade(&inner)));
+        // Without a runtime there is no background keep-alive; tokens are then refreshed on demand.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(keepalive(Arc::downgrade(&inner)));
+        }
         Ok(Context { inner })
     }
 
@@ -380,9 +383,10 @@ impl Context {
         match reply.content_type {
             ct::STATE_CONNECTED => {}
             ct::STATE_CLOSED => {
-                return fail(ZitiError::DialFailed(
-                    String::from_utf8_lossy(&reply.body).into_owned(),
-                ));
+                return fail(ZitiError::DialFailed(super::ctrl::scrub(
+                    &String::from_utf8_lossy(&reply.body),
+                    &session.token,
+                )));
             }
             other => {
                 return fail(ZitiError::Protocol(format!(

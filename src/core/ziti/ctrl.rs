@@ -95,6 +95,15 @@ impl std::fmt::Debug for NetworkSession {
     }
 }
 
+/// Replace every occurrence of `secret` in a peer's message by its short form (routers echo tokens back in
+/// some error texts).
+pub fn scrub(text: &str, secret: &str) -> String {
+    if secret.len() < 8 {
+        return text.to_string();
+    }
+    text.replace(secret, &short(secret))
+}
+
 /// First few characters of a secret, for logs.
 pub fn short(secret: &str) -> String {
     let p: String = secret.chars().take(6).collect();
@@ -321,15 +330,13 @@ impl Controller {
             "name=\"{}\"",
             name.replace('\\', "\\\\").replace('"', "\\\"")
         );
+        let mut url = url::Url::parse(&format!("{}/services", self.base))
+            .map_err(|e| ZitiError::Identity(format!("ztAPI: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("filter", &filter)
+            .append_pair("limit", "10");
         let resp = self
-            .call("list services", |c, b| {
-                let mut u =
-                    url::Url::parse(&format!("{b}/services")).expect("base URL was parsed before");
-                u.query_pairs_mut()
-                    .append_pair("filter", &filter)
-                    .append_pair("limit", "10");
-                c.get(u)
-            })
+            .call("list services", |c, _| c.get(url.clone()))
             .await?;
         let env: Envelope<Vec<Service>> = resp
             .json()
@@ -394,6 +401,14 @@ mod tests {
         let r: EdgeRouter =
             serde_json::from_str(r#"{"name":"r1","urls":{"wss":"wss://h:9"}}"#).unwrap();
         assert_eq!(r.tls_addr(), None);
+    }
+
+    #[test]
+    fn scrub_hides_tokens_in_peer_messages() {
+        let t = "0123456789abcdef-secret";
+        let m = scrub(&format!("no api session found for token [{t}]"), t);
+        assert!(!m.contains(t), "{m}");
+        assert!(m.contains("012345…"), "{m}");
     }
 
     #[test]

@@ -339,9 +339,10 @@ impl HostTask {
         match reply.content_type {
             ct::STATE_CONNECTED => {}
             ct::STATE_CLOSED => {
-                return Err(ZitiError::BindFailed(
-                    String::from_utf8_lossy(&reply.body).into_owned(),
-                ));
+                return Err(ZitiError::BindFailed(super::ctrl::scrub(
+                    &String::from_utf8_lossy(&reply.body),
+                    &self.token,
+                )));
             }
             other => {
                 return Err(ZitiError::Protocol(format!(
@@ -372,7 +373,7 @@ impl HostTask {
                     drop(guard);
                     return Err(ZitiError::BindFailed(format!(
                         "router closed the terminator: {}",
-                        String::from_utf8_lossy(&msg.body)
+                        super::ctrl::scrub(&String::from_utf8_lossy(&msg.body), &self.token)
                     )));
                 }
                 ct::CONN_INSPECT_REQUEST => {
