@@ -364,6 +364,71 @@ async fn ziti_e2e_idle_connection_survives_probes() {
     assert_eq!(&b, b"still here");
 }
 
+/// The controller removes our API session (and with it the network sessions and the router channels):
+/// the next dial re-authenticates, reconnects and gets a new session by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ziti_e2e_recovers_from_removed_api_session() {
+    let Some(net) = testnet("ziti_e2e_recovers_from_removed_api_session") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
+    let dialer = Context::from_file(net.get("ZITI_DIAL_IDENTITY")).expect("dial identity");
+    let enc = net.get("ZITI_ECHO_SERVICE");
+    let _h = spawn_echo(
+        host.listen(&enc, ListenOptions::default())
+            .await
+            .expect("listen"),
+    );
+    let back = round_trip(
+        dialer.dial(&enc).await.expect("first dial"),
+        b"one".to_vec(),
+    )
+    .await;
+    assert_eq!(back, b"one");
+    let id = dialer.identity_id().await;
+    assert!(!id.is_empty(), "identity id known after authentication");
+    let st = tokio::process::Command::new(net.get("ZITI_BIN"))
+        .args([
+            "edge",
+            "delete",
+            "api-sessions",
+            "where",
+            &format!("identity=\"{id}\""),
+        ])
+        .env("HOME", net.get("ZITI_CLI_HOME"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .expect("ziti edge delete api-sessions");
+    assert!(st.success(), "deleting the api session failed");
+    let t0 = tokio::time::Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no recovery after api session removal"
+        );
+        match timeout(Duration::from_secs(10), dialer.dial(&enc)).await {
+            Ok(Ok(s)) => {
+                if let Ok(b) =
+                    timeout(Duration::from_secs(10), round_trip(s, b"two".to_vec())).await
+                {
+                    assert_eq!(b, b"two");
+                    break;
+                }
+            }
+            Ok(Err(e)) => eprintln!("dial after api session removal: {e}"),
+            Err(_) => eprintln!("dial after api session removal timed out"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "ok: recovered from api session removal in {:?}",
+        t0.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn ziti_e2e_bad_inputs_are_clear_errors() {
     let Some(net) = testnet("ziti_e2e_bad_inputs_are_clear_errors") else {

@@ -93,6 +93,11 @@ impl Context {
         &self.inner.identity
     }
 
+    /// The controller's id for this identity (known once authenticated; empty before).
+    pub async fn identity_id(&self) -> String {
+        self.inner.ctrl.identity_id().await
+    }
+
     /// Authenticate now (otherwise the first dial/listen does it).
     pub async fn authenticate(&self) -> Result<(), ZitiError> {
         self.inner.ctrl.authenticate().await.map(|_| ())
@@ -333,6 +338,7 @@ impl Context {
             }
         }
         let mut fresh = false;
+        let mut checked_api_session = false;
         loop {
             let mut session = self.dial_session(&svc, fresh).await?;
             if session.edge_routers.is_empty() {
@@ -345,6 +351,15 @@ impl Context {
             match self.connect_on(&ch, &svc, &session, opts).await {
                 Err(ZitiError::DialFailed(msg)) if !fresh && looks_like_session_problem(&msg) => {
                     tracing::debug!(service, "dial refused ({msg}); creating a new session");
+                    fresh = true;
+                }
+                // Routers accept the hello first and drop the channel a few seconds later when they cannot find
+                // our API session (ziti router/xgress_edge/accept.go): check it with the controller, which
+                // re-authenticates if it is gone, and try once more with a new network session.
+                Err(ZitiError::RouterLost(r)) if !checked_api_session => {
+                    tracing::debug!(service, router = %r, "router dropped us during dial; checking the API session");
+                    checked_api_session = true;
+                    self.inner.ctrl.keepalive().await?;
                     fresh = true;
                 }
                 r => return r,

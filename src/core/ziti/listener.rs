@@ -256,6 +256,12 @@ impl Supervisor {
                     let _ = self.bound_tx.send(up.len());
                     if let Some(e) = err {
                         tracing::debug!(service = %self.svc.name, router = %addr, "terminator lost: {e}");
+                        if matches!(e, ZitiError::RouterLost(_)) {
+                            // Maybe our API session was removed (routers then drop us): verify, re-authenticate.
+                            if let Err(e) = self.ctx.inner.ctrl.keepalive().await {
+                                tracing::debug!(service = %self.svc.name, "api session check failed: {e}");
+                            }
+                        }
                         if matches!(e, ZitiError::BindFailed(_)) {
                             // The session may have been removed (e.g. policy change): get a new one.
                             if let Ok(s) = self.ctx.inner.ctrl.create_session(&self.svc, SessionKind::Bind).await {
