@@ -702,6 +702,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn read_timeout_fires_and_clears() {
+        let (ch, mut router, _) = fake_router(true).await;
+        let ch = ch.unwrap();
+        let mut s = stream(&ch, 11, RxCrypto::None);
+        s.set_read_timeout(Some(Duration::from_millis(100)));
+        let mut b = [0u8; 4];
+        let e = timeout(WAIT, s.read(&mut b)).await.unwrap().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        // Data that arrives afterwards is still delivered.
+        let mut m = Message::new(ct::DATA, &b"late"[..]);
+        m.put_u32(hdr::CONN_ID, 11);
+        router.write_all(&m.to_bytes().unwrap()).await.unwrap();
+        timeout(WAIT, s.read_exact(&mut b)).await.unwrap().unwrap();
+        assert_eq!(&b, b"late");
+    }
+
+    #[tokio::test]
     async fn wrong_e2e_key_is_a_read_error_not_a_panic() {
         let (ch, mut router, _) = fake_router(true).await;
         let ch = ch.unwrap();

@@ -2,11 +2,13 @@
 //! encryption, half-close (`shutdown` sends a FIN data message, as sdk-golang `CloseWrite`), and live counters.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context as TaskContext, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -162,6 +164,31 @@ pub struct ZitiStream {
     tx_crypto: Option<Box<Encryptor>>,
     stats: Arc<ConnStats>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
+    read_timeout: Deadline,
+    write_timeout: Deadline,
+}
+
+/// An optional idle timeout for one direction: armed when an operation has to wait, cleared when it completes.
+#[derive(Default)]
+struct Deadline {
+    limit: Option<Duration>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Deadline {
+    /// `Ready(())` when the wait has lasted longer than the limit.
+    fn poll_expired(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let Some(limit) = self.limit else {
+            return Poll::Pending;
+        };
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        sleep.as_mut().poll(cx)
+    }
+    fn reset(&mut self) {
+        self.sleep = None;
+    }
 }
 
 impl std::fmt::Debug for ZitiStream {
@@ -198,7 +225,19 @@ impl ZitiStream {
             tx_crypto: tx_crypto.map(Box::new),
             stats,
             on_drop,
+            read_timeout: Deadline::default(),
+            write_timeout: Deadline::default(),
         }
+    }
+
+    /// Fail reads with `TimedOut` when no data arrives for this long (`None`: wait forever, the default).
+    pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
+        self.read_timeout = Deadline { limit, sleep: None };
+    }
+
+    /// Fail writes with `TimedOut` when the router accepts nothing for this long (`None`: wait forever).
+    pub fn set_write_timeout(&mut self, limit: Option<Duration>) {
+        self.write_timeout = Deadline { limit, sleep: None };
     }
 
     pub fn conn_id(&self) -> u32 {
@@ -321,7 +360,21 @@ impl AsyncRead for ZitiStream {
             if this.read_eof {
                 return Poll::Ready(Ok(()));
             }
-            match ready!(this.rx.poll_recv(cx)) {
+            let polled = match this.rx.poll_recv(cx) {
+                Poll::Ready(m) => m,
+                Poll::Pending => {
+                    if this.read_timeout.poll_expired(cx).is_ready() {
+                        this.read_timeout.reset();
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "ziti: read timed out",
+                        )));
+                    }
+                    return Poll::Pending;
+                }
+            };
+            this.read_timeout.reset();
+            match polled {
                 Some(msg) => this.absorb(msg)?,
                 None => {
                     this.stats.set_state(ConnState::Broken);
@@ -357,7 +410,21 @@ impl AsyncWrite for ZitiStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if ready!(this.tx.poll_reserve(cx)).is_err() {
+        let reserved = match this.tx.poll_reserve(cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                if this.write_timeout.poll_expired(cx).is_ready() {
+                    this.write_timeout.reset();
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "ziti: write timed out",
+                    )));
+                }
+                return Poll::Pending;
+            }
+        };
+        this.write_timeout.reset();
+        if reserved.is_err() {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "ziti: router connection lost",
