@@ -191,7 +191,8 @@ struct Supervisor {
 
 impl Supervisor {
     async fn run(mut self) {
-        let mut hosts: HashMap<String, JoinHandle<()>> = HashMap::new();
+        // Host tasks die with the supervisor (listener dropped → supervisor aborted → handles dropped).
+        let mut hosts: HashMap<String, AbortOnDrop> = HashMap::new();
         let mut tick = Duration::from_millis(250);
         let mut refreshed = tokio::time::Instant::now();
         let (done_tx, mut done_rx) = mpsc::channel::<(String, Option<ZitiError>)>(16);
@@ -243,10 +244,10 @@ impl Supervisor {
                 let a = addr.clone();
                 hosts.insert(
                     addr.clone(),
-                    tokio::spawn(async move {
+                    AbortOnDrop(tokio::spawn(async move {
                         let r = host.run(&name, &a, up).await;
                         let _ = done.send((a, r.err())).await;
-                    }),
+                    })),
                 );
             }
             tokio::select! {
@@ -286,9 +287,16 @@ impl Supervisor {
                 _ = self.accept_tx.closed() => break,
             }
         }
-        for (_, h) in hosts {
-            h.abort();
-        }
+        drop(hosts);
+    }
+}
+
+/// A task handle that aborts its task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -362,6 +370,8 @@ impl HostTask {
             let msg = tokio::select! {
                 m = rx.recv() => m,
                 _ = ch.closed() => None,
+                // Listener gone: end, which unbinds (BindGuard).
+                _ = self.accept_tx.closed() => return Ok(()),
             };
             let Some(msg) = msg else {
                 return Err(ZitiError::RouterLost(ch.name.clone()));
