@@ -127,8 +127,9 @@ pub async fn run(args: BridgeArgs) -> CliResult {
         Some(addr) => Some(common::bind_loopback(addr, args.allow_remote).await?),
         None => None,
     };
-    let Some(bound) = bound else {
-        return Err(common::zrok_unavailable());
+    let overlay = match bound {
+        Some(_) => None,
+        None => Some(common::open_overlay().await?),
     };
     let agg = config::Aggregator {
         name: "mcp-bridge".into(),
@@ -157,7 +158,22 @@ pub async fn run(args: BridgeArgs) -> CliResult {
     })
     .await
     .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))?;
-    common::serve_bound(engine, bound, true).await
+    match (bound, overlay) {
+        (Some(b), _) => common::serve_bound(engine, b, true).await,
+        (None, Some(o)) => {
+            let key = crate::core::zrok::GatewayKey::named(&format!("mcp-bridge {}", args.command.join(" ")));
+            let served =
+                match crate::core::overlay::Served::start(o.clone(), args.share_token.clone(), key).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        engine.shutdown().await;
+                        return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
+                    }
+                };
+            common::serve_share(engine, o, served).await
+        }
+        (None, None) => Err(common::zrok_unavailable()),
+    }
 }
 
 pub fn main() -> i32 {

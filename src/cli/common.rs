@@ -242,3 +242,72 @@ pub fn zrok_unavailable() -> Failure {
         "zrok environment is not enabled\nhint: run 'zrok2 enable <token>', or serve on loopback with --listen 127.0.0.1:0",
     )
 }
+
+/// Open the zrok overlay of this machine's environment (`~/.zrok2`). Not enabled is a usage error
+/// with the hint to enable it or serve on loopback.
+pub async fn open_overlay() -> Result<Arc<crate::core::overlay::Overlay>, Failure> {
+    let root = crate::core::zrok::Root::load();
+    crate::core::overlay::Overlay::open(&root).await.map_err(|e| {
+        let mut msg = e.to_string();
+        if let Some(h) = e.hint() {
+            msg.push_str(&format!("\nhint: {h}"));
+        }
+        match e {
+            crate::core::overlay::OverlayError::Zrok(crate::core::zrok::ZrokError::NotEnabled(_)) => {
+                Failure::usage(msg)
+            }
+            _ => Failure::runtime(msg),
+        }
+    })
+}
+
+/// The zrok connector for engines whose backends include zrok shares.
+pub fn zrok_backends(
+    overlay: &Arc<crate::core::overlay::Overlay>,
+    agg: &crate::core::config::Aggregator,
+) -> Arc<dyn crate::core::backend::ZrokConnector> {
+    Arc::new(crate::core::overlay::ZrokBackends {
+        overlay: overlay.clone(),
+        connect_timeout: agg.connect_timeout,
+        max_message_size: agg.max_message_size,
+    })
+}
+
+/// Serve `engine` on a zrok share: print `{"share_token":…}`, serve until a signal or
+/// `engine.shutdown`, then shut down and delete the share if it is ephemeral.
+pub async fn serve_share(
+    engine: Arc<Engine>,
+    overlay: Arc<crate::core::overlay::Overlay>,
+    mut served: crate::core::overlay::Served,
+) -> CliResult {
+    engine.hub.set_overlay(Overlay::Zrok {
+        api_endpoint: overlay.endpoint.clone(),
+        share_token: served.token.clone(),
+        ephemeral: served.ephemeral,
+    });
+    let Some(listener) = served.listener.take() else {
+        served.close().await;
+        return Err(Failure::runtime("share has no listener"));
+    };
+    if let Err(e) = print_json_line(&serde_json::json!({"share_token": served.token})) {
+        drop(listener);
+        served.close().await;
+        return Err(e);
+    }
+    tracing::info!(
+        share = %crate::core::redact::token_prefix(&served.token),
+        ephemeral = served.ephemeral,
+        "serving on zrok share"
+    );
+    let app = serve::router(engine.clone(), &ServeOptions::overlay());
+    let stop = engine.shutdown.clone();
+    let server = tokio::spawn(serve::serve(Box::new(listener), app, stop.clone()));
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = stop.cancelled() => {}
+    }
+    engine.shutdown().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+    served.close().await;
+    Ok(())
+}

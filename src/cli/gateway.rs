@@ -62,11 +62,7 @@ pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
 pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
     let cfg = load_config(&args.config)?;
     if args.check {
-        eprintln!(
-            "{}: ok ({} backends)",
-            args.config.display(),
-            cfg.backends.len()
-        );
+        eprintln!("{}: ok ({} backends)", args.config.display(), cfg.backends.len());
         return Ok(());
     }
     let _guard = log.init(cfg.log_file.as_deref())?;
@@ -75,19 +71,43 @@ pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
         Some(addr) => Some(common::bind_loopback(addr, args.allow_remote).await?),
         None => None,
     };
-    let Some(bound) = bound else {
-        return Err(common::zrok_unavailable());
+    let needs_zrok = bound.is_none()
+        || cfg
+            .backends
+            .iter()
+            .any(|b| matches!(b.transport, config::Transport::Zrok { .. }));
+    let overlay = if needs_zrok {
+        Some(common::open_overlay().await?)
+    } else {
+        None
     };
     let engine = Engine::start(EngineOptions {
         aggregator: cfg.aggregator.clone(),
         backends: cfg.backends.clone(),
         mode: Mode::Gateway,
-        zrok: None,
+        zrok: overlay
+            .as_ref()
+            .map(|o| common::zrok_backends(o, &cfg.aggregator)),
         discover: true,
     })
     .await
     .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))?;
-    common::serve_bound(engine, bound, true).await
+    match (bound, overlay) {
+        (Some(b), _) => common::serve_bound(engine, b, true).await,
+        (None, Some(o)) => {
+            let managed = args.share_token.clone().or(cfg.share_token.clone());
+            let key = crate::core::zrok::GatewayKey::from_config_path(&args.config);
+            let served = match crate::core::overlay::Served::start(o.clone(), managed, key).await {
+                Ok(s) => s,
+                Err(e) => {
+                    engine.shutdown().await;
+                    return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
+                }
+            };
+            common::serve_share(engine, o, served).await
+        }
+        (None, None) => Err(common::zrok_unavailable()),
+    }
 }
 
 pub fn main() -> i32 {

@@ -29,6 +29,19 @@ pub enum ToolsCommand {
     Run(TargetArgs),
     /// Serve TARGET as streamable HTTP on a local address.
     Http(HttpArgs),
+    /// Create a persistent private share for a gateway or bridge to serve (prints {"share_token":…}).
+    Create {
+        /// Share token to use: 3-32 characters from a-z, 0-9 and '-' (random when omitted).
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// Delete a persistent share of this environment.
+    Delete {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// List this environment's private shares (one JSON object per line).
+    List,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -103,9 +116,11 @@ pub fn target_backend(target: &str) -> Result<config::Backend, Failure> {
 
 async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure> {
     let backend = target_backend(&args.target)?;
-    if matches!(backend.transport, config::Transport::Zrok { .. }) {
-        return Err(common::zrok_unavailable());
-    }
+    let zrok = if matches!(backend.transport, config::Transport::Zrok { .. }) {
+        Some(common::open_overlay().await?)
+    } else {
+        None
+    };
     let agg = config::Aggregator {
         name: "mcp-tools".into(),
         connect_timeout: args.connect_timeout,
@@ -113,10 +128,10 @@ async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure
         ..config::Aggregator::default()
     };
     Engine::start(EngineOptions {
+        zrok: zrok.as_ref().map(|o| common::zrok_backends(o, &agg)),
         aggregator: agg,
         backends: vec![backend],
         mode: Mode::Transparent,
-        zrok: None,
         discover: false,
     })
     .await
@@ -162,6 +177,34 @@ pub async fn dispatch(cli: ToolsCli) -> CliResult {
     match cli.command {
         ToolsCommand::Run(a) => run_stdio(a).await,
         ToolsCommand::Http(a) => run_http(a).await,
+        ToolsCommand::Create { name } => {
+            if let Some(n) = &name {
+                crate::core::zrok::ShareName::parse(n).map_err(|e| Failure::usage(e.to_string()))?;
+            }
+            let o = common::open_overlay().await?;
+            let token = crate::core::overlay::create_persistent(&o, name.as_deref())
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            common::print_json_line(&serde_json::json!({"share_token": token}))
+        }
+        ToolsCommand::Delete { name } => {
+            let o = common::open_overlay().await?;
+            crate::core::overlay::delete_share(&o, &name)
+                .await
+                .map_err(|e| Failure::runtime(format!("delete {name}: {e}")))
+        }
+        ToolsCommand::List => {
+            let o = common::open_overlay().await?;
+            let shares = o.shares(None).await.map_err(|e| Failure::runtime(e.to_string()))?;
+            for s in shares {
+                common::print_json_line(&serde_json::json!({
+                    "share_token": s.token,
+                    "backend_mode": s.backend_mode,
+                    "created_at": s.created_at.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+                }))?;
+            }
+            Ok(())
+        }
     }
 }
 

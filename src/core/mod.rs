@@ -10,6 +10,7 @@ pub mod http_backend;
 pub mod http_client;
 pub mod hub;
 pub mod net;
+pub mod overlay;
 pub mod process;
 pub mod redact;
 pub mod serve;
