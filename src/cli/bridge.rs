@@ -161,9 +161,14 @@ pub async fn run(args: BridgeArgs) -> CliResult {
     match (bound, overlay) {
         (Some(b), _) => common::serve_bound(engine, b, true).await,
         (None, Some(o)) => {
-            let key = crate::core::zrok::GatewayKey::named(&format!("mcp-bridge {}", args.command.join(" ")));
+            let key = crate::core::zrok::GatewayKey::named(&format!(
+                "mcp-bridge {}",
+                args.command.join(" ")
+            ));
             let served =
-                match crate::core::overlay::Served::start(o.clone(), args.share_token.clone(), key).await {
+                match crate::core::overlay::Served::start(o.clone(), args.share_token.clone(), key)
+                    .await
+                {
                     Ok(s) => s,
                     Err(e) => {
                         engine.shutdown().await;

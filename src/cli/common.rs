@@ -247,18 +247,20 @@ pub fn zrok_unavailable() -> Failure {
 /// with the hint to enable it or serve on loopback.
 pub async fn open_overlay() -> Result<Arc<crate::core::overlay::Overlay>, Failure> {
     let root = crate::core::zrok::Root::load();
-    crate::core::overlay::Overlay::open(&root).await.map_err(|e| {
-        let mut msg = e.to_string();
-        if let Some(h) = e.hint() {
-            msg.push_str(&format!("\nhint: {h}"));
-        }
-        match e {
-            crate::core::overlay::OverlayError::Zrok(crate::core::zrok::ZrokError::NotEnabled(_)) => {
-                Failure::usage(msg)
+    crate::core::overlay::Overlay::open(&root)
+        .await
+        .map_err(|e| {
+            let mut msg = e.to_string();
+            if let Some(h) = e.hint() {
+                msg.push_str(&format!("\nhint: {h}"));
             }
-            _ => Failure::runtime(msg),
-        }
-    })
+            match e {
+                crate::core::overlay::OverlayError::Zrok(
+                    crate::core::zrok::ZrokError::NotEnabled(_),
+                ) => Failure::usage(msg),
+                _ => Failure::runtime(msg),
+            }
+        })
 }
 
 /// The zrok connector for engines whose backends include zrok shares.

@@ -62,7 +62,11 @@ pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
 pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
     let cfg = load_config(&args.config)?;
     if args.check {
-        eprintln!("{}: ok ({} backends)", args.config.display(), cfg.backends.len());
+        eprintln!(
+            "{}: ok ({} backends)",
+            args.config.display(),
+            cfg.backends.len()
+        );
         return Ok(());
     }
     let _guard = log.init(cfg.log_file.as_deref())?;

@@ -179,7 +179,8 @@ pub async fn dispatch(cli: ToolsCli) -> CliResult {
         ToolsCommand::Http(a) => run_http(a).await,
         ToolsCommand::Create { name } => {
             if let Some(n) = &name {
-                crate::core::zrok::ShareName::parse(n).map_err(|e| Failure::usage(e.to_string()))?;
+                crate::core::zrok::ShareName::parse(n)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
             }
             let o = common::open_overlay().await?;
             let token = crate::core::overlay::create_persistent(&o, name.as_deref())
@@ -195,7 +196,10 @@ pub async fn dispatch(cli: ToolsCli) -> CliResult {
         }
         ToolsCommand::List => {
             let o = common::open_overlay().await?;
-            let shares = o.shares(None).await.map_err(|e| Failure::runtime(e.to_string()))?;
+            let shares = o
+                .shares(None)
+                .await
+                .map_err(|e| Failure::runtime(e.to_string()))?;
             for s in shares {
                 common::print_json_line(&serde_json::json!({
                     "share_token": s.token,

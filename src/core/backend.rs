@@ -122,6 +122,17 @@ fn forward_err(e: rmcp::ServiceError) -> McpError {
     }
 }
 
+impl BackendClient {
+    /// A second handler for the same backend slot (for a retried connection attempt).
+    pub fn clone_for_retry(&self) -> BackendClient {
+        BackendClient {
+            idx: self.idx,
+            id: self.id.clone(),
+            down: self.down.clone(),
+        }
+    }
+}
+
 impl ClientHandler for BackendClient {
     async fn create_message(
         &self,
@@ -292,6 +303,9 @@ pub trait ZrokConnector: Send + Sync {
         ),
         BackendError,
     >;
+
+    /// Wait (bounded) until every access released by dropped connections is gone at the controller.
+    async fn drain(&self) {}
 }
 
 /// A live connection to one backend.

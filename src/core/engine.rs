@@ -347,6 +347,21 @@ impl Engine {
     /// Stop everything: sessions end, subprocesses are terminated (bounded).
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
+        // Sessions end as their tasks see the cancellation; give them a moment to release what
+        // they hold (subprocesses, zrok accesses) before the process exits.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if let Some(z) = &self.env.zrok {
+            z.drain().await;
+        }
         for b in &self.backends {
             self.hub
                 .update_backend(&b.id, |s| s.status = BackendStatus::Stopped);

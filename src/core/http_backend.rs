@@ -22,6 +22,7 @@ pub fn client(
     tls: Option<&Tls>,
     connect_timeout: Duration,
     max_message_size: usize,
+    http2: bool,
 ) -> Result<HttpClient, BackendError> {
     HttpClient::new(
         dialer,
@@ -34,6 +35,7 @@ pub fn client(
             insecure_skip_verify: tls.map(|t| t.insecure_skip_verify).unwrap_or(false),
             connect_timeout,
             max_message_size,
+            http2_prior_knowledge: http2,
         },
     )
     .map_err(|e| BackendError::Other(e.to_string()))
@@ -78,6 +80,6 @@ pub async fn connect(
     connect_timeout: Duration,
     max_message_size: usize,
 ) -> Result<RunningService<RoleClient, BackendClient>, BackendError> {
-    let c = client(None, headers, tls, connect_timeout, max_message_size)?;
+    let c = client(None, headers, tls, connect_timeout, max_message_size, false)?;
     connect_with(handler, c, endpoint.as_str(), protocol).await
 }

@@ -48,6 +48,8 @@ pub struct Overlay {
     pub env: zrok::Environment,
     pub ctx: Context,
     pub endpoint: String,
+    /// Access releases in flight (awaited at shutdown).
+    releases: tokio_util::task::TaskTracker,
 }
 
 impl Overlay {
@@ -66,6 +68,7 @@ impl Overlay {
             env,
             ctx,
             endpoint,
+            releases: tokio_util::task::TaskTracker::new(),
         }))
     }
 
@@ -75,10 +78,9 @@ impl Overlay {
             wait_for_first: Duration::from_secs(30),
             ..ListenOptions::default()
         };
-        self.ctx
-            .listen(token, opts)
-            .await
-            .map_err(|e| OverlayError::Ziti(format!("listen on share {}: {e}", token_prefix(token))))
+        self.ctx.listen(token, opts).await.map_err(|e| {
+            OverlayError::Ziti(format!("listen on share {}: {e}", token_prefix(token)))
+        })
     }
 
     /// This environment's shares, for the console.
@@ -136,9 +138,13 @@ impl Served {
                 Ok(outcomes) => {
                     for o in outcomes {
                         match o.result {
-                            Ok(true) => tracing::info!(share = %o.token_prefix, "deleted a share left behind by an earlier run"),
+                            Ok(true) => {
+                                tracing::info!(share = %o.token_prefix, "deleted a share left behind by an earlier run")
+                            }
                             Ok(false) => {}
-                            Err(e) => tracing::warn!(share = %o.token_prefix, "could not delete a share left behind by an earlier run: {e}"),
+                            Err(e) => {
+                                tracing::warn!(share = %o.token_prefix, "could not delete a share left behind by an earlier run: {e}")
+                            }
                         }
                     }
                 }
@@ -181,7 +187,9 @@ impl Served {
                 .await
             {
                 Ok(()) => tracing::info!(share = %token_prefix(&self.token), "share deleted"),
-                Err(e) => tracing::warn!(share = %token_prefix(&self.token), "could not delete share: {e}"),
+                Err(e) => {
+                    tracing::warn!(share = %token_prefix(&self.token), "could not delete share: {e}")
+                }
             }
             if let Some(r) = &self.registry {
                 let _ = r.forget(&self.token);
@@ -206,15 +214,15 @@ impl Drop for AccessGuard {
         let release = async move {
             if let Err(e) = overlay
                 .api
-                .unaccess(&frontend, overlay.env.env_zid(), &share)
+                .unaccess(overlay.env.env_zid(), &share, &frontend)
                 .await
             {
                 tracing::warn!(share = %token_prefix(&share), "could not release access: {e}");
             }
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
-                h.spawn(release);
+            Ok(_) => {
+                self.overlay.releases.spawn(release);
             }
             Err(_) => tracing::warn!(share = %prefix, "access not released: no runtime"),
         }
@@ -235,48 +243,91 @@ impl ZrokConnector for ZrokBackends {
         &self,
         share_token: &str,
         backend: BackendClient,
-    ) -> Result<(RunningService<RoleClient, BackendClient>, Box<dyn Send + Sync>), BackendError>
-    {
+    ) -> Result<
+        (
+            RunningService<RoleClient, BackendClient>,
+            Box<dyn Send + Sync>,
+        ),
+        BackendError,
+    > {
         let o = &self.overlay;
         let grant = o
             .api
             .access(o.env.env_zid(), share_token)
             .await
-            .map_err(|e| BackendError::Other(format!("zrok access to {}: {e}", token_prefix(share_token))))?;
+            .map_err(|e| {
+                BackendError::Other(format!("zrok access to {}: {e}", token_prefix(share_token)))
+            })?;
         let guard = AccessGuard {
             overlay: o.clone(),
             share: share_token.to_string(),
             frontend: grant.frontend_token.clone(),
         };
         // The access just created a dial policy: refresh what we know of the service.
-        o.ctx
-            .service(share_token, true)
-            .await
-            .map_err(|e| BackendError::Other(format!("share {}: {e}", token_prefix(share_token))))?;
-        let dialer = Arc::new(ZitiDialer {
+        o.ctx.service(share_token, true).await.map_err(|e| {
+            BackendError::Other(format!("share {}: {e}", token_prefix(share_token)))
+        })?;
+        let dialer: Arc<dyn crate::core::net::Dialer> = Arc::new(ZitiDialer {
             ctx: o.ctx.clone(),
             service: share_token.to_string(),
         });
-        let client = http_backend::client(
+        // HTTP/2 first (mcpz servers): the whole session rides one OpenZiti connection, so it stays
+        // on one terminator when several gateways serve the share. HTTP/1.1 otherwise (the Go
+        // original), which opens a connection per concurrent request.
+        let h2 = http_backend::client(
+            Some(dialer.clone()),
+            &Default::default(),
+            None,
+            self.connect_timeout,
+            self.max_message_size,
+            true,
+        )?;
+        let probe = backend.clone_for_retry();
+        match http_backend::connect_with(probe, h2, BACKEND_SSE_URL, HttpProtocol::Sse).await {
+            Ok(service) => return Ok((service, Box::new(guard))),
+            Err(e) => {
+                tracing::debug!(share = %token_prefix(share_token), "HTTP/2 not spoken ({e}); using HTTP/1.1")
+            }
+        }
+        let h1 = http_backend::client(
             Some(dialer),
             &Default::default(),
             None,
             self.connect_timeout,
             self.max_message_size,
+            false,
         )?;
         let service =
-            http_backend::connect_with(backend, client, BACKEND_SSE_URL, HttpProtocol::Sse).await?;
+            http_backend::connect_with(backend, h1, BACKEND_SSE_URL, HttpProtocol::Sse).await?;
         Ok((service, Box::new(guard)))
+    }
+
+    async fn drain(&self) {
+        let t = &self.overlay.releases;
+        t.close();
+        if tokio::time::timeout(Duration::from_secs(10), t.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some zrok accesses were not released within 10s");
+        }
+        t.reopen();
     }
 }
 
 /// Create a persistent share (`name` = chosen token, else random); returns the token.
-pub async fn create_persistent(overlay: &Overlay, name: Option<&str>) -> Result<String, OverlayError> {
+pub async fn create_persistent(
+    overlay: &Overlay,
+    name: Option<&str>,
+) -> Result<String, OverlayError> {
     let name = match name {
         Some(n) => Some(ShareName::parse(n).map_err(|e| OverlayError::Other(e.to_string()))?),
         None => None,
     };
-    Ok(overlay.api.share(overlay.env.env_zid(), name.as_ref()).await?)
+    Ok(overlay
+        .api
+        .share(overlay.env.env_zid(), name.as_ref())
+        .await?)
 }
 
 /// Delete a persistent share of this environment.

@@ -47,6 +47,10 @@ pub struct HttpClientConfig {
     pub connect_timeout: Duration,
     /// Largest response message (JSON body or one SSE event) accepted.
     pub max_message_size: usize,
+    /// Speak HTTP/2 without negotiation (h2c over the dialer). Every request of a session then
+    /// travels on one connection: over OpenZiti that keeps a session on one terminator when
+    /// several gateways serve the same share.
+    pub http2_prior_knowledge: bool,
 }
 
 impl Default for HttpClientConfig {
@@ -57,6 +61,7 @@ impl Default for HttpClientConfig {
             insecure_skip_verify: false,
             connect_timeout: Duration::from_secs(30),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            http2_prior_knowledge: false,
         }
     }
 }
@@ -144,6 +149,7 @@ impl HttpClient {
         };
         let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            .http2_only(cfg.http2_prior_knowledge)
             .build(connector);
         Ok(Self {
             inner,

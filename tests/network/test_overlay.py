@@ -1,0 +1,221 @@
+"""mcpz on real zrok private shares, and interop with the Go original (openziti/mcp-gateway)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harness import text_of
+from netharness import (
+    ShareServer,
+    frontends,
+    go_bin,
+    home,
+    ours,
+    share_tokens,
+    stdio_session,
+    testnet,
+    wait_until,
+)
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "hello.txt").write_text("hello over zrok\n")
+    return d
+
+
+async def list_and_call(argv: list[str], who: str, tool: str, data: Path) -> None:
+    async with stdio_session(argv, home(who)) as s:
+        names = {t.name for t in (await s.list_tools()).tools}
+        assert tool in names, names
+        r = await s.call_tool(tool, {"path": str(data / "hello.txt")})
+        assert "hello over zrok" in text_of(r), text_of(r)
+
+
+def test_our_bridge_and_our_tools_over_a_real_share(data):
+    before = frontends("bob")
+    br = ShareServer([ours("mcp-bridge"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
+    try:
+        assert br.token in share_tokens("alice")
+        anyio.run(list_and_call, [ours("mcp-tools"), "run", br.token], "bob", "read_file", data)
+        # The access mcp-tools made is released when it exits.
+        wait_until(lambda: frontends("bob") == before, what="bob's access to be released")
+        assert br.stop() == 0, br.stderr()
+    finally:
+        br.kill()
+    # The ephemeral share is gone.
+    wait_until(lambda: br.token not in share_tokens("alice"), what="the share to be deleted")
+
+
+def test_go_tools_use_our_bridge_and_our_gateway(data, tmp_path):
+    go_tools = go_bin("mcp-tools")
+    br = ShareServer([ours("mcp-bridge"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text(
+        f"""
+backends:
+  - id: fs
+    transport:
+      type: stdio
+      command: {ours("mcp-filesystem")}
+      args: ["{data}"]
+"""
+    )
+    gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+    try:
+        anyio.run(list_and_call, [go_tools, "run", br.token], "bob", "read_file", data)
+        anyio.run(list_and_call, [go_tools, "run", gw.token], "bob", "fs_read_file", data)
+    finally:
+        for s in (br, gw):
+            s.stop()
+            s.kill()
+
+
+def test_our_tools_and_gateway_use_the_go_bridge(data, tmp_path):
+    go_bridge = go_bin("mcp-bridge")
+    gb = ShareServer([go_bridge, ours("mcp-filesystem"), str(data)], home("alice"))
+    try:
+        anyio.run(list_and_call, [ours("mcp-tools"), "run", gb.token], "bob", "read_file", data)
+        cfg = tmp_path / "gw.yml"
+        cfg.write_text(
+            f"""
+backends:
+  - id: gobridge
+    transport:
+      type: zrok
+      share_token: {gb.token}
+"""
+        )
+        # Our gateway, itself on a share (bob's), aggregating the Go bridge as a zrok backend.
+        gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("bob"))
+        try:
+            anyio.run(list_and_call, [ours("mcp-tools"), "run", gw.token], "bob", "gobridge_read_file", data)
+        finally:
+            assert gw.stop() == 0, gw.stderr()
+            gw.kill()
+    finally:
+        gb.stop()
+        gb.kill()
+
+
+def run_tools(*args: str, who: str = "alice") -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([ours("mcp-tools"), *args], env={**os.environ, **home(who)}, capture_output=True, text=True, timeout=60)
+
+
+def test_persistent_share_survives_restarts_then_is_deleted(data, tmp_path):
+    name = f"mcpz-p{int(time.time() * 1000) % 10**9}"
+    r = run_tools("create", name)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"share_token": name}
+    try:
+        assert name in share_tokens("alice")
+        r = run_tools("list")
+        assert name in r.stdout
+        cfg = tmp_path / "gw.yml"
+        cfg.write_text(
+            f"""
+share_token: {name}
+backends:
+  - id: fs
+    transport:
+      type: stdio
+      command: {ours("mcp-filesystem")}
+      args: ["{data}"]
+"""
+        )
+        for _ in range(2):  # serve, stop, serve again: the same token keeps working
+            gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+            try:
+                assert gw.token == name
+                anyio.run(list_and_call, [ours("mcp-tools"), "run", name], "bob", "fs_read_file", data)
+            finally:
+                assert gw.stop() == 0
+                gw.kill()
+            assert name in share_tokens("alice"), "a managed share is never deleted by the gateway"
+    finally:
+        r = run_tools("delete", name)
+    assert r.returncode == 0, r.stderr
+    assert name not in share_tokens("alice")
+
+
+def test_bad_share_name_is_refused_before_any_request():
+    r = run_tools("create", "Bad_Name!")
+    assert r.returncode == 2
+    assert "invalid share name" in r.stderr
+
+
+def test_kill_9_orphan_is_deleted_on_next_start(data, tmp_path):
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text(
+        f"""
+backends:
+  - id: fs
+    transport:
+      type: stdio
+      command: {ours("mcp-filesystem")}
+      args: ["{data}"]
+"""
+    )
+    gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+    orphan = gw.token
+    gw.stop(signal.SIGKILL)
+    assert orphan in share_tokens("alice"), "kill -9 leaves the share behind"
+    gw2 = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+    try:
+        assert orphan not in share_tokens("alice"), "the orphan of the same gateway is deleted at start"
+        assert gw2.token in share_tokens("alice")
+    finally:
+        assert gw2.stop() == 0
+        gw2.kill()
+    assert gw2.token not in share_tokens("alice")
+
+
+def test_two_managed_gateways_share_one_token(data, tmp_path):
+    name = f"mcpz-s{int(time.time() * 1000) % 10**9}"
+    assert run_tools("create", name).returncode == 0
+    try:
+        cfg = tmp_path / "gw.yml"
+        cfg.write_text(
+            f"""
+share_token: {name}
+backends:
+  - id: fs
+    transport:
+      type: stdio
+      command: {ours("mcp-filesystem")}
+      args: ["{data}"]
+"""
+        )
+        a = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+        b = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+        try:
+            async def concurrent_sessions(n: int) -> None:
+                # Sessions open at the same time: OpenZiti's smart routing spreads circuits
+                # across the terminators (its dynamic cost rises with open circuits).
+                async with anyio.create_task_group() as tg:
+                    for _ in range(n):
+                        tg.start_soon(list_and_call, [ours("mcp-tools"), "run", name], "bob", "fs_read_file", data)
+
+            anyio.run(concurrent_sessions, 6)
+            served = [g for g in (a, b) if "session opened" in g.stderr()]
+            assert len(served) == 2, "both gateways served sessions"
+            assert a.stop() == 0
+            for _ in range(2):
+                anyio.run(list_and_call, [ours("mcp-tools"), "run", name], "bob", "fs_read_file", data)
+        finally:
+            for g in (a, b):
+                g.stop()
+                g.kill()
+    finally:
+        run_tools("delete", name)
