@@ -70,44 +70,119 @@ pub async fn run(args: TuiArgs) -> CliResult {
         stderr: false,
     })
     .map_err(|e| Failure::usage(e.to_string()))?;
-    // The demo falls back to loopback when no zrok environment is enabled.
-    let listen = match (&args.listen, demo) {
-        (Some(a), _) => a.clone(),
-        (None, true) => "127.0.0.1:0".to_string(),
-        (None, false) => return Err(common::zrok_unavailable()),
+    // Overlay: an enabled zrok environment serves on a share; the demo falls back to loopback.
+    let overlay = if args.listen.is_some() {
+        None
+    } else {
+        let root = crate::core::zrok::Root::load();
+        match crate::core::overlay::Overlay::open(&root).await {
+            Ok(o) => Some(o),
+            Err(e) if demo => {
+                tracing::info!("no zrok overlay ({e}); demo on loopback");
+                None
+            }
+            Err(e) => {
+                let mut msg = format!("{e}");
+                if let Some(h) = e.hint() {
+                    msg.push_str(&format!("\nhint: {h}"));
+                }
+                return Err(Failure::usage(msg));
+            }
+        }
     };
-    let bound = common::bind_loopback(&listen, false).await?;
+    let bound = match (&overlay, &args.listen) {
+        (None, Some(a)) => Some(common::bind_loopback(a, false).await?),
+        (None, None) => Some(common::bind_loopback("127.0.0.1:0", false).await?),
+        (Some(_), _) => None,
+    };
     let engine = Engine::start(EngineOptions {
         aggregator: cfg.aggregator.clone(),
         backends: cfg.backends.clone(),
         mode: Mode::Gateway,
-        zrok: None,
+        zrok: overlay
+            .as_ref()
+            .map(|o| common::zrok_backends(o, &cfg.aggregator)),
         discover: true,
     })
     .await
     .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))?;
     telemetry::attach_hub(&engine.hub);
-    engine.hub.set_overlay(Overlay::Loopback {
-        mcp_url: bound.mcp_url.clone(),
-        sse_url: bound.sse_url.clone(),
-    });
-    engine.hub.publish();
-    tracing::info!(mcp_url = %bound.mcp_url, log_file = %log_file.display(), "console serving");
-    let app = serve::router(engine.clone(), &bound.opts);
-    let server = tokio::spawn(serve::serve(
-        Box::new(bound.listener),
-        app,
-        engine.shutdown.clone(),
-    ));
-    let commands = crate::core::console::spawn(engine.clone(), None);
-    let banner = if demo {
-        Some(format!(
-            "demo gateway on loopback (no zrok environment): connect with  mcp-tools run {}",
-            bound.mcp_url
-        ))
-    } else {
-        Some(format!("serving on loopback: {}", bound.mcp_url))
+    let (listener, banner, served, serve_opts): (
+        Box<dyn crate::core::net::Listener>,
+        String,
+        _,
+        _,
+    ) = match (bound, &overlay) {
+        (Some(b), _) => {
+            engine.hub.set_overlay(Overlay::Loopback {
+                mcp_url: b.mcp_url.clone(),
+                sse_url: b.sse_url.clone(),
+            });
+            let banner = if demo {
+                format!(
+                        "demo gateway on loopback (no zrok environment): connect with  mcp-tools run {}",
+                        b.mcp_url
+                    )
+            } else {
+                format!(
+                    "serving on loopback: connect with  mcp-tools run {}",
+                    b.mcp_url
+                )
+            };
+            (Box::new(b.listener), banner, None, b.opts)
+        }
+        (None, Some(o)) => {
+            let managed = cfg.share_token.clone();
+            let key = match &args.config {
+                Some(p) => crate::core::zrok::GatewayKey::from_config_path(p),
+                None => crate::core::zrok::GatewayKey::named("mcpz tui demo"),
+            };
+            let mut served =
+                match crate::core::overlay::Served::start(o.clone(), managed, key).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        engine.shutdown().await;
+                        return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
+                    }
+                };
+            engine.hub.set_overlay(Overlay::Zrok {
+                api_endpoint: o.endpoint.clone(),
+                share_token: served.token.clone(),
+                ephemeral: served.ephemeral,
+            });
+            let Some(l) = served.listener.take() else {
+                served.close().await;
+                engine.shutdown().await;
+                return Err(Failure::runtime("share has no listener"));
+            };
+            let banner = format!(
+                "{} on zrok share {}: connect with  mcp-tools run {}",
+                if demo { "demo gateway" } else { "serving" },
+                served.token,
+                served.token
+            );
+            (
+                Box::new(l),
+                banner,
+                Some(served),
+                crate::core::serve::ServeOptions::overlay(),
+            )
+        }
+        (None, None) => return Err(common::zrok_unavailable()),
     };
+    engine.hub.publish();
+    tracing::info!(log_file = %log_file.display(), "console serving");
+    let app = serve::router(engine.clone(), &serve_opts);
+    let server = tokio::spawn(serve::serve(listener, app, engine.shutdown.clone()));
+    let shares: Option<std::sync::Arc<dyn crate::core::console::ShareOps>> =
+        overlay.as_ref().map(|o| {
+            std::sync::Arc::new(ConsoleShares {
+                overlay: o.clone(),
+                running: served.as_ref().map(|s| s.token.clone()),
+            }) as std::sync::Arc<dyn crate::core::console::ShareOps>
+        });
+    let commands = crate::core::console::spawn(engine.clone(), shares);
+    let banner = Some(banner);
     let opts = crate::tui::ConsoleOptions {
         read_only: args.read_only,
         ascii: args.ascii,
@@ -122,5 +197,39 @@ pub async fn run(args: TuiArgs) -> CliResult {
     };
     engine.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+    if let Some(s) = served {
+        s.close().await;
+    }
     r
+}
+
+/// Share actions for the console's Shares pane.
+struct ConsoleShares {
+    overlay: std::sync::Arc<crate::core::overlay::Overlay>,
+    running: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl crate::core::console::ShareOps for ConsoleShares {
+    async fn list(&self) -> Result<Vec<crate::core::state::ShareState>, String> {
+        self.overlay
+            .shares(self.running.as_deref())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn create(&self, name: Option<String>) -> Result<String, String> {
+        crate::core::overlay::create_persistent(&self.overlay, name.as_deref())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&self, token: &str) -> Result<(), String> {
+        if Some(token) == self.running.as_deref() {
+            return Err("this gateway is serving that share".into());
+        }
+        crate::core::overlay::delete_share(&self.overlay, token)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }
