@@ -12,10 +12,15 @@ use std::time::Duration;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
     CustomNotification, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
-    Implementation, InitializeRequestParams, ListRootsResult, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProgressToken, ResourceUpdatedNotificationParam, ServerPeerInfo,
+    Implementation, InitializeRequestParams, JsonRpcMessage, JsonRpcNotification, ListRootsResult,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    ResourceUpdatedNotificationParam, ServerNotification, ServerPeerInfo,
 };
-use rmcp::service::{NotificationContext, RequestContext, RunningService};
+use rmcp::service::{
+    NotificationContext, RequestContext, RunningService, RxJsonRpcMessage, TxJsonRpcMessage,
+};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, Transport};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServiceExt};
 
 use crate::core::config;
@@ -31,6 +36,12 @@ pub struct Downstream {
     progress: Mutex<HashMap<(usize, ProgressToken), ProgressToken>>,
     /// Where backend list-changed notifications go (the owning session).
     list_changed: Mutex<Option<ListChangedFn>>,
+    /// Progress notifications received from a backend and not yet passed to the client, per
+    /// (backend index, token the backend sees). rmcp hands each notification to a spawned task
+    /// but delivers responses at once, so without this a response could overtake the progress
+    /// the backend sent before it (and the client would drop that progress).
+    progress_in_flight: Mutex<HashMap<(usize, ProgressToken), usize>>,
+    progress_passed: tokio::sync::Notify,
 }
 
 /// Receives list-changed notifications from a session's backends.
@@ -71,10 +82,70 @@ impl Downstream {
     }
 
     pub fn unmap_progress(&self, backend: usize, theirs: &ProgressToken) {
+        let key = (backend, theirs.clone());
         self.progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&(backend, theirs.clone()));
+            .remove(&key);
+        self.progress_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
+    /// A progress notification for `theirs` arrived from backend `backend` (called in wire order).
+    fn progress_received(&self, backend: usize, theirs: &ProgressToken) {
+        *self
+            .progress_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((backend, theirs.clone()))
+            .or_insert(0) += 1;
+    }
+
+    /// A progress notification counted by `progress_received` was passed on (or dropped).
+    fn progress_passed(&self, backend: usize, theirs: &ProgressToken) {
+        {
+            let mut m = self
+                .progress_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let key = (backend, theirs.clone());
+            if let Some(n) = m.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&key);
+                }
+            }
+        }
+        self.progress_passed.notify_waiters();
+    }
+
+    /// Wait (at most `limit`) until every progress notification received so far for `theirs`
+    /// has been passed to the client: call after the response arrives, before returning it.
+    pub async fn progress_drained(&self, backend: usize, theirs: &ProgressToken, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let key = (backend, theirs.clone());
+        loop {
+            let passed = self.progress_passed.notified();
+            tokio::pin!(passed);
+            passed.as_mut().enable();
+            if !self
+                .progress_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&key)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, passed).await.is_err() {
+                tracing::debug!(
+                    backend,
+                    "progress still in flight when the response was returned"
+                );
+                return;
+            }
+        }
     }
 
     fn client_token(&self, backend: usize, theirs: &ProgressToken) -> Option<ProgressToken> {
@@ -176,13 +247,15 @@ impl ClientHandler for BackendClient {
         mut params: ProgressNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        let Some(peer) = self.down.peer() else { return };
-        let Some(token) = self.down.client_token(self.idx, &params.progress_token) else {
-            tracing::debug!(backend = %self.id, "progress for an unknown token dropped");
-            return;
-        };
-        params.progress_token = token;
-        let _ = peer.notify_progress(params).await;
+        let theirs = params.progress_token.clone();
+        match (self.down.peer(), self.down.client_token(self.idx, &theirs)) {
+            (Some(peer), Some(token)) => {
+                params.progress_token = token;
+                let _ = peer.notify_progress(params).await;
+            }
+            _ => tracing::debug!(backend = %self.id, "progress for an unknown token dropped"),
+        }
+        self.down.progress_passed(self.idx, &theirs);
     }
 
     async fn on_logging_message(
@@ -248,6 +321,63 @@ impl ClientHandler for BackendClient {
             }
         }
     }
+}
+
+/// A backend transport that counts each progress notification as it is received, in wire order,
+/// before rmcp hands it to a spawned handler task (see [`Downstream::progress_drained`]).
+pub struct ProgressOrdered<T> {
+    inner: T,
+    down: Arc<Downstream>,
+    idx: usize,
+}
+
+impl<T> ProgressOrdered<T> {
+    pub fn new(inner: T, down: Arc<Downstream>, idx: usize) -> Self {
+        Self { inner, down, idx }
+    }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressOrdered<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let m = self.inner.receive().await;
+        if let Some(JsonRpcMessage::Notification(JsonRpcNotification {
+            notification: ServerNotification::ProgressNotification(n),
+            ..
+        })) = &m
+        {
+            self.down
+                .progress_received(self.idx, &n.params.progress_token);
+        }
+        m
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inner.close().await
+    }
+}
+
+fn ordered<T, E, A>(
+    transport: T,
+    handler: &BackendClient,
+) -> ProgressOrdered<impl Transport<RoleClient, Error = E> + 'static>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    ProgressOrdered::new(
+        transport.into_transport(),
+        handler.down.clone(),
+        handler.idx,
+    )
 }
 
 /// Why a backend could not be reached.
@@ -379,8 +509,9 @@ async fn connect_inner(
             })?;
             let guard = spawned.guard;
             // If initialize fails, `guard` drops here and terminates the group.
+            let transport = ordered((spawned.stdout, spawned.stdin), &handler);
             let service = handler
-                .serve((spawned.stdout, spawned.stdin))
+                .serve(transport)
                 .await
                 .map_err(|e| BackendError::Initialize(e.to_string()))?;
             let info = service.peer().peer_info().map(|i| (*i).clone());
@@ -400,16 +531,33 @@ async fn connect_inner(
             tls,
             ..
         } => {
-            let service = crate::core::http_backend::connect(
-                handler,
-                endpoint,
-                *protocol,
+            let client = crate::core::http_backend::client(
+                None,
                 headers,
                 tls.as_ref(),
                 env.connect_timeout,
                 env.max_message_size,
-            )
-            .await?;
+            )?;
+            let service = match protocol {
+                config::HttpProtocol::Streamable => {
+                    let transport = StreamableHttpClientTransport::with_client(
+                        client,
+                        StreamableHttpClientTransportConfig::with_uri(endpoint.as_str()),
+                    );
+                    let transport = ordered(transport, &handler);
+                    handler.serve(transport).await
+                }
+                config::HttpProtocol::Sse => {
+                    let transport = crate::core::sse::client::connect(client, endpoint.as_str())
+                        .await
+                        .map_err(|e| {
+                            BackendError::Other(format!("SSE connect to {endpoint}: {e}"))
+                        })?;
+                    let transport = ordered(transport, &handler);
+                    handler.serve(transport).await
+                }
+            }
+            .map_err(|e| BackendError::Initialize(e.to_string()))?;
             let info = service.peer().peer_info().map(|i| (*i).clone());
             Ok(BackendConn {
                 idx,

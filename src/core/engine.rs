@@ -506,6 +506,9 @@ fn gone(e: rmcp::ServiceError, backend: &str, call_timeout: Duration) -> McpErro
     }
 }
 
+/// Longest wait for in-flight progress notifications after a backend's response.
+const PROGRESS_DRAIN: Duration = Duration::from_secs(2);
+
 fn unexpected(backend: &str) -> McpError {
     McpError::internal_error(
         format!("backend '{backend}' sent an unexpected response type"),
@@ -667,6 +670,13 @@ impl Session {
             }
         };
         if mapped {
+            if !ctx.ct.is_cancelled() && !self.inner.ended.is_cancelled() {
+                // Progress the backend sent before its response goes out before the response.
+                self.inner
+                    .down
+                    .progress_drained(conn.idx, &theirs, PROGRESS_DRAIN)
+                    .await;
+            }
             self.inner.down.unmap_progress(conn.idx, &theirs);
         }
         r
