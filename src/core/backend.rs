@@ -10,14 +10,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
-    CustomNotification, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
-    Implementation, InitializeRequestParams, JsonRpcMessage, JsonRpcNotification, ListRootsResult,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
-    ResourceUpdatedNotificationParam, ServerNotification, ServerPeerInfo,
+    ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
+    CreateMessageRequestParams, CreateMessageResult, CustomNotification, CustomRequest,
+    CustomResult, ElicitRequest, ElicitRequestParams, ElicitResult, Extensions, GetExtensions,
+    Implementation, InitializeRequestParams, JsonRpcMessage, JsonRpcNotification, ListRootsRequest,
+    ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    RequestId, ResourceUpdatedNotificationParam, ServerNotification, ServerPeerInfo, ServerRequest,
 };
 use rmcp::service::{
-    NotificationContext, RequestContext, RunningService, RxJsonRpcMessage, TxJsonRpcMessage,
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, RequestContext, RunningService,
+    RxJsonRpcMessage, TxJsonRpcMessage,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, Transport};
@@ -42,6 +44,8 @@ pub struct Downstream {
     /// the backend sent before it (and the client would drop that progress).
     progress_in_flight: Mutex<HashMap<(usize, ProgressToken), usize>>,
     progress_passed: tokio::sync::Notify,
+    /// (backend index, request id the backend sees) -> id of the client request being forwarded.
+    requests: Mutex<HashMap<(usize, RequestId), RequestId>>,
 }
 
 /// Receives list-changed notifications from a session's backends.
@@ -91,6 +95,38 @@ impl Downstream {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
+    }
+
+    /// Client request `ours` is being forwarded to backend `backend` as request `theirs`.
+    pub fn map_request(&self, backend: usize, theirs: RequestId, ours: RequestId) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((backend, theirs), ours);
+    }
+
+    pub fn unmap_request(&self, backend: usize, theirs: &RequestId) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(backend, theirs.clone()));
+    }
+
+    /// The client request a request from backend `backend` belongs to: the forwarded request on
+    /// whose response stream it arrived (`theirs`, HTTP backends), else the only request being
+    /// forwarded to that backend (stdio has no way to say), else none.
+    fn client_request(&self, backend: usize, theirs: Option<&RequestId>) -> Option<RequestId> {
+        let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(theirs) = theirs {
+            if let Some(ours) = m.get(&(backend, theirs.clone())) {
+                return Some(ours.clone());
+            }
+        }
+        let mut mine = m.iter().filter(|((b, _), _)| *b == backend).map(|(_, v)| v);
+        match (mine.next(), mine.next()) {
+            (Some(only), None) => Some(only.clone()),
+            _ => None,
+        }
     }
 
     /// A progress notification for `theirs` arrived from backend `backend` (called in wire order).
@@ -193,52 +229,94 @@ fn forward_err(e: rmcp::ServiceError) -> McpError {
     }
 }
 
+impl BackendClient {
+    /// Pass a backend's request to the client, as part of the client request it belongs to.
+    ///
+    /// rmcp marks a request sent from inside a request handler as originating from the request
+    /// being handled, which here is the backend's own request (an id from the backend's id
+    /// space, meaningless or wrong in the client's session). So the request is sent from a task
+    /// of its own, marked with the client request it belongs to: a streamable HTTP client then
+    /// gets it on that request's response stream, as it would from the server directly, instead
+    /// of on a standalone GET stream it may not have opened.
+    async fn ask_client(
+        &self,
+        mut request: ServerRequest,
+        method: &str,
+        ctx: &RequestContext<RoleClient>,
+    ) -> Result<ClientResult, McpError> {
+        let peer = self.down.peer().ok_or_else(|| no_client(method))?.clone();
+        let theirs = match ctx.extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => Some(id),
+            _ => None,
+        };
+        if let Some(ours) = self.down.client_request(self.idx, theirs) {
+            request.extensions_mut().insert(OriginatingRequestId(ours));
+        }
+        tokio::spawn(async move { peer.send_request(request).await })
+            .await
+            .map_err(|e| McpError::internal_error(format!("{method}: {e}"), None))?
+            .map_err(forward_err)
+    }
+}
+
+fn unexpected_result(method: &str) -> McpError {
+    McpError::internal_error(format!("{method}: unexpected response type"), None)
+}
+
 impl ClientHandler for BackendClient {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
-        _ctx: RequestContext<RoleClient>,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let peer = self
-            .down
-            .peer()
-            .ok_or_else(|| no_client("sampling/createMessage"))?;
-        peer.create_message(params).await.map_err(forward_err)
+        let m = "sampling/createMessage";
+        let req = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.ask_client(req, m, &ctx).await? {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            _ => Err(unexpected_result(m)),
+        }
     }
 
     async fn list_roots(
         &self,
-        _ctx: RequestContext<RoleClient>,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
-        let peer = self.down.peer().ok_or_else(|| no_client("roots/list"))?;
-        peer.list_roots().await.map_err(forward_err)
+        let m = "roots/list";
+        let req = ServerRequest::ListRootsRequest(ListRootsRequest {
+            method: Default::default(),
+            extensions: Extensions::default(),
+        });
+        match self.ask_client(req, m, &ctx).await? {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            _ => Err(unexpected_result(m)),
+        }
     }
 
     async fn create_elicitation(
         &self,
-        request: ElicitRequestParams,
-        _ctx: RequestContext<RoleClient>,
+        params: ElicitRequestParams,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        let peer = self
-            .down
-            .peer()
-            .ok_or_else(|| no_client("elicitation/create"))?;
-        peer.create_elicitation(request).await.map_err(forward_err)
+        let m = "elicitation/create";
+        let req = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.ask_client(req, m, &ctx).await? {
+            ClientResult::ElicitResult(r) => Ok(r),
+            _ => Err(unexpected_result(m)),
+        }
     }
 
     async fn on_custom_request(
         &self,
         request: CustomRequest,
-        _ctx: RequestContext<RoleClient>,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<CustomResult, McpError> {
-        let peer = self.down.peer().ok_or_else(|| no_client(&request.method))?;
-        match peer
-            .send_request(rmcp::model::ServerRequest::CustomRequest(request))
-            .await
+        let m = request.method.clone();
+        match self
+            .ask_client(ServerRequest::CustomRequest(request), &m, &ctx)
+            .await?
         {
-            Ok(rmcp::model::ClientResult::CustomResult(r)) => Ok(r),
-            Ok(_) => Err(McpError::internal_error("unexpected response type", None)),
-            Err(e) => Err(forward_err(e)),
+            ClientResult::CustomResult(r) => Ok(r),
+            _ => Err(unexpected_result(&m)),
         }
     }
 

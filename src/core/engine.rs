@@ -648,6 +648,10 @@ impl Session {
             .await
             .map_err(|e| gone(e, &conn.id, timeout))?;
         let theirs = handle.progress_token.clone();
+        self.inner
+            .down
+            .map_request(conn.idx, handle.id.clone(), ctx.id.clone());
+        let request_id = handle.id.clone();
         let mapped = if let Some(ours) = ctx.meta.get_progress_token() {
             self.inner.down.map_progress(conn.idx, theirs.clone(), ours);
             true
@@ -679,6 +683,7 @@ impl Session {
             }
             self.inner.down.unmap_progress(conn.idx, &theirs);
         }
+        self.inner.down.unmap_request(conn.idx, &request_id);
         r
     }
 
