@@ -438,3 +438,48 @@ def test_client_vanishes_mid_call(bridge):
     status, _, body = raw.post(b"", h, method="DELETE")
     assert status in (200, 202, 204), (status, body)
     assert not wait_gone(mine, 10), "the ended session's server process is still running"
+
+
+@pytest.mark.parametrize("kind", ["bridge", "tools-http", "gateway"])
+def test_sampling_rides_the_calls_stream(kind, bridge, tmp_path):
+    """A streamable HTTP client that never opens the standalone GET stream still gets the
+    server's sampling request: on the response stream of the tools/call it belongs to, as a
+    server answering directly would send it."""
+    with endpoint(kind, bridge, tmp_path) as (_, url, p):
+        raw = Raw(url)
+        init = dict(INIT, params=dict(INIT["params"], capabilities={"sampling": {}}))
+        status, headers, body = raw.post(init, HEADERS)
+        assert status == 200, body
+        h = dict(HEADERS, **{"Mcp-Session-Id": headers["mcp-session-id"]})
+        assert raw.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, h)[0] == 202
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": p + "trigger-sampling-request", "arguments": {"prompt": "hello"}},
+        }
+        conn, r = raw.open("POST", json.dumps(call).encode(), h)
+        try:
+            assert r.status == 200
+            answered = None
+            while True:
+                line = r.readline()
+                assert line, "the call's stream ended without its result"
+                if not line.startswith(b"data:") or not line[5:].strip():
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("method") == "sampling/createMessage":
+                    answered = msg["id"]
+                    reply = {
+                        "jsonrpc": "2.0",
+                        "id": msg["id"],
+                        "result": {"role": "assistant", "content": {"type": "text", "text": SAMPLED}, "model": "m"},
+                    }
+                    status, _, body = raw.post(reply, h)
+                    assert status == 202, (status, body)
+                elif msg.get("id") == 7:
+                    break
+        finally:
+            conn.close()
+        assert answered is not None, "no sampling request on the call's stream"
+        assert SAMPLED in json.dumps(msg["result"]), msg
