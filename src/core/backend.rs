@@ -389,6 +389,11 @@ impl ClientHandler for BackendClient {
                 let mut c = ClientConfig::default();
                 c.capabilities = init.capabilities.clone();
                 c.client_info = init.client_info.clone();
+                // Ask for the version the client asked for (when it is one with an initialize
+                // handshake), so the backend speaks the protocol revision the client speaks.
+                if init.protocol_version.has_initialize() {
+                    c.protocol_version = init.protocol_version.clone();
+                }
                 c
             }
             None => {
