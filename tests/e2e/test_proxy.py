@@ -483,3 +483,48 @@ def test_sampling_rides_the_calls_stream(kind, bridge, tmp_path):
             conn.close()
         assert answered is not None, "no sampling request on the call's stream"
         assert SAMPLED in json.dumps(msg["result"]), msg
+
+
+@pytest.fixture(scope="module")
+def conformance_bridge():
+    server = Path(__file__).resolve().parents[1] / "servers" / "conformance_server.cjs"
+    b = Server(
+        [bin_path("mcp-bridge"), "--listen", "127.0.0.1:0", "--", deps()["MCPZ_NODE22"], str(server), "stdio"],
+        env={"NODE_PATH": deps()["MCPZ_NODE_MODULES"]},
+    )
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("kind", ["bridge", "tools-http"])
+def test_backend_sees_the_clients_initialize(kind, conformance_bridge):
+    """The server behind the proxy is initialized with the client's protocol version,
+    capabilities and identity (what it may ask of the client depends on them)."""
+    tools = None
+    url = conformance_bridge.mcp_url
+    if kind == "tools-http":
+        tools = Server([bin_path("mcp-tools"), "http", url, "--bind", "127.0.0.1:0"])
+        url = tools.mcp_url
+    try:
+        raw = Raw(url)
+        init = dict(
+            INIT,
+            params={
+                "protocolVersion": "2025-06-18",
+                "capabilities": {"sampling": {}, "roots": {"listChanged": True}},
+                "clientInfo": {"name": "raw-e2e", "version": "9.9"},
+            },
+        )
+        status, headers, body = raw.post(init, HEADERS)
+        assert status == 200, body
+        h = dict(HEADERS, **{"Mcp-Session-Id": headers["mcp-session-id"], "Mcp-Protocol-Version": "2025-06-18"})
+        assert raw.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, h)[0] == 202
+        m = rpc(raw, h, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "debug_initialize", "arguments": {}}})
+        seen = json.loads(m["result"]["content"][0]["text"])
+        assert seen["protocolVersion"] == "2025-06-18", seen
+        assert seen["clientInfo"]["name"] == "raw-e2e", seen
+        assert set(seen["capabilities"]) == {"sampling", "roots"}, seen
+        assert seen["capabilities"]["roots"] == {"listChanged": True}, seen
+    finally:
+        if tools:
+            tools.close()

@@ -375,6 +375,19 @@ function build(transports) {
     return {};
   });
 
+  // Not part of the suite: what this server was told in initialize, for mcpz's transparency tests.
+  let initParams = null;
+  const initHandler = server.server._requestHandlers.get('initialize');
+  server.server._requestHandlers.set('initialize', async (req, extra) => {
+    initParams = req.params;
+    return initHandler(req, extra);
+  });
+  server.registerTool(
+    'debug_initialize',
+    { description: 'Returns the initialize parameters this server received (JSON)' },
+    async () => text(JSON.stringify(initParams)),
+  );
+
   // Replace the 2020-12 tool's generated schema with the exact one the suite checks.
   const listHandler = server.server._requestHandlers.get('tools/list');
   server.server._requestHandlers.set('tools/list', async (req, extra) => {
