@@ -528,3 +528,60 @@ def test_backend_sees_the_clients_initialize(kind, conformance_bridge):
     finally:
         if tools:
             tools.close()
+
+
+@pytest.mark.parametrize("kind", ["bridge", "tools-run", "tools-http", "gateway"])
+def test_pagination(kind, tmp_path):
+    """A server that lists 2 items per page: the transparent paths pass its pages and cursors
+    through unchanged (an invalid cursor gets the server's own error); the gateway follows the
+    cursors itself and lists everything, namespaced."""
+    server = Path(__file__).resolve().parents[1] / "servers" / "conformance_server.cjs"
+    cmd = [deps()["MCPZ_NODE22"], str(server), "stdio", "--page-size", "2"]
+    env = {"NODE_PATH": deps()["MCPZ_NODE_MODULES"]}
+    procs: list[Server] = []
+    try:
+        if kind == "gateway":
+            cfg = write_config(
+                tmp_path,
+                f"backends:\n  - id: cf\n    transport:\n      type: stdio\n"
+                f"      command: {json.dumps(cmd[0])}\n      args: {json.dumps(cmd[1:])}\n",
+            )
+            procs.append(Server([bin_path("mcp-gateway"), "run", str(cfg), "--listen", "127.0.0.1:0"], env=env))
+            transport, url = "http", procs[0].mcp_url
+        else:
+            procs.append(Server([bin_path("mcp-bridge"), "--listen", "127.0.0.1:0", "--", *cmd], env=env))
+            url = procs[0].mcp_url
+            transport = "stdio" if kind == "tools-run" else "http"
+            if kind == "tools-http":
+                procs.append(Server([bin_path("mcp-tools"), "http", url, "--bind", "127.0.0.1:0"]))
+                url = procs[1].mcp_url
+
+        async def main():
+            async with open_session(transport, url, Recorder()) as s:
+                pages: list[list[str]] = []
+                cursor = None
+                with anyio.fail_after(WAIT):
+                    while True:
+                        r = await s.list_tools(params=T.PaginatedRequestParams(cursor=cursor) if cursor else None)
+                        pages.append([t.name for t in r.tools])
+                        cursor = r.next_cursor
+                        if not cursor:
+                            break
+                names = [n for p in pages for n in p]
+                assert len(names) == len(set(names)), pages
+                if kind == "gateway":
+                    assert len(pages) == 1, pages
+                    assert {"cf_test_simple_text", "cf_test_sampling", "cf_debug_initialize"} <= set(names), names
+                    return
+                assert len(pages) > 2 and all(len(p) == 2 for p in pages[:-1]), pages
+                assert {"test_simple_text", "test_sampling", "debug_initialize"} <= set(names), names
+                resources = await s.list_resources()
+                assert len(resources.resources) == 2 and resources.next_cursor == "2", resources
+                with pytest.raises(MCPError) as e:
+                    await s.list_prompts(params=T.PaginatedRequestParams(cursor="not-a-cursor"))
+                assert e.value.code == -32602 and "invalid cursor" in e.value.message, e.value
+
+        anyio.run(main)
+    finally:
+        for p in reversed(procs):
+            p.close()

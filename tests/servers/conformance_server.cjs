@@ -4,7 +4,7 @@
 // test_* prompts described in the suite's scenario texts, plus completion, logging and
 // subscriptions. Written for mcpz's tests against the TypeScript SDK the suite itself ships with.
 //
-//   NODE_PATH=$MCPZ_NODE_MODULES node tests/servers/conformance_server.cjs stdio
+//   NODE_PATH=$MCPZ_NODE_MODULES node tests/servers/conformance_server.cjs stdio [--page-size N]
 //   NODE_PATH=$MCPZ_NODE_MODULES node tests/servers/conformance_server.cjs http [PORT]
 //
 // `http` serves streamable HTTP at http://127.0.0.1:PORT/mcp (PORT 0 or omitted: a free port), with
@@ -23,6 +23,8 @@ const {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   isInitializeRequest,
+  McpError,
+  ErrorCode,
 } = require('@modelcontextprotocol/sdk/types.js');
 const { z } = require('zod');
 const http = require('http');
@@ -42,7 +44,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const text = (t) => ({ content: [{ type: 'text', text: t }] });
 
 /** One McpServer per client session. `transports` maps session ids (HTTP) for test_reconnection. */
-function build(transports) {
+function build(transports, pageSize = 0) {
   const server = new McpServer(
     { name: 'mcpz-conformance-server', version: '1.0.0' },
     {
@@ -405,7 +407,28 @@ function build(transports) {
     }
     return r;
   });
+  if (pageSize > 0) paginate(server, ['tools/list', 'resources/list', 'prompts/list'], pageSize);
   return server;
+}
+
+/** Serve these list methods in pages of `size` (cursor: the decimal offset of the next page). */
+function paginate(server, methods, size) {
+  const key = { 'tools/list': 'tools', 'resources/list': 'resources', 'prompts/list': 'prompts' };
+  for (const method of methods) {
+    const inner = server.server._requestHandlers.get(method);
+    server.server._requestHandlers.set(method, async (req, extra) => {
+      const all = await inner({ ...req, params: { ...req.params, cursor: undefined } }, extra);
+      const items = all[key[method]];
+      const start = req.params && req.params.cursor !== undefined ? Number(req.params.cursor) : 0;
+      if (!Number.isInteger(start) || start < 0 || start > items.length) {
+        throw new McpError(ErrorCode.InvalidParams, `invalid cursor: ${req.params.cursor}`);
+      }
+      const out = { ...all, [key[method]]: items.slice(start, start + size) };
+      if (start + size < items.length) out.nextCursor = String(start + size);
+      else delete out.nextCursor;
+      return out;
+    });
+  }
 }
 
 function eventStore() {
@@ -427,8 +450,8 @@ function eventStore() {
   };
 }
 
-async function serveStdio() {
-  await build(null).connect(new StdioServerTransport());
+async function serveStdio(pageSize) {
+  await build(null, pageSize).connect(new StdioServerTransport());
   log('serving on stdio');
 }
 
@@ -503,12 +526,13 @@ async function serveHttp(port) {
   process.on('SIGINT', stop);
 }
 
-const [mode, port] = process.argv.slice(2);
+const [mode, arg] = process.argv.slice(2);
 if (mode === 'stdio') {
-  serveStdio();
+  // `stdio --page-size N`: tools, resources and prompts listed N at a time.
+  serveStdio(arg === '--page-size' ? Number(process.argv[4]) : 0);
 } else if (mode === 'http') {
-  serveHttp(Number(port || 0));
+  serveHttp(Number(arg || 0));
 } else {
-  process.stderr.write('usage: conformance_server.cjs stdio | http [PORT]\n');
+  process.stderr.write('usage: conformance_server.cjs stdio [--page-size N] | http [PORT]\n');
   process.exit(2);
 }
