@@ -585,3 +585,77 @@ def test_pagination(kind, tmp_path):
     finally:
         for p in reversed(procs):
             p.close()
+
+
+class StdioRaw:
+    """`mcp-tools run URL` driven line by line over its stdin/stdout."""
+
+    def __init__(self, url: str) -> None:
+        import queue
+        import subprocess
+        import threading
+
+        self.proc = subprocess.Popen(
+            [bin_path("mcp-tools"), "run", url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.put(line)
+            self.lines.put(b"")
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def send(self, data: bytes | dict) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((data if isinstance(data, bytes) else json.dumps(data).encode()) + b"\n")
+        self.proc.stdin.flush()
+
+    def response(self, id_: int) -> dict:
+        """The response with this id (other messages skipped), waiting at most WAIT seconds."""
+        import time
+
+        deadline = time.monotonic() + WAIT
+        while True:
+            line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            assert line, "mcp-tools run closed stdout"
+            msg = json.loads(line)
+            if msg.get("id") == id_ and "method" not in msg:
+                return msg
+
+    def close(self) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        return self.proc.wait(timeout=WAIT)
+
+
+def test_bad_input_mcp_tools_run(bridge):
+    # A request before initialize: a JSON-RPC error, not a crash.
+    t = StdioRaw(bridge.mcp_url)
+    try:
+        t.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert "error" in t.response(1)
+    finally:
+        t.close()
+
+    t = StdioRaw(bridge.mcp_url)
+    try:
+        t.send(INIT)
+        assert t.response(1)["result"]["serverInfo"]["name"] == "mcp-servers/everything"
+        t.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        # A line that is not JSON is skipped; the session goes on.
+        t.send(b'{"jsonrpc": "2.0", "id": 2, "method": ')
+        t.send({"jsonrpc": "2.0", "id": 3, "method": "mcpz/no-such-method", "params": {}})
+        assert t.response(3)["error"]["code"] == -32601
+        t.send({"jsonrpc": "2.0", "id": 4, "method": "prompts/get", "params": {"name": "args-prompt", "arguments": {}}})
+        assert t.response(4)["error"]["code"] == -32602
+        t.send({"jsonrpc": "2.0", "id": 5, "method": "ping"})
+        assert t.response(5)["result"] == {}
+    finally:
+        # Closing stdin ends the session cleanly.
+        assert t.close() == 0
