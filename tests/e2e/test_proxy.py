@@ -84,13 +84,15 @@ class Recorder:
 
     async def wait_for(self, pred, what: str) -> Any:
         """The first notification satisfying pred, waiting (bounded) for it to arrive."""
-        with anyio.fail_after(WAIT):
-            while True:
-                for n in self.notifications:
-                    if pred(n):
-                        return n
-                await self.changed.wait()
-        raise AssertionError(what)  # pragma: no cover
+        try:
+            with anyio.fail_after(WAIT):
+                while True:
+                    for n in self.notifications:
+                        if pred(n):
+                            return n
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"no {what} within {WAIT}s") from None
 
 
 @contextlib.asynccontextmanager
