@@ -10,12 +10,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, CreateMessageRequestParams, CreateMessageResult,
-    CustomNotification, CustomRequest, CustomResult, ElicitRequestParams, ElicitResult,
-    Implementation, InitializeRequestParams, ListRootsResult, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProgressToken, ResourceUpdatedNotificationParam, ServerPeerInfo,
+    ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
+    CreateMessageRequestParams, CreateMessageResult, CustomNotification, CustomRequest,
+    CustomResult, ElicitRequest, ElicitRequestParams, ElicitResult, Extensions, GetExtensions,
+    Implementation, InitializeRequestParams, JsonRpcMessage, JsonRpcNotification, ListRootsRequest,
+    ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    RequestId, ResourceUpdatedNotificationParam, ServerNotification, ServerPeerInfo, ServerRequest,
 };
-use rmcp::service::{NotificationContext, RequestContext, RunningService};
+use rmcp::service::{
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, RequestContext, RunningService,
+    RxJsonRpcMessage, TxJsonRpcMessage,
+};
+use rmcp::transport::{IntoTransport, Transport};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServiceExt};
 
 use crate::core::config;
@@ -31,6 +37,14 @@ pub struct Downstream {
     progress: Mutex<HashMap<(usize, ProgressToken), ProgressToken>>,
     /// Where backend list-changed notifications go (the owning session).
     list_changed: Mutex<Option<ListChangedFn>>,
+    /// Progress notifications received from a backend and not yet passed to the client, per
+    /// (backend index, token the backend sees). rmcp hands each notification to a spawned task
+    /// but delivers responses at once, so without this a response could overtake the progress
+    /// the backend sent before it (and the client would drop that progress).
+    progress_in_flight: Mutex<HashMap<(usize, ProgressToken), usize>>,
+    progress_passed: tokio::sync::Notify,
+    /// (backend index, request id the backend sees) -> id of the client request being forwarded.
+    requests: Mutex<HashMap<(usize, RequestId), RequestId>>,
 }
 
 /// Receives list-changed notifications from a session's backends.
@@ -71,10 +85,102 @@ impl Downstream {
     }
 
     pub fn unmap_progress(&self, backend: usize, theirs: &ProgressToken) {
+        let key = (backend, theirs.clone());
         self.progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        self.progress_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
+    /// Client request `ours` is being forwarded to backend `backend` as request `theirs`.
+    pub fn map_request(&self, backend: usize, theirs: RequestId, ours: RequestId) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((backend, theirs), ours);
+    }
+
+    pub fn unmap_request(&self, backend: usize, theirs: &RequestId) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .remove(&(backend, theirs.clone()));
+    }
+
+    /// The client request a request from backend `backend` belongs to: the forwarded request on
+    /// whose response stream it arrived (`theirs`, HTTP backends), else the only request being
+    /// forwarded to that backend (stdio has no way to say), else none.
+    fn client_request(&self, backend: usize, theirs: Option<&RequestId>) -> Option<RequestId> {
+        let m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(theirs) = theirs {
+            if let Some(ours) = m.get(&(backend, theirs.clone())) {
+                return Some(ours.clone());
+            }
+        }
+        let mut mine = m.iter().filter(|((b, _), _)| *b == backend).map(|(_, v)| v);
+        match (mine.next(), mine.next()) {
+            (Some(only), None) => Some(only.clone()),
+            _ => None,
+        }
+    }
+
+    /// A progress notification for `theirs` arrived from backend `backend` (called in wire order).
+    fn progress_received(&self, backend: usize, theirs: &ProgressToken) {
+        *self
+            .progress_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((backend, theirs.clone()))
+            .or_insert(0) += 1;
+    }
+
+    /// A progress notification counted by `progress_received` was passed on (or dropped).
+    fn progress_passed(&self, backend: usize, theirs: &ProgressToken) {
+        {
+            let mut m = self
+                .progress_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let key = (backend, theirs.clone());
+            if let Some(n) = m.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&key);
+                }
+            }
+        }
+        self.progress_passed.notify_waiters();
+    }
+
+    /// Wait (at most `limit`) until every progress notification received so far for `theirs`
+    /// has been passed to the client: call after the response arrives, before returning it.
+    pub async fn progress_drained(&self, backend: usize, theirs: &ProgressToken, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let key = (backend, theirs.clone());
+        loop {
+            let passed = self.progress_passed.notified();
+            tokio::pin!(passed);
+            passed.as_mut().enable();
+            if !self
+                .progress_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&key)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, passed).await.is_err() {
+                tracing::debug!(
+                    backend,
+                    "progress still in flight when the response was returned"
+                );
+                return;
+            }
+        }
     }
 
     fn client_token(&self, backend: usize, theirs: &ProgressToken) -> Option<ProgressToken> {
@@ -131,54 +237,94 @@ impl BackendClient {
             down: self.down.clone(),
         }
     }
+
+    /// Pass a backend's request to the client, as part of the client request it belongs to.
+    ///
+    /// rmcp marks a request sent from inside a request handler as originating from the request
+    /// being handled, which here is the backend's own request (an id from the backend's id
+    /// space, meaningless or wrong in the client's session). So the request is sent from a task
+    /// of its own, marked with the client request it belongs to: a streamable HTTP client then
+    /// gets it on that request's response stream, as it would from the server directly, instead
+    /// of on a standalone GET stream it may not have opened.
+    async fn ask_client(
+        &self,
+        mut request: ServerRequest,
+        method: &str,
+        ctx: &RequestContext<RoleClient>,
+    ) -> Result<ClientResult, McpError> {
+        let peer = self.down.peer().ok_or_else(|| no_client(method))?.clone();
+        let theirs = match ctx.extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => Some(id),
+            _ => None,
+        };
+        if let Some(ours) = self.down.client_request(self.idx, theirs) {
+            request.extensions_mut().insert(OriginatingRequestId(ours));
+        }
+        tokio::spawn(async move { peer.send_request(request).await })
+            .await
+            .map_err(|e| McpError::internal_error(format!("{method}: {e}"), None))?
+            .map_err(forward_err)
+    }
+}
+
+fn unexpected_result(method: &str) -> McpError {
+    McpError::internal_error(format!("{method}: unexpected response type"), None)
 }
 
 impl ClientHandler for BackendClient {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
-        _ctx: RequestContext<RoleClient>,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let peer = self
-            .down
-            .peer()
-            .ok_or_else(|| no_client("sampling/createMessage"))?;
-        peer.create_message(params).await.map_err(forward_err)
+        let m = "sampling/createMessage";
+        let req = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.ask_client(req, m, &ctx).await? {
+            ClientResult::CreateMessageResult(r) => Ok(*r),
+            _ => Err(unexpected_result(m)),
+        }
     }
 
     async fn list_roots(
         &self,
-        _ctx: RequestContext<RoleClient>,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, McpError> {
-        let peer = self.down.peer().ok_or_else(|| no_client("roots/list"))?;
-        peer.list_roots().await.map_err(forward_err)
+        let m = "roots/list";
+        let req = ServerRequest::ListRootsRequest(ListRootsRequest {
+            method: Default::default(),
+            extensions: Extensions::default(),
+        });
+        match self.ask_client(req, m, &ctx).await? {
+            ClientResult::ListRootsResult(r) => Ok(r),
+            _ => Err(unexpected_result(m)),
+        }
     }
 
     async fn create_elicitation(
         &self,
-        request: ElicitRequestParams,
-        _ctx: RequestContext<RoleClient>,
+        params: ElicitRequestParams,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        let peer = self
-            .down
-            .peer()
-            .ok_or_else(|| no_client("elicitation/create"))?;
-        peer.create_elicitation(request).await.map_err(forward_err)
+        let m = "elicitation/create";
+        let req = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.ask_client(req, m, &ctx).await? {
+            ClientResult::ElicitResult(r) => Ok(r),
+            _ => Err(unexpected_result(m)),
+        }
     }
 
     async fn on_custom_request(
         &self,
         request: CustomRequest,
-        _ctx: RequestContext<RoleClient>,
+        ctx: RequestContext<RoleClient>,
     ) -> Result<CustomResult, McpError> {
-        let peer = self.down.peer().ok_or_else(|| no_client(&request.method))?;
-        match peer
-            .send_request(rmcp::model::ServerRequest::CustomRequest(request))
-            .await
+        let m = request.method.clone();
+        match self
+            .ask_client(ServerRequest::CustomRequest(request), &m, &ctx)
+            .await?
         {
-            Ok(rmcp::model::ClientResult::CustomResult(r)) => Ok(r),
-            Ok(_) => Err(McpError::internal_error("unexpected response type", None)),
-            Err(e) => Err(forward_err(e)),
+            ClientResult::CustomResult(r) => Ok(r),
+            _ => Err(unexpected_result(&m)),
         }
     }
 
@@ -187,13 +333,15 @@ impl ClientHandler for BackendClient {
         mut params: ProgressNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        let Some(peer) = self.down.peer() else { return };
-        let Some(token) = self.down.client_token(self.idx, &params.progress_token) else {
-            tracing::debug!(backend = %self.id, "progress for an unknown token dropped");
-            return;
-        };
-        params.progress_token = token;
-        let _ = peer.notify_progress(params).await;
+        let theirs = params.progress_token.clone();
+        match (self.down.peer(), self.down.client_token(self.idx, &theirs)) {
+            (Some(peer), Some(token)) => {
+                params.progress_token = token;
+                let _ = peer.notify_progress(params).await;
+            }
+            _ => tracing::debug!(backend = %self.id, "progress for an unknown token dropped"),
+        }
+        self.down.progress_passed(self.idx, &theirs);
     }
 
     async fn on_logging_message(
@@ -249,6 +397,11 @@ impl ClientHandler for BackendClient {
                 let mut c = ClientConfig::default();
                 c.capabilities = init.capabilities.clone();
                 c.client_info = init.client_info.clone();
+                // Ask for the version the client asked for (when it is one with an initialize
+                // handshake), so the backend speaks the protocol revision the client speaks.
+                if init.protocol_version.has_initialize() {
+                    c.protocol_version = init.protocol_version.clone();
+                }
                 c
             }
             None => {
@@ -259,6 +412,63 @@ impl ClientHandler for BackendClient {
             }
         }
     }
+}
+
+/// A backend transport that counts each progress notification as it is received, in wire order,
+/// before rmcp hands it to a spawned handler task (see [`Downstream::progress_drained`]).
+pub struct ProgressOrdered<T> {
+    inner: T,
+    down: Arc<Downstream>,
+    idx: usize,
+}
+
+impl<T> ProgressOrdered<T> {
+    pub fn new(inner: T, down: Arc<Downstream>, idx: usize) -> Self {
+        Self { inner, down, idx }
+    }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressOrdered<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let m = self.inner.receive().await;
+        if let Some(JsonRpcMessage::Notification(JsonRpcNotification {
+            notification: ServerNotification::ProgressNotification(n),
+            ..
+        })) = &m
+        {
+            self.down
+                .progress_received(self.idx, &n.params.progress_token);
+        }
+        m
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inner.close().await
+    }
+}
+
+pub(crate) fn ordered<T, E, A>(
+    transport: T,
+    handler: &BackendClient,
+) -> ProgressOrdered<impl Transport<RoleClient, Error = E> + 'static>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    ProgressOrdered::new(
+        transport.into_transport(),
+        handler.down.clone(),
+        handler.idx,
+    )
 }
 
 /// Why a backend could not be reached.
@@ -393,8 +603,9 @@ async fn connect_inner(
             })?;
             let guard = spawned.guard;
             // If initialize fails, `guard` drops here and terminates the group.
+            let transport = ordered((spawned.stdout, spawned.stdin), &handler);
             let service = handler
-                .serve((spawned.stdout, spawned.stdin))
+                .serve(transport)
                 .await
                 .map_err(|e| BackendError::Initialize(e.to_string()))?;
             let info = service.peer().peer_info().map(|i| (*i).clone());
@@ -414,14 +625,19 @@ async fn connect_inner(
             tls,
             ..
         } => {
-            let service = crate::core::http_backend::connect(
-                handler,
-                endpoint,
-                *protocol,
+            let client = crate::core::http_backend::client(
+                None,
                 headers,
                 tls.as_ref(),
                 env.connect_timeout,
                 env.max_message_size,
+                false,
+            )?;
+            let service = crate::core::http_backend::connect_with(
+                handler,
+                client,
+                endpoint.as_str(),
+                *protocol,
             )
             .await?;
             let info = service.peer().peer_info().map(|i| (*i).clone());

@@ -526,6 +526,9 @@ fn gone(e: rmcp::ServiceError, backend: &str, call_timeout: Duration) -> McpErro
     }
 }
 
+/// Longest wait for in-flight progress notifications after a backend's response.
+const PROGRESS_DRAIN: Duration = Duration::from_secs(2);
+
 fn unexpected(backend: &str) -> McpError {
     McpError::internal_error(
         format!("backend '{backend}' sent an unexpected response type"),
@@ -665,6 +668,10 @@ impl Session {
             .await
             .map_err(|e| gone(e, &conn.id, timeout))?;
         let theirs = handle.progress_token.clone();
+        self.inner
+            .down
+            .map_request(conn.idx, handle.id.clone(), ctx.id.clone());
+        let request_id = handle.id.clone();
         let mapped = if let Some(ours) = ctx.meta.get_progress_token() {
             self.inner.down.map_progress(conn.idx, theirs.clone(), ours);
             true
@@ -687,8 +694,16 @@ impl Session {
             }
         };
         if mapped {
+            if !ctx.ct.is_cancelled() && !self.inner.ended.is_cancelled() {
+                // Progress the backend sent before its response goes out before the response.
+                self.inner
+                    .down
+                    .progress_drained(conn.idx, &theirs, PROGRESS_DRAIN)
+                    .await;
+            }
             self.inner.down.unmap_progress(conn.idx, &theirs);
         }
+        self.inner.down.unmap_request(conn.idx, &request_id);
         r
     }
 

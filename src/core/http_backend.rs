@@ -41,7 +41,8 @@ pub fn client(
     .map_err(|e| BackendError::Other(e.to_string()))
 }
 
-/// Connect an MCP client session over `client` to `endpoint`.
+/// Connect an MCP client session over `client` to `endpoint`. Progress notifications are kept in
+/// order with the responses they belong to (see `backend::ordered`).
 pub async fn connect_with(
     handler: BackendClient,
     client: HttpClient,
@@ -54,6 +55,7 @@ pub async fn connect_with(
                 client,
                 StreamableHttpClientTransportConfig::with_uri(endpoint),
             );
+            let transport = crate::core::backend::ordered(transport, &handler);
             handler
                 .serve(transport)
                 .await
@@ -63,23 +65,11 @@ pub async fn connect_with(
             let transport = crate::core::sse::client::connect(client, endpoint)
                 .await
                 .map_err(|e| BackendError::Other(format!("SSE connect to {endpoint}: {e}")))?;
+            let transport = crate::core::backend::ordered(transport, &handler);
             handler
                 .serve(transport)
                 .await
                 .map_err(|e| BackendError::Initialize(e.to_string()))
         }
     }
-}
-
-pub async fn connect(
-    handler: BackendClient,
-    endpoint: &url::Url,
-    protocol: HttpProtocol,
-    headers: &BTreeMap<String, String>,
-    tls: Option<&Tls>,
-    connect_timeout: Duration,
-    max_message_size: usize,
-) -> Result<RunningService<RoleClient, BackendClient>, BackendError> {
-    let c = client(None, headers, tls, connect_timeout, max_message_size, false)?;
-    connect_with(handler, c, endpoint.as_str(), protocol).await
 }
