@@ -109,8 +109,24 @@ pub struct ZitiDialer {
 #[async_trait]
 impl net::Dialer for ZitiDialer {
     async fn dial(&self) -> io::Result<net::BoxConn> {
-        let s = self.ctx.dial(&self.service).await?;
-        Ok(Box::pin(s))
+        // A share whose host has just started (or is re-binding after a router restart) can be
+        // briefly without terminators: retry that case for a few seconds, nothing else.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            match self.ctx.dial(&self.service).await {
+                Ok(s) => return Ok(Box::pin(s)),
+                Err(e)
+                    if e.to_string().contains("no terminators")
+                        && tokio::time::Instant::now() + wait < deadline =>
+                {
+                    tracing::debug!(service = %crate::core::redact::token_prefix(&self.service), "no terminators yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     fn describe(&self) -> String {
