@@ -166,3 +166,24 @@ backends:
     assert any("serving" in json.dumps(x) for x in lines), lines[:5]
     # Logs went to the file, not to stderr.
     assert "serving" not in stderr
+
+
+def test_2026_07_28_without_initialize(gw):
+    """A 2026-07-28 client sends no initialize: each request carries its lifecycle in `_meta`.
+    The gateway serves it from a backend that negotiated an older revision, and releases the
+    per-request backend afterwards."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    h = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list"}
+    for i in range(3):
+        r, raw = post(gw.mcp_url, {"jsonrpc": "2.0", "id": i, "method": "tools/list", "params": {"_meta": meta}}, h)
+        assert r.status == 200, raw
+        names = [t["name"] for t in rpc_result(raw)["result"]["tools"]]
+        assert "fs_list_directory" in names
+    deadline = time.monotonic() + 10
+    while gw.descendants() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not gw.descendants(), "per-request backends were not released"

@@ -20,7 +20,6 @@ from netharness import (
     ours,
     share_tokens,
     stdio_session,
-    testnet,
     wait_until,
 )
 
