@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, watch};
 
@@ -320,10 +320,4 @@ impl Hub {
         self.touch();
         self.emit(Event::Call(ev));
     }
-}
-
-/// Wall clock of a monotonic start, for events.
-pub fn started(at: Instant) -> (SystemTime, Duration) {
-    let d = at.elapsed();
-    (SystemTime::now() - d, d)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::{LocalSessionManager, SessionConfig};
@@ -148,8 +148,4 @@ pub async fn serve(mut listener: Box<dyn Listener>, app: axum::Router, stop: Can
         });
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
-}
-
-pub fn status_response(code: StatusCode, msg: &str) -> Response {
-    (code, msg.to_string()).into_response()
 }

@@ -2,7 +2,7 @@
 //! optional sink into the engine's event stream (the console's Logs pane). stdout is never used.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use tracing::field::{Field, Visit};
@@ -176,6 +176,3 @@ impl<S: Subscriber> Layer<S> for HubLayer {
         }));
     }
 }
-
-/// Keeps `Arc` in scope for callers that share the guard.
-pub type SharedGuard = Arc<LogGuard>;
