@@ -707,6 +707,48 @@ impl Session {
         r
     }
 
+    /// Transparent mode: forward a list request to the one backend unchanged (cursors pass through).
+    async fn forward_list<R>(
+        &self,
+        conns: &[Arc<BackendConn>],
+        req: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+        pick: fn(ServerResult) -> Option<R>,
+    ) -> Result<R, McpError> {
+        let c = Self::conn(conns, 0)?;
+        pick(self.forward(c, req, ctx).await?).ok_or_else(|| unexpected(&c.id))
+    }
+
+    /// Gateway mode: every page of every backend that has `cap`, listed concurrently, each bounded
+    /// by `call_timeout`. A backend that fails or times out is logged and left out.
+    async fn gather<T, Fut>(
+        &self,
+        conns: &[Arc<BackendConn>],
+        what: &str,
+        cap: fn(&ServerCapabilities) -> bool,
+        list: impl Fn(Peer<RoleClient>) -> Fut,
+    ) -> Vec<(usize, Vec<T>)>
+    where
+        Fut: std::future::Future<Output = Result<Vec<T>, rmcp::ServiceError>>,
+    {
+        let ct = self.inner.engine.agg.call_timeout;
+        let lists =
+            futures::future::join_all(conns.iter().filter(|c| Self::has_cap(c, cap)).map(|c| {
+                let f = list(c.peer().clone());
+                async move { (c, tokio::time::timeout(ct, f).await) }
+            }))
+            .await;
+        let mut out = Vec::new();
+        for (c, r) in lists {
+            match r {
+                Ok(Ok(items)) => out.push((c.idx, items)),
+                Ok(Err(err)) => tracing::warn!(backend = %c.id, "{what} failed: {}", err_str(&err)),
+                Err(_) => tracing::warn!(backend = %c.id, "{what} timed out"),
+            }
+        }
+        out
+    }
+
     fn record(
         &self,
         backend: &str,
@@ -864,52 +906,34 @@ impl ServerHandler for Session {
         let e = self.inner.engine.clone();
         let conns = self.conns().await?;
         if e.mode == Mode::Transparent {
-            let c = Self::conn(conns, 0)?;
-            let r = self
-                .forward(
-                    c,
-                    ListToolsRequest {
-                        method: Default::default(),
-                        params: request,
-                        extensions: Default::default(),
-                    }
-                    .into(),
-                    &ctx,
-                )
-                .await?;
-            return match r {
-                ServerResult::ListToolsResult(r) => Ok(r),
-                _ => Err(unexpected(&c.id)),
+            let req = ListToolsRequest {
+                method: Default::default(),
+                params: request,
+                extensions: Default::default(),
             };
+            return self
+                .forward_list(conns, req.into(), &ctx, |r| match r {
+                    ServerResult::ListToolsResult(r) => Some(r),
+                    _ => None,
+                })
+                .await;
         }
-        let ct = e.agg.call_timeout;
-        let lists = futures::future::join_all(
-            conns
-                .iter()
-                .filter(|c| Self::has_cap(c, |c| c.tools.is_some()))
-                .map(|c| async move {
-                    let r = tokio::time::timeout(ct, c.peer().list_all_tools()).await;
-                    (c, r)
-                }),
-        )
-        .await;
         let mut out = Vec::new();
-        for (c, r) in lists {
-            let b = &e.backends[c.idx];
-            match r {
-                Ok(Ok(tools)) => {
-                    for mut t in tools {
-                        if !b.tools.check(&t.name).exposed() {
-                            continue;
-                        }
-                        t.name = e.expose(c.idx, &t.name).into();
-                        out.push(t);
-                    }
+        for (i, tools) in self
+            .gather(
+                conns,
+                "tools/list",
+                |c| c.tools.is_some(),
+                |p| async move { p.list_all_tools().await },
+            )
+            .await
+        {
+            let b = &e.backends[i];
+            for mut t in tools {
+                if b.tools.check(&t.name).exposed() {
+                    t.name = e.expose(i, &t.name).into();
+                    out.push(t);
                 }
-                Ok(Err(err)) => {
-                    tracing::warn!(backend = %c.id, "tools/list failed: {}", err_str(&err));
-                }
-                Err(_) => tracing::warn!(backend = %c.id, "tools/list timed out"),
             }
         }
         Ok(ListToolsResult::with_all_items(out))
@@ -1000,39 +1024,32 @@ impl ServerHandler for Session {
         let e = self.inner.engine.clone();
         let conns = self.conns().await?;
         if e.mode == Mode::Transparent {
-            let c = Self::conn(conns, 0)?;
-            return match self
-                .forward(
-                    c,
-                    ListPromptsRequest {
-                        method: Default::default(),
-                        params: request,
-                        extensions: Default::default(),
-                    }
-                    .into(),
-                    &ctx,
-                )
-                .await?
-            {
-                ServerResult::ListPromptsResult(r) => Ok(r),
-                _ => Err(unexpected(&c.id)),
+            let req = ListPromptsRequest {
+                method: Default::default(),
+                params: request,
+                extensions: Default::default(),
             };
+            return self
+                .forward_list(conns, req.into(), &ctx, |r| match r {
+                    ServerResult::ListPromptsResult(r) => Some(r),
+                    _ => None,
+                })
+                .await;
         }
         let mut out = Vec::new();
-        for c in conns
-            .iter()
-            .filter(|c| Self::has_cap(c, |c| c.prompts.is_some()))
+        for (i, prompts) in self
+            .gather(
+                conns,
+                "prompts/list",
+                |c| c.prompts.is_some(),
+                |p| async move { p.list_all_prompts().await },
+            )
+            .await
         {
-            match tokio::time::timeout(e.agg.call_timeout, c.peer().list_all_prompts()).await {
-                Ok(Ok(ps)) => out.extend(ps.into_iter().map(|mut p| {
-                    p.name = e.expose(c.idx, &p.name);
-                    p
-                })),
-                Ok(Err(err)) => {
-                    tracing::warn!(backend = %c.id, "prompts/list failed: {}", err_str(&err))
-                }
-                Err(_) => tracing::warn!(backend = %c.id, "prompts/list timed out"),
-            }
+            out.extend(prompts.into_iter().map(|mut p| {
+                p.name = e.expose(i, &p.name);
+                p
+            }));
         }
         Ok(ListPromptsResult::with_all_items(out))
     }
@@ -1082,45 +1099,36 @@ impl ServerHandler for Session {
         let e = self.inner.engine.clone();
         let conns = self.conns().await?;
         if e.mode == Mode::Transparent {
-            let c = Self::conn(conns, 0)?;
-            return match self
-                .forward(
-                    c,
-                    ListResourcesRequest {
-                        method: Default::default(),
-                        params: request,
-                        extensions: Default::default(),
-                    }
-                    .into(),
-                    &ctx,
-                )
-                .await?
-            {
-                ServerResult::ListResourcesResult(r) => Ok(r),
-                _ => Err(unexpected(&c.id)),
+            let req = ListResourcesRequest {
+                method: Default::default(),
+                params: request,
+                extensions: Default::default(),
             };
+            return self
+                .forward_list(conns, req.into(), &ctx, |r| match r {
+                    ServerResult::ListResourcesResult(r) => Some(r),
+                    _ => None,
+                })
+                .await;
         }
         let mut out = Vec::new();
-        for c in conns
-            .iter()
-            .filter(|c| Self::has_cap(c, |c| c.resources.is_some()))
+        for (i, resources) in self
+            .gather(
+                conns,
+                "resources/list",
+                |c| c.resources.is_some(),
+                |p| async move { p.list_all_resources().await },
+            )
+            .await
         {
-            match tokio::time::timeout(e.agg.call_timeout, c.peer().list_all_resources()).await {
-                Ok(Ok(rs)) => {
-                    let mut routes = self
-                        .inner
-                        .resource_routes
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    for r in rs {
-                        routes.entry(r.uri.clone()).or_insert(c.idx);
-                        out.push(r);
-                    }
-                }
-                Ok(Err(err)) => {
-                    tracing::warn!(backend = %c.id, "resources/list failed: {}", err_str(&err))
-                }
-                Err(_) => tracing::warn!(backend = %c.id, "resources/list timed out"),
+            let mut routes = self
+                .inner
+                .resource_routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for r in resources {
+                routes.entry(r.uri.clone()).or_insert(i);
+                out.push(r);
             }
         }
         Ok(ListResourcesResult::with_all_items(out))
@@ -1135,39 +1143,29 @@ impl ServerHandler for Session {
         let e = self.inner.engine.clone();
         let conns = self.conns().await?;
         if e.mode == Mode::Transparent {
-            let c = Self::conn(conns, 0)?;
-            return match self
-                .forward(
-                    c,
-                    ListResourceTemplatesRequest {
-                        method: Default::default(),
-                        params: request,
-                        extensions: Default::default(),
-                    }
-                    .into(),
-                    &ctx,
-                )
-                .await?
-            {
-                ServerResult::ListResourceTemplatesResult(r) => Ok(r),
-                _ => Err(unexpected(&c.id)),
+            let req = ListResourceTemplatesRequest {
+                method: Default::default(),
+                params: request,
+                extensions: Default::default(),
             };
+            return self
+                .forward_list(conns, req.into(), &ctx, |r| match r {
+                    ServerResult::ListResourceTemplatesResult(r) => Some(r),
+                    _ => None,
+                })
+                .await;
         }
-        let mut out = Vec::new();
-        for c in conns
-            .iter()
-            .filter(|c| Self::has_cap(c, |c| c.resources.is_some()))
-        {
-            match tokio::time::timeout(e.agg.call_timeout, c.peer().list_all_resource_templates())
-                .await
-            {
-                Ok(Ok(ts)) => out.extend(ts),
-                Ok(Err(err)) => {
-                    tracing::warn!(backend = %c.id, "resources/templates/list failed: {}", err_str(&err))
-                }
-                Err(_) => tracing::warn!(backend = %c.id, "resources/templates/list timed out"),
-            }
-        }
+        let out = self
+            .gather(
+                conns,
+                "resources/templates/list",
+                |c| c.resources.is_some(),
+                |p| async move { p.list_all_resource_templates().await },
+            )
+            .await
+            .into_iter()
+            .flat_map(|(_, ts)| ts)
+            .collect();
         Ok(ListResourceTemplatesResult::with_all_items(out))
     }
 
