@@ -45,6 +45,27 @@ const EVENT_BATCH: usize = 2048;
 /// Snapshots with more tools + sessions than this are freed on a blocking thread.
 const BIG_SNAPSHOT: usize = 2000;
 
+/// What the run loop reports to [`OBSERVER`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// One frame: render + write to the terminal + flush.
+    Draw,
+    /// One snapshot change: clone out of `watch` + `set_snapshot`.
+    Snapshot,
+}
+
+/// Benchmark hook (`benches/tui_load.rs`): when set, the run loop reports how long each
+/// stage took. Unset in the product; it only observes.
+#[doc(hidden)]
+pub static OBSERVER: std::sync::OnceLock<fn(Stage, Duration)> = std::sync::OnceLock::new();
+
+fn observe(stage: Stage, since: std::time::Instant) {
+    if let Some(f) = OBSERVER.get() {
+        f(stage, since.elapsed());
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsoleOptions {
     /// Disable every mutating key (restart, end session, try tool, create/delete share).
@@ -108,7 +129,9 @@ pub async fn run(
 
     while !quit {
         if app.dirty && last_draw.elapsed() >= FRAME {
+            let t = std::time::Instant::now();
             terminal::draw(&mut term, |f| render(&mut app, f))?;
+            observe(Stage::Draw, t);
             app.dirty = false;
             last_draw = Instant::now();
         }
@@ -124,12 +147,14 @@ pub async fn run(
             changed = snapshot.changed(), if snapshot_open => {
                 match changed {
                     Ok(()) => {
+                        let t = std::time::Instant::now();
                         let s = snapshot.borrow_and_update().clone();
                         if let Some(old) = app.set_snapshot(s) {
                             if old.tools.len() + old.sessions.len() > BIG_SNAPSHOT {
                                 tokio::task::spawn_blocking(move || drop(old));
                             }
                         }
+                        observe(Stage::Snapshot, t);
                     }
                     Err(_) => {
                         snapshot_open = false;
