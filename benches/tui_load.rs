@@ -226,7 +226,7 @@ fn child(mode: &str) {
     mcpz::tui::OBSERVER.set(record).ok();
 
     let snapshot = fixtures::large(50, 10_000, 1_000);
-    let (snap_tx, snap_rx) = tokio::sync::watch::channel(snapshot.clone());
+    let (snap_tx, snap_rx) = tokio::sync::watch::channel(std::sync::Arc::new(snapshot.clone()));
     let (ev_tx, ev_rx) = tokio::sync::broadcast::channel::<Event>(4096);
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel::<Ctl>(64);
     let stop = Arc::new(AtomicBool::new(false));
@@ -265,7 +265,7 @@ fn child(mode: &str) {
                     if snapshots && el >= next_snap {
                         base.total_calls = sent;
                         // The hub builds a fresh snapshot and replaces the old one.
-                        let _old = snap_tx.send_replace(base.clone());
+                        let _old = snap_tx.send_replace(std::sync::Arc::new(base.clone()));
                         next_snap += Duration::from_millis(200);
                     }
                 }

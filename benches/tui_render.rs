@@ -60,7 +60,7 @@ fn main() {
                 let copy = snapshot.clone();
                 clones.push(c0.elapsed());
                 let s0 = Instant::now();
-                let old = app.set_snapshot(copy);
+                let old = app.set_snapshot(std::sync::Arc::new(copy));
                 snaps.push(s0.elapsed());
                 // The run loop frees big snapshots on a blocking thread.
                 std::thread::spawn(move || drop(old));

@@ -200,7 +200,9 @@ where
     while i <= runs {
         let n = if i == 0 { 1 << 20 } else { data.len() };
         let r = async {
-            let s = timeout(STEP, connect()).await.map_err(std::io::Error::other)??;
+            let s = timeout(STEP, connect())
+                .await
+                .map_err(std::io::Error::other)??;
             timeout(Duration::from_secs(300), round_trip(s, &data[..n]))
                 .await
                 .map_err(std::io::Error::other)?
@@ -226,9 +228,15 @@ where
     }
     for _ in 0..dials {
         let t = Instant::now();
-        let mut s = timeout(STEP, connect()).await.expect("connect timeout").expect("connect");
+        let mut s = timeout(STEP, connect())
+            .await
+            .expect("connect timeout")
+            .expect("connect");
         let d = t.elapsed();
-        timeout(STEP, ping(&mut s)).await.expect("ping timeout").expect("ping");
+        timeout(STEP, ping(&mut s))
+            .await
+            .expect("ping timeout")
+            .expect("ping");
         row.dial_ms.push(d.as_secs_f64() * 1e3);
         row.first_byte_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let _ = s.shutdown().await;
@@ -238,7 +246,11 @@ where
 }
 
 async fn run(env: HashMap<String, String>) -> i32 {
-    let g = |k: &str| env.get(k).cloned().unwrap_or_else(|| panic!("testnet.env has no {k}"));
+    let g = |k: &str| {
+        env.get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("testnet.env has no {k}"))
+    };
     let mib = env_num("BENCH_MIB", 16);
     let runs = env_num("BENCH_RUNS", 3);
     let dials = env_num("BENCH_DIALS", 50);
@@ -249,10 +261,16 @@ async fn run(env: HashMap<String, String>) -> i32 {
     let dialer = Context::from_file(g("ZITI_DIAL_IDENTITY")).expect("dial identity");
     let t = Instant::now();
     dialer.authenticate().await.expect("authenticate");
-    eprintln!("our client: authenticate {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    eprintln!(
+        "our client: authenticate {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let mut hosts = vec![];
     for svc in [g("ZITI_ECHO_PLAIN_SERVICE"), g("ZITI_ECHO_SERVICE")] {
-        let mut l = host.listen(&svc, ListenOptions::default()).await.expect("listen");
+        let mut l = host
+            .listen(&svc, ListenOptions::default())
+            .await
+            .expect("listen");
         hosts.push(tokio::spawn(async move {
             while let Ok(s) = l.accept().await {
                 tokio::spawn(async move {
@@ -264,12 +282,24 @@ async fn run(env: HashMap<String, String>) -> i32 {
         }));
     }
     let t = Instant::now();
-    let s = dialer.dial(&g("ZITI_ECHO_PLAIN_SERVICE")).await.expect("first dial");
-    eprintln!("our client: first dial (service + session lookup) {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let s = dialer
+        .dial(&g("ZITI_ECHO_PLAIN_SERVICE"))
+        .await
+        .expect("first dial");
+    eprintln!(
+        "our client: first dial (service + session lookup) {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     drop(s);
     for (label, svc) in [
-        ("ours → ours, raw service `echo-plain`", g("ZITI_ECHO_PLAIN_SERVICE")),
-        ("ours → ours, raw service `echo` (E2EE)", g("ZITI_ECHO_SERVICE")),
+        (
+            "ours → ours, raw service `echo-plain`",
+            g("ZITI_ECHO_PLAIN_SERVICE"),
+        ),
+        (
+            "ours → ours, raw service `echo` (E2EE)",
+            g("ZITI_ECHO_SERVICE"),
+        ),
     ] {
         let d = &dialer;
         let svc = svc.clone();
@@ -303,40 +333,63 @@ async fn run(env: HashMap<String, String>) -> i32 {
         c
     };
     let name = format!("nbz{}", std::process::id());
-    let st = zrok(&alice, &["create", "share", "-s", &name, "-b", "tcpTunnel", "--open"])
-        .status()
-        .await
-        .unwrap();
+    let st = zrok(
+        &alice,
+        &["create", "share", "-s", &name, "-b", "tcpTunnel", "--open"],
+    )
+    .status()
+    .await
+    .unwrap();
     assert!(st.success(), "zrok2 create share");
     let echo_port = echo_tcp().await;
     let mut procs: Vec<Child> = vec![];
     procs.push(
-        zrok(&alice, &["share", "private", "--headless", "--force-local", "-s", &name, &format!("127.0.0.1:{echo_port}")])
-            .spawn()
-            .unwrap(),
+        zrok(
+            &alice,
+            &[
+                "share",
+                "private",
+                "--headless",
+                "--force-local",
+                "-s",
+                &name,
+                &format!("127.0.0.1:{echo_port}"),
+            ],
+        )
+        .spawn()
+        .unwrap(),
     );
     let access_port = free_port();
     procs.push(
-        zrok(&bob, &["access", "private", "--headless", "--force-local", "--bind", &format!("127.0.0.1:{access_port}"), &name])
-            .spawn()
-            .unwrap(),
+        zrok(
+            &bob,
+            &[
+                "access",
+                "private",
+                "--headless",
+                "--force-local",
+                "--bind",
+                &format!("127.0.0.1:{access_port}"),
+                &name,
+            ],
+        )
+        .spawn()
+        .unwrap(),
     );
-    let bob_ctx = Context::from_file(format!("{bob}/.zrok2/identities/environment.json")).expect("bob identity");
+    let bob_ctx = Context::from_file(format!("{bob}/.zrok2/identities/environment.json"))
+        .expect("bob identity");
     // Wait until both paths carry an echo.
     let t0 = Instant::now();
     loop {
-        assert!(t0.elapsed() < Duration::from_secs(60), "zrok share/access did not come up");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "zrok share/access did not come up"
+        );
         let ok_go = async {
             let mut s = TcpStream::connect(("127.0.0.1", access_port)).await?;
             ping(&mut s).await
         };
-        let ok_ours = async {
-            let mut s = bob_ctx.dial(&name).await.map_err(std::io::Error::other)?;
-            ping(&mut s).await
-        };
-        let _ = ok_ours;
-        if matches!(timeout(Duration::from_secs(5), ok_go).await, Ok(Ok(())))
-        {
+        if matches!(timeout(Duration::from_secs(5), ok_go).await, Ok(Ok(()))) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -344,7 +397,10 @@ async fn run(env: HashMap<String, String>) -> i32 {
     // Interleave the two dialers twice so that background load hits both alike.
     for round in 0..2 {
         let r = measure(
-            &format!("Go SDK (zrok2 access, TCP) → zrok share (Go host), round {}", round + 1),
+            &format!(
+                "Go SDK (zrok2 access, TCP) → zrok share (Go host), round {}",
+                round + 1
+            ),
             mib,
             runs,
             dials,
@@ -365,7 +421,10 @@ async fn run(env: HashMap<String, String>) -> i32 {
         let b = &bob_ctx;
         let n = name.clone();
         let r = measure(
-            &format!("ours (bob's identity) → zrok share (Go host), round {}", round + 1),
+            &format!(
+                "ours (bob's identity) → zrok share (Go host), round {}",
+                round + 1
+            ),
             mib,
             runs,
             dials,

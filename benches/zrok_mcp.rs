@@ -81,7 +81,11 @@ fn pct(v: &[f64], p: f64) -> f64 {
 fn token_in(line: &str) -> Option<String> {
     let i = line.find("\"share_token\"")?;
     let rest = &line[i + "\"share_token\"".len()..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let rest = rest
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
     Some(rest[..rest.find('"')?].to_string())
 }
 
@@ -123,7 +127,10 @@ async fn stop_bridge(mut b: Bridge) {
             nix::sys::signal::Signal::SIGTERM,
         );
     }
-    if timeout(Duration::from_secs(15), b.child.wait()).await.is_err() {
+    if timeout(Duration::from_secs(15), b.child.wait())
+        .await
+        .is_err()
+    {
         let _ = b.child.start_kill();
         let _ = b.child.wait().await;
     }
@@ -146,7 +153,11 @@ async fn open(tools: &str, token: &str, home: &str) -> Client {
 async fn try_open(tools: &str, token: &str, home: &str) -> Option<Client> {
     let mut cmd = Command::new(tools);
     cmd.arg("run").arg(token).env("HOME", home);
-    let t = TokioChildProcess::builder(cmd).stderr(Stdio::null()).spawn().ok()?.0;
+    let t = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?
+        .0;
     timeout(SETUP, ().serve(t)).await.ok()?.ok()
 }
 
@@ -195,7 +206,11 @@ fn print_row(r: &Res) {
 }
 
 async fn run(env: HashMap<String, String>) -> i32 {
-    let g = |k: &str| env.get(k).cloned().unwrap_or_else(|| panic!("testnet.env has no {k}"));
+    let g = |k: &str| {
+        env.get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("testnet.env has no {k}"))
+    };
     let sessions = env_num("BENCH_SESSIONS", 8) as usize;
     let calls = env_num("BENCH_CALLS", 300) as usize;
     let warm = env_num("BENCH_WARMUP", 30) as usize;
@@ -216,7 +231,10 @@ async fn run(env: HashMap<String, String>) -> i32 {
         data_s.clone(),
     ];
     let ours_tools = env!("CARGO_BIN_EXE_mcp-tools").to_string();
-    let go_dir = env.get("GO_MCP_GATEWAY_BIN_DIR").cloned().unwrap_or_default();
+    let go_dir = env
+        .get("GO_MCP_GATEWAY_BIN_DIR")
+        .cloned()
+        .unwrap_or_default();
     let have_go = !go_dir.is_empty() && Path::new(&go_dir).join("mcp-bridge").exists();
     if !have_go {
         eprintln!("GO_MCP_GATEWAY_BIN_DIR is empty: measuring ours only");
@@ -266,7 +284,9 @@ async fn run(env: HashMap<String, String>) -> i32 {
                 let t = Instant::now();
                 let c = open(tools, &b.token, &bob).await;
                 per[i].setup_ms.push(t.elapsed().as_secs_f64() * 1e3);
-                per[i].first_ms.push(call(&c, &data_s).await.as_secs_f64() * 1e3);
+                per[i]
+                    .first_ms
+                    .push(call(&c, &data_s).await.as_secs_f64() * 1e3);
                 close(c).await;
             }
         }
@@ -278,7 +298,9 @@ async fn run(env: HashMap<String, String>) -> i32 {
                 call(&c, &data_s).await;
             }
             for _ in 0..calls {
-                per[i].call_us.push(call(&c, &data_s).await.as_secs_f64() * 1e6);
+                per[i]
+                    .call_us
+                    .push(call(&c, &data_s).await.as_secs_f64() * 1e6);
             }
             close(c).await;
         }

@@ -67,14 +67,14 @@ struct Inner {
 pub struct Hub {
     inner: Arc<Mutex<Inner>>,
     dirty: Arc<AtomicBool>,
-    snap_tx: Arc<watch::Sender<Snapshot>>,
+    snap_tx: Arc<watch::Sender<Arc<Snapshot>>>,
     events: broadcast::Sender<Event>,
 }
 
 impl Hub {
     pub fn new(name: &str, version: &str, separator: &str) -> Self {
         let snap = Snapshot::empty(name, version, separator);
-        let (snap_tx, _) = watch::channel(snap.clone());
+        let (snap_tx, _) = watch::channel(Arc::new(snap.clone()));
         let (events, _) = broadcast::channel(4096);
         Hub {
             inner: Arc::new(Mutex::new(Inner {
@@ -100,7 +100,7 @@ impl Hub {
         self.dirty.store(true, Ordering::Release);
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Snapshot> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snap_tx.subscribe()
     }
 
@@ -143,7 +143,7 @@ impl Hub {
                 total_errors: g.total_errors,
             }
         };
-        self.snap_tx.send_replace(snap);
+        self.snap_tx.send_replace(Arc::new(snap));
     }
 
     /// Publish changed state every [`PUBLISH_INTERVAL`] until `stop` fires.

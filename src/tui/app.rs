@@ -78,7 +78,7 @@ pub struct App {
     pub read_only: bool,
     pub theme: Theme,
     pub banner: Option<String>,
-    pub snapshot: Option<Snapshot>,
+    pub snapshot: Option<std::sync::Arc<Snapshot>>,
     pub pane: Pane,
     /// Backends, Sessions, Tools, Shares.
     pub lists: [ListState; 4],
@@ -164,13 +164,16 @@ impl App {
 
     /// Copy a snapshot in (tests and callers holding a borrow).
     pub fn apply_snapshot(&mut self, snapshot: &Snapshot) {
-        let _ = self.set_snapshot(snapshot.clone());
+        let _ = self.set_snapshot(std::sync::Arc::new(snapshot.clone()));
     }
 
     /// Take ownership of a snapshot already cloned out of the `watch` channel. Returns the
     /// previous one so the caller can drop it off the render path (freeing 10,000 tools takes
     /// milliseconds).
-    pub fn set_snapshot(&mut self, snapshot: Snapshot) -> Option<Snapshot> {
+    pub fn set_snapshot(
+        &mut self,
+        snapshot: std::sync::Arc<Snapshot>,
+    ) -> Option<std::sync::Arc<Snapshot>> {
         if let Some(old) = &self.snapshot {
             if old.shares != snapshot.shares {
                 self.listed_shares = None;
@@ -197,7 +200,7 @@ impl App {
                 self.logs.push(l.clone(), vis);
             }
             Event::BackendStatus { id, status, error } => {
-                if let Some(s) = &mut self.snapshot {
+                if let Some(s) = self.snapshot.as_mut().map(std::sync::Arc::make_mut) {
                     if let Some(b) = s.backends.iter_mut().find(|b| &b.id == id) {
                         b.status = status.clone();
                         if error.is_some() {
@@ -207,7 +210,7 @@ impl App {
                 }
             }
             Event::SessionClosed { id, .. } => {
-                if let Some(s) = &mut self.snapshot {
+                if let Some(s) = self.snapshot.as_mut().map(std::sync::Arc::make_mut) {
                     s.sessions.retain(|x| &x.id != id);
                 }
                 self.rebuild_list(Pane::Sessions);

@@ -105,7 +105,7 @@ pub fn locale_is_utf8(get: impl Fn(&str) -> Option<String>) -> bool {
 
 /// Run the console until the operator quits. The terminal is restored on every exit path.
 pub async fn run(
-    mut snapshot: watch::Receiver<Snapshot>,
+    mut snapshot: watch::Receiver<std::sync::Arc<Snapshot>>,
     mut events: broadcast::Receiver<Event>,
     commands: mpsc::Sender<Command>,
     opts: ConsoleOptions,
@@ -163,7 +163,9 @@ pub async fn run(
                 }
                 Vec::new()
             }
-            ev = events.recv(), if events_open => {
+            // While a frame is pending, events wait in the channel and are drained in one go
+            // after the draw: ~30 wake-ups a second instead of one per event.
+            ev = events.recv(), if events_open && !app.dirty => {
                 let mut next = Some(ev);
                 let mut n = 0;
                 while let Some(ev) = next.take() {
