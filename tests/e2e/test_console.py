@@ -51,19 +51,8 @@ def test_console_end_to_end(tmp_path: Path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text("console test\n")
-    cfg = work / "demo.yml"
-    cfg.write_text(
-        f"""
-aggregator:
-  name: console-e2e
-backends:
-  - id: files
-    transport:
-      type: stdio
-      command: {bin_path("mcp-filesystem")}
-      args: ["{work}"]
-"""
-    )
+    # The shipped demo config: mcp-filesystem (found next to mcpz) on the current directory.
+    cfg = Path(__file__).resolve().parents[2] / "etc" / "demo.yml"
     exit_file = tmp_path / "exit"
     t = Tmux(tmp_path)
     cmd = f"cd {work} && MCPZ_CACHE={tmp_path} {bin_path('mcpz')} tui {cfg} --listen 127.0.0.1:0; echo $? > {exit_file}"
@@ -76,7 +65,7 @@ backends:
 
         async def client():
             async with mcp_client(url) as s:
-                r = await s.call_tool("files_list_directory", {"path": str(work)})
+                r = await s.call_tool("files_list_directory", {"path": "."})
                 assert "notes.txt" in text_of(r)
                 await s.call_tool("files_read_file", {"path": "notes.txt"})
                 # The session and its calls appear while it is open.
