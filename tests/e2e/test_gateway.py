@@ -239,7 +239,11 @@ def test_backend_killed_during_call(stateful_gateway):
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(slow)
-                await anyio.sleep(0.5)
+                # Kill only once the call is running in the backend (it logs the start).
+                deadline = time.monotonic() + 10
+                while "sleep 60 started" not in gw.stderr() and time.monotonic() < deadline:
+                    await anyio.sleep(0.02)
+                assert "sleep 60 started" in gw.stderr()
                 import os
 
                 os.kill(pa, signal.SIGKILL)
