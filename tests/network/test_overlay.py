@@ -199,14 +199,31 @@ backends:
         a = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
         b = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
         try:
-            async def concurrent_sessions(n: int) -> None:
-                # Sessions open at the same time: OpenZiti's smart routing spreads circuits
-                # across the terminators (its dynamic cost rises with open circuits).
-                async with anyio.create_task_group() as tg:
-                    for _ in range(n):
-                        tg.start_soon(list_and_call, [ours("mcp-tools"), "run", name], "bob", "fs_read_file", data)
+            async def hold_sessions_until_both_serve(limit: int) -> None:
+                # Sessions held open at the same time: OpenZiti's smart routing raises a
+                # terminator's cost with its open circuits, so new sessions move to the other
+                # gateway. Open one more (bounded) until both have served one.
+                done = anyio.Event()
 
-            anyio.run(concurrent_sessions, 6)
+                async def hold() -> None:
+                    async with stdio_session([ours("mcp-tools"), "run", name], home("bob")) as s:
+                        r = await s.call_tool("fs_read_file", {"path": str(data / "hello.txt")})
+                        assert "hello over zrok" in text_of(r)
+                        opened.append(1)
+                        await done.wait()
+
+                opened: list[int] = []
+                async with anyio.create_task_group() as tg:
+                    for i in range(limit):
+                        tg.start_soon(hold)
+                        with anyio.fail_after(60):
+                            while len(opened) <= i:
+                                await anyio.sleep(0.05)
+                        if all("session opened" in g.stderr() for g in (a, b)):
+                            break
+                    done.set()
+
+            anyio.run(hold_sessions_until_both_serve, 12)
             served = [g for g in (a, b) if "session opened" in g.stderr()]
             assert len(served) == 2, "both gateways served sessions"
             assert a.stop() == 0
