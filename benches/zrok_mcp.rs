@@ -31,23 +31,9 @@ type Client = RunningService<RoleClient, ()>;
 const SETUP: Duration = Duration::from_secs(60);
 const CALL: Duration = Duration::from_secs(20);
 
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn load_env() -> Option<HashMap<String, String>> {
-    let p = PathBuf::from(std::env::var_os("MCPZ_TESTNET_ENV")?);
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect(),
-    )
-}
+#[path = "support/testnet.rs"]
+mod testnet;
+use testnet::{env_num, load_env};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
