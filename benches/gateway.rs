@@ -11,6 +11,8 @@
 
 #[path = "support/echo.rs"]
 mod echo;
+#[path = "support/lean.rs"]
+mod lean;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -45,6 +47,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "--echo-http") {
         return echo::run_http();
+    }
+    if args.iter().any(|a| a == "--tcp-echo") {
+        return echo::run_tcp_echo();
     }
     // `cargo test --benches` runs bench targets with no `--bench`: do nothing then.
     if !args.iter().any(|a| a == "--bench") && std::env::var_os("BENCH_FORCE").is_none() {
@@ -233,8 +238,14 @@ async fn start_gateway() -> (Proc, String, String) {
 
 /// The echo server behind rmcp's streamable-HTTP service, in its own process.
 async fn start_direct_http() -> (Proc, String) {
+    let (p, port) = start_port_child("--echo-http", "echo-http").await;
+    (p, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+/// This binary with `arg`, which prints `PORT <n>` and serves until its stdin closes.
+async fn start_port_child(arg: &str, name: &'static str) -> (Proc, u16) {
     let mut child = Command::new(self_exe())
-        .arg("--echo-http")
+        .arg(arg)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -251,13 +262,7 @@ async fn start_direct_http() -> (Proc, String) {
         .strip_prefix("PORT ")
         .and_then(|p| p.trim().parse().ok())
         .expect("PORT line");
-    (
-        Proc {
-            child,
-            name: "echo-http",
-        },
-        format!("http://127.0.0.1:{port}/mcp"),
-    )
+    (Proc { child, name }, port)
 }
 
 /// Echo backends (`--echo-stdio` / `--echo-http` children of this binary) still alive.
@@ -345,6 +350,67 @@ async fn latency(t: &Target, warmup: u64, n: u64, gw: Option<u32>) -> (Stats, f6
     (stats(v), client, gateway)
 }
 
+/// Which lean-client path to time (see `support/lean.rs`).
+enum Lean {
+    Stdio,
+    Http(String, &'static str),
+    /// A line echo in another process over loopback TCP (no MCP, no HTTP).
+    TcpEcho,
+}
+
+/// Like [`latency`], with the lean client: frames written and read directly.
+async fn lean_latency(t: &Lean, warmup: u64, n: u64, gw: Option<u32>) -> (Stats, f64, Option<f64>) {
+    enum C {
+        S(Box<lean::LeanStdio>),
+        H(lean::LeanHttp),
+        T(Box<lean::LeanTcp>),
+    }
+    let mut child = None;
+    let (mut c, tool) = match t {
+        Lean::Stdio => (
+            C::S(Box::new(
+                lean::LeanStdio::spawn(&self_exe(), "--echo-stdio").await,
+            )),
+            "echo",
+        ),
+        Lean::Http(url, tool) => (C::H(lean::LeanHttp::connect(url).await), *tool),
+        Lean::TcpEcho => {
+            let (p, port) = start_port_child("--tcp-echo", "tcp-echo").await;
+            child = Some(p);
+            (C::T(Box::new(lean::LeanTcp::connect(port).await)), "echo")
+        }
+    };
+    let one = async |c: &mut C| {
+        let f = async {
+            match c {
+                C::S(s) => s.call(tool).await,
+                C::H(h) => h.call(tool).await,
+                C::T(t) => t.call(tool).await,
+            }
+        };
+        tokio::time::timeout(CALL, f).await.expect("call in time");
+    };
+    for _ in 0..warmup {
+        one(&mut c).await;
+    }
+    let me = std::process::id();
+    let (c0, g0) = (cpu_ns(me), gw.map(cpu_ns));
+    let mut v = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let s = Instant::now();
+        one(&mut c).await;
+        v.push(s.elapsed());
+    }
+    let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1e3 / n as f64;
+    let client = per(c0, cpu_ns(me));
+    let gateway = gw.zip(g0).map(|(p, g0)| per(g0, cpu_ns(p)));
+    drop(c);
+    if let Some(p) = child {
+        p.stop().await;
+    }
+    (stats(v), client, gateway)
+}
+
 struct Throughput {
     sessions: usize,
     calls: usize,
@@ -392,6 +458,28 @@ async fn throughput(t: &Target, sessions: usize, secs: f64) -> Throughput {
 
 // ---------------------------------------------------------------------------------------------
 
+/// One latency table; "added" is relative to the first row.
+fn print_latency(title: &str, rows: &[(&str, Stats, f64, Option<f64>)]) {
+    let base = rows[0].1;
+    println!("\n### {title}\n");
+    println!("| path | calls | p50 | p90 | p99 | mean | added p50 | added p90 | added p99 | client CPU/call | gateway CPU/call |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, s, cc, gc) in rows {
+        let gc = gc.map(|g| format!("{g:.1}")).unwrap_or_else(|| "–".into());
+        println!(
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:+.1} | {:+.1} | {:+.1} | {cc:.1} | {gc} |",
+            s.n,
+            s.p50,
+            s.p90,
+            s.p99,
+            s.mean,
+            s.p50 - base.p50,
+            s.p90 - base.p90,
+            s.p99 - base.p99
+        );
+    }
+}
+
 async fn run() -> i32 {
     let n = env_num("BENCH_CALLS", 5000);
     let warmup = env_num("BENCH_WARMUP", 500);
@@ -409,12 +497,13 @@ async fn run() -> i32 {
     let (dh, dh_url) = start_direct_http().await;
 
     let direct = Target::DirectStdio;
+    let gw_url = mcp_url.clone();
     let gateway = Target::Gateway(mcp_url);
     let paths: Vec<(&str, Target)> = vec![
         ("direct: rmcp client → stdio backend", direct.clone()),
         (
             "rmcp streamable HTTP server, no gateway (transport floor)",
-            Target::DirectHttp(dh_url),
+            Target::DirectHttp(dh_url.clone()),
         ),
         (
             "gateway: streamable HTTP `/mcp` → stdio backend",
@@ -426,6 +515,29 @@ async fn run() -> i32 {
         ),
     ];
     let gw_pid = gw.child.id();
+    let lean_paths: Vec<(&str, Lean, bool)> = vec![
+        ("lean client: direct stdio backend", Lean::Stdio, false),
+        (
+            "lean client: loopback TCP line echo in another process (no MCP)",
+            Lean::TcpEcho,
+            false,
+        ),
+        (
+            "lean client: gateway `/mcp` → stdio backend",
+            Lean::Http(gw_url.clone(), "b_echo"),
+            true,
+        ),
+    ];
+    // `BENCH_ONLY=text`: time only the paths whose name contains `text` (for profiling).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let paths: Vec<_> = paths
+        .into_iter()
+        .filter(|(n, _)| n.contains(only.as_str()) || n.starts_with("direct"))
+        .collect();
+    let lean_paths: Vec<_> = lean_paths
+        .into_iter()
+        .filter(|(n, _, _)| n.contains(only.as_str()) || n.contains("direct"))
+        .collect();
     let mut lat = Vec::new();
     for (name, t) in &paths {
         eprintln!("latency: {name}");
@@ -434,6 +546,13 @@ async fn run() -> i32 {
             .flatten();
         let (s, cc, gc) = latency(t, warmup, n, pid).await;
         lat.push((*name, s, cc, gc));
+    }
+    let mut lean_lat = Vec::new();
+    for (name, t, is_gw) in &lean_paths {
+        eprintln!("latency: {name}");
+        let pid = if *is_gw { gw_pid } else { None };
+        let (s, cc, gc) = lean_latency(t, warmup, n, pid).await;
+        lean_lat.push((*name, s, cc, gc));
     }
     dh.stop().await;
 
@@ -447,24 +566,11 @@ async fn run() -> i32 {
     gw.stop().await;
 
     // Report.
-    let base = lat[0].1;
-    println!("\n### Latency per tools/call (sequential, one session; µs)\n");
-    println!("| path | calls | p50 | p90 | p99 | mean | added p50 | added p90 | added p99 | client CPU/call | gateway CPU/call |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, s, cc, gc) in &lat {
-        let gc = gc.map(|g| format!("{g:.1}")).unwrap_or_else(|| "–".into());
-        println!(
-            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:+.1} | {:+.1} | {:+.1} | {cc:.1} | {gc} |",
-            s.n,
-            s.p50,
-            s.p90,
-            s.p99,
-            s.mean,
-            s.p50 - base.p50,
-            s.p90 - base.p90,
-            s.p99 - base.p99
-        );
-    }
+    print_latency("Latency per tools/call (sequential, one session; µs)", &lat);
+    print_latency(
+        "Latency per tools/call with the lean client (sequential, one session; µs)",
+        &lean_lat,
+    );
     println!("\n### Throughput (each session calls back-to-back; latency per call in µs)\n");
     println!("| path | sessions | calls | calls/s | p50 | p99 |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -478,10 +584,15 @@ async fn run() -> i32 {
             t.lat.p99
         );
     }
-    let added = lat[2].1.p50 - base.p50;
-    println!(
-        "\nAdded p50 through the gateway (/mcp): {added:.1} µs — target ≤ 100 µs: {}",
-        if added <= 100.0 { "met" } else { "MISSED" }
-    );
+    for (rows, what) in [(&lat, "rmcp client"), (&lean_lat, "lean client")] {
+        let base = rows[0].1.p50;
+        for (name, st, _, _) in rows.iter().filter(|r| r.0.contains("gateway `/mcp`")) {
+            let added = st.p50 - base;
+            println!(
+                "\nAdded p50 through the gateway ({what}, {name}): {added:.1} µs — target ≤ 100 µs: {}",
+                if added <= 100.0 { "met" } else { "MISSED" }
+            );
+        }
+    }
     0
 }

@@ -95,3 +95,35 @@ pub fn run_http() {
             .await;
     });
 }
+
+/// A line echo over loopback TCP (no MCP at all): print `PORT <n>`, echo every line of one
+/// connection back. What one extra process hop over TCP costs, for comparison.
+pub fn run_tcp_echo() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("PORT {}", l.local_addr().unwrap().port());
+        let (s, _) = l.accept().await.expect("accept");
+        s.set_nodelay(true).ok();
+        let (r, mut w) = s.into_split();
+        let mut r = tokio::io::BufReader::new(r);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if w.write_all(&line).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}

@@ -94,10 +94,16 @@ pub fn run_main<F>(name: &str, f: F) -> i32
 where
     F: std::future::Future<Output = CliResult>,
 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    // `MCPZ_WORKER_THREADS=N`: runtime worker threads (default: one per CPU).
+    if let Some(n) = std::env::var("MCPZ_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
     {
+        b.worker_threads(n);
+    }
+    let rt = match b.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{name}: error: cannot start runtime: {e}");

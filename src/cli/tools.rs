@@ -142,8 +142,14 @@ pub async fn run_stdio(args: TargetArgs) -> CliResult {
     let engine = engine_for(&args).await?;
     let session = engine.new_session("stdio", "stdio");
     let ended = session.ended();
+    let front = crate::core::stdio_serve::StdioFront::new(
+        engine.clone(),
+        &session,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    );
     let service = session
-        .serve(rmcp::transport::stdio())
+        .serve(front)
         .await
         .map_err(|e| Failure::runtime(format!("stdio session: {e}")));
     let r = match service {

@@ -499,6 +499,15 @@ pub struct ConnectEnv {
     pub zrok: Option<Arc<dyn ZrokConnector>>,
 }
 
+/// A connected MCP session to a zrok share.
+pub struct ZrokConnection {
+    pub service: RunningService<RoleClient, BackendClient>,
+    /// Keeps the access alive until dropped.
+    pub keep: Box<dyn Send + Sync>,
+    /// The raw side of the connection for the fast path, when the transport has one.
+    pub raw: Option<Arc<crate::core::fastpath::RawLink>>,
+}
+
 /// Supplies a connected MCP transport to a zrok share; keeps the access alive until dropped.
 #[async_trait::async_trait]
 pub trait ZrokConnector: Send + Sync {
@@ -506,13 +515,7 @@ pub trait ZrokConnector: Send + Sync {
         &self,
         share_token: &str,
         backend: BackendClient,
-    ) -> Result<
-        (
-            RunningService<RoleClient, BackendClient>,
-            Box<dyn Send + Sync>,
-        ),
-        BackendError,
-    >;
+    ) -> Result<ZrokConnection, BackendError>;
 
     /// Wait (bounded) until every access released by dropped connections is gone at the controller.
     async fn drain(&self) {}
@@ -528,6 +531,8 @@ pub struct BackendConn {
     pub child: Option<ChildGuard>,
     /// Anything else that must live as long as the connection (a zrok access).
     _keep: Option<Box<dyn Send + Sync>>,
+    /// The raw side of the connection for the `tools/call` fast path (stdio backends).
+    pub raw: Option<Arc<crate::core::fastpath::RawLink>>,
 }
 
 impl BackendConn {
@@ -603,7 +608,12 @@ async fn connect_inner(
             })?;
             let guard = spawned.guard;
             // If initialize fails, `guard` drops here and terminates the group.
-            let transport = ordered((spawned.stdout, spawned.stdin), &handler);
+            let (mux, raw) = crate::core::fastpath::MuxStdio::new(
+                spawned.stdout,
+                spawned.stdin,
+                env.max_message_size,
+            );
+            let transport = ordered(mux, &handler);
             let service = handler
                 .serve(transport)
                 .await
@@ -616,6 +626,7 @@ async fn connect_inner(
                 info,
                 child: Some(guard),
                 _keep: None,
+                raw: Some(raw),
             })
         }
         config::Transport::Http {
@@ -633,7 +644,7 @@ async fn connect_inner(
                 env.max_message_size,
                 false,
             )?;
-            let service = crate::core::http_backend::connect_with(
+            let (service, raw) = crate::core::http_backend::connect_with(
                 handler,
                 client,
                 endpoint.as_str(),
@@ -648,6 +659,7 @@ async fn connect_inner(
                 info,
                 child: None,
                 _keep: None,
+                raw,
             })
         }
         config::Transport::Zrok { share_token } => {
@@ -656,7 +668,7 @@ async fn connect_inner(
                     "zrok environment is not enabled (run 'zrok2 enable <token>')".into(),
                 ));
             };
-            let (service, keep) = z.connect(share_token, handler).await?;
+            let ZrokConnection { service, keep, raw } = z.connect(share_token, handler).await?;
             let info = service.peer().peer_info().map(|i| (*i).clone());
             Ok(BackendConn {
                 idx,
@@ -665,6 +677,7 @@ async fn connect_inner(
                 info,
                 child: None,
                 _keep: Some(keep),
+                raw,
             })
         }
     }

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use rmcp::model::*;
@@ -74,9 +74,21 @@ pub struct Engine {
     env: ConnectEnv,
     discovered: Mutex<Vec<Discovered>>,
     sessions: Mutex<HashMap<String, CancellationToken>>,
+    /// Live sessions by transport session id (`mcp:<Mcp-Session-Id>`, `sse:<sessionid>`), for
+    /// the `tools/call` fast path and the streamable-HTTP idle sweep.
+    transport_sessions: Mutex<HashMap<String, Weak<SessionInner>>>,
     pub shutdown: CancellationToken,
     next_session: AtomicU64,
 }
+
+/// The transport session id of a streamable-HTTP session, put into the `initialize` request's
+/// extensions by the serving layer (see `serve.rs`).
+#[derive(Debug, Clone)]
+pub struct TransportSessionId(pub String);
+
+/// A `tools/call` answered on the fast path: the frames for the client (progress notifications,
+/// then the response). Dropping it before the end cancels the call at the backend.
+pub type FastCall = std::pin::Pin<Box<dyn futures::Stream<Item = FastItem> + Send>>;
 
 fn err_str(e: &rmcp::ServiceError) -> String {
     match e {
@@ -141,6 +153,7 @@ impl Engine {
             discovered: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            transport_sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
         });
         engine.hub.spawn_publisher(engine.shutdown.clone());
@@ -303,6 +316,53 @@ impl Engine {
             .clone()
     }
 
+    /// Route transport session `key` (`mcp:<id>` / `sse:<id>`) to `session`.
+    pub fn bind_transport_session(&self, key: String, session: &Session) {
+        let _ = session.inner.transport_key.set(key.clone());
+        self.transport_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, Arc::downgrade(&session.inner));
+    }
+
+    /// Keys of bound transport sessions idle for at least `idle` or ended (and drops the
+    /// entries of sessions that are gone).
+    pub fn stale_transport_sessions(&self, idle: Duration) -> Vec<String> {
+        let mut m = self
+            .transport_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, w| w.strong_count() > 0);
+        m.iter()
+            .filter_map(|(k, w)| {
+                let s = Session {
+                    inner: w.upgrade()?,
+                };
+                (s.inner.ended.is_cancelled() || s.idle_for() >= idle).then(|| k.clone())
+            })
+            .collect()
+    }
+
+    /// The fast path for a client frame posted to transport session `key`: `Some` when `frame`
+    /// is a `tools/call` the fast path can forward exactly as the rmcp path would (then the
+    /// future resolves to the response frame), `None` to take the rmcp path.
+    pub fn fast_call(&self, key: &str, frame: &[u8]) -> Option<FastCall> {
+        use crate::core::fastpath::{valid_id, CallParams, Head};
+        let h = Head::parse(frame)?;
+        if h.jsonrpc.as_deref() != Some("2.0") || h.method.as_deref() != Some("tools/call") {
+            return None;
+        }
+        let id = h.id.filter(|i| valid_id(i))?;
+        let params = CallParams::parse(h.params?)?;
+        let inner = self
+            .transport_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)?
+            .upgrade()?;
+        Session { inner }.fast_call(id.get(), params)
+    }
+
     /// A new client session. `remote` and `transport` are for display.
     pub fn new_session(self: &Arc<Self>, remote: &str, transport: &str) -> Session {
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
@@ -323,6 +383,7 @@ impl Engine {
                 ended,
                 last_activity: Mutex::new(Instant::now()),
                 resource_routes: Mutex::new(HashMap::new()),
+                transport_key: OnceLock::new(),
             }),
         }
     }
@@ -494,6 +555,8 @@ struct SessionInner {
     last_activity: Mutex<Instant>,
     /// resource URI -> backend index, from this session's resources/list.
     resource_routes: Mutex<HashMap<String, usize>>,
+    /// Key in `Engine::transport_sessions`, once bound.
+    transport_key: OnceLock<String>,
 }
 
 impl Drop for SessionInner {
@@ -503,6 +566,16 @@ impl Drop for SessionInner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
+        if let Some(k) = self.transport_key.get() {
+            let mut m = self
+                .engine
+                .transport_sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if m.get(k).is_some_and(|w| w.strong_count() == 0) {
+                m.remove(k);
+            }
+        }
         if let Some(Ok(conns)) = self.conns.get() {
             let ids: Vec<String> = conns.iter().map(|c| c.id.clone()).collect();
             self.engine.hub.session_backends(-1, &ids);
@@ -534,6 +607,160 @@ fn unexpected(backend: &str) -> McpError {
         format!("backend '{backend}' sent an unexpected response type"),
         None,
     )
+}
+
+/// One frame of a fast-path call for the client: progress, then the response.
+pub enum FastItem {
+    Progress(bytes::Bytes),
+    Done(bytes::Bytes),
+}
+
+/// Tells the backend a fast request was abandoned (client gone, timeout, session ended).
+struct FastAbandon {
+    link: Option<Arc<crate::core::fastpath::RawLink>>,
+    n: u64,
+    theirs: String,
+    why: &'static str,
+}
+
+impl Drop for FastAbandon {
+    fn drop(&mut self) {
+        self.fire();
+    }
+}
+
+impl FastAbandon {
+    /// Forget the request and send the backend `notifications/cancelled` (once).
+    fn fire(&mut self) {
+        if let Some(link) = self.link.take() {
+            link.forget(self.n);
+            let mut f = crate::core::fastpath::cancelled_frame(&self.theirs, self.why);
+            f.push(b'\n');
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = link.write(&f).await;
+                });
+            }
+        }
+    }
+}
+
+struct FastState {
+    abandon: FastAbandon,
+    session: Session,
+    conn: Arc<BackendConn>,
+    link: Arc<crate::core::fastpath::RawLink>,
+    frame: Option<Vec<u8>>,
+    waiter: crate::core::fastpath::Waiter,
+    client_id: String,
+    client_token: Option<String>,
+    exposed: String,
+    started: Instant,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+    max_deadline: tokio::time::Instant,
+    queue: std::collections::VecDeque<FastItem>,
+    finished: bool,
+}
+
+impl FastState {
+    fn progress(&self, frame: &[u8]) -> Option<FastItem> {
+        let token = self.client_token.as_deref()?;
+        crate::core::fastpath::progress_to_client(frame, token).map(FastItem::Progress)
+    }
+
+    fn finish(&mut self, resp: bytes::Bytes, outcome: CallOutcome) {
+        self.abandon.link = None;
+        self.finished = true;
+        self.session.touch();
+        self.session.record(
+            &self.conn.id,
+            "tools/call",
+            &self.exposed,
+            self.started,
+            outcome,
+            Some(&self.exposed),
+        );
+        self.queue.push_back(FastItem::Done(resp));
+    }
+
+    fn fail(&mut self, code: i32, message: String, outcome: Option<CallOutcome>) {
+        let f = crate::core::fastpath::error_frame(&self.client_id, code, &message);
+        let o = outcome.unwrap_or(CallOutcome::Error(code, message));
+        self.finish(f, o);
+    }
+
+    async fn next(&mut self) -> Option<FastItem> {
+        use crate::core::fastpath as fp;
+        if let Some(item) = self.queue.pop_front() {
+            return Some(item);
+        }
+        if self.finished {
+            return None;
+        }
+        if let Some(frame) = self.frame.take() {
+            self.session.touch();
+            if self.link.write(&frame).await.is_err() {
+                self.link.forget(self.abandon.n);
+                let m = format!("backend '{}' connection closed", self.conn.id);
+                self.fail(-32603, m, None);
+                return self.queue.pop_front();
+            }
+        }
+        loop {
+            let deadline = self.deadline.min(self.max_deadline);
+            tokio::select! {
+                biased;
+                Some(p) = self.waiter.progress.recv() => {
+                    if self.client_token.is_some() {
+                        self.deadline = tokio::time::Instant::now() + self.timeout;
+                    }
+                    if let Some(item) = self.progress(&p) {
+                        return Some(item);
+                    }
+                }
+                r = &mut self.waiter.done => {
+                    // Progress sent before the response is already queued: it goes first.
+                    while let Ok(p) = self.waiter.progress.try_recv() {
+                        if let Some(item) = self.progress(&p) {
+                            self.queue.push_back(item);
+                        }
+                    }
+                    match r.ok().and_then(|b| fp::readdress(&b, &self.client_id)) {
+                        Some(f) => {
+                            let o = match fp::outcome(&f) {
+                                fp::Outcome::Ok => CallOutcome::Ok,
+                                fp::Outcome::ToolError(m) => CallOutcome::ToolError(m),
+                                fp::Outcome::Error(c, m) => CallOutcome::Error(c, m),
+                            };
+                            self.finish(f, o);
+                        }
+                        None => {
+                            let m = format!("backend '{}' connection closed", self.conn.id);
+                            self.fail(-32603, m, None);
+                        }
+                    }
+                    return self.queue.pop_front();
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.abandon.why = "call_timeout expired";
+                    self.abandon.fire();
+                    let m = format!(
+                        "backend '{}' did not answer within {:?} (call_timeout); the request was cancelled",
+                        self.conn.id, self.timeout
+                    );
+                    self.fail(-32603, m, Some(CallOutcome::Timeout));
+                    return self.queue.pop_front();
+                }
+                _ = self.session.inner.ended.cancelled() => {
+                    self.abandon.why = "session ended";
+                    self.abandon.fire();
+                    self.fail(-32603, "session ended".into(), None);
+                    return self.queue.pop_front();
+                }
+            }
+        }
+    }
 }
 
 impl Session {
@@ -773,6 +1000,71 @@ impl Session {
         );
     }
 
+    /// See [`Engine::fast_call`]. Taken only when the call needs nothing the rmcp path does
+    /// beyond forwarding: the backend is connected and has a raw link (stdio), the tool is
+    /// exposed, and the client offers neither sampling nor elicitation (whose requests belong on
+    /// the call's own response stream). Progress is carried (the backend sees the fast id as
+    /// its token; the client gets its own back), with the same timeout rule as the rmcp path.
+    /// Everything else, including every error the gateway itself answers, takes the rmcp path.
+    fn fast_call(
+        self,
+        client_id: &str,
+        params: crate::core::fastpath::CallParams<'_>,
+    ) -> Option<FastCall> {
+        use crate::core::fastpath as fp;
+        if self.inner.ended.is_cancelled() {
+            return None;
+        }
+        let conns = self.inner.conns.get()?.as_ref().ok()?;
+        let caps = &self.inner.down.init()?.capabilities;
+        if caps.sampling.is_some() || caps.elicitation.is_some() {
+            return None;
+        }
+        let e = &self.inner.engine;
+        let (i, original) = e.resolve(&params.name)?;
+        if !e.backends[i].tools.check(&original).exposed() {
+            return None;
+        }
+        let conn = conns.iter().find(|c| c.idx == i)?.clone();
+        let link = conn.raw.clone()?;
+        let (n, theirs, waiter) = link.register()?;
+        let mut frame = fp::call_frame(&theirs, &original, &params);
+        frame.push(b'\n');
+        let timeout = e.agg.call_timeout;
+        let started = Instant::now();
+        let max_total = if params.progress.is_some() {
+            timeout * 10
+        } else {
+            timeout
+        };
+        let st = FastState {
+            abandon: FastAbandon {
+                link: Some(link.clone()),
+                n,
+                theirs,
+                why: "cancelled by the client",
+            },
+            session: self,
+            conn,
+            link,
+            frame: Some(frame),
+            waiter,
+            client_id: client_id.to_string(),
+            client_token: params.progress.map(|t| t.get().to_string()),
+            exposed: params.name.into_owned(),
+            started,
+            timeout,
+            deadline: tokio::time::Instant::now() + timeout,
+            max_deadline: tokio::time::Instant::now() + max_total,
+            queue: std::collections::VecDeque::new(),
+            finished: false,
+        };
+        Some(Box::pin(futures::stream::unfold(st, |mut st| async move {
+            let item = st.next().await?;
+            Some((item, st))
+        })))
+    }
+
     fn conn(conns: &[Arc<BackendConn>], i: usize) -> Result<&Arc<BackendConn>, McpError> {
         conns
             .iter()
@@ -878,6 +1170,11 @@ impl ServerHandler for Session {
     ) -> Result<InitializeResult, McpError> {
         ctx.peer.set_peer_info(request.clone());
         self.inner.down.set_init(request.clone());
+        if let Some(TransportSessionId(sid)) = ctx.extensions.get::<TransportSessionId>() {
+            self.inner
+                .engine
+                .bind_transport_session(format!("mcp:{sid}"), self);
+        }
         self.attach(&ctx);
         let client = format!(
             "{} {}",

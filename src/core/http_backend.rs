@@ -48,7 +48,13 @@ pub async fn connect_with(
     client: HttpClient,
     endpoint: &str,
     protocol: HttpProtocol,
-) -> Result<RunningService<RoleClient, BackendClient>, BackendError> {
+) -> Result<
+    (
+        RunningService<RoleClient, BackendClient>,
+        Option<Arc<crate::core::fastpath::RawLink>>,
+    ),
+    BackendError,
+> {
     match protocol {
         HttpProtocol::Streamable => {
             let transport = StreamableHttpClientTransport::with_client(
@@ -56,20 +62,23 @@ pub async fn connect_with(
                 StreamableHttpClientTransportConfig::with_uri(endpoint),
             );
             let transport = crate::core::backend::ordered(transport, &handler);
-            handler
+            let s = handler
                 .serve(transport)
                 .await
-                .map_err(|e| BackendError::Initialize(e.to_string()))
+                .map_err(|e| BackendError::Initialize(e.to_string()))?;
+            Ok((s, None))
         }
         HttpProtocol::Sse => {
             let transport = crate::core::sse::client::connect(client, endpoint)
                 .await
                 .map_err(|e| BackendError::Other(format!("SSE connect to {endpoint}: {e}")))?;
+            let raw = transport.raw_link();
             let transport = crate::core::backend::ordered(transport, &handler);
-            handler
+            let s = handler
                 .serve(transport)
                 .await
-                .map_err(|e| BackendError::Initialize(e.to_string()))
+                .map_err(|e| BackendError::Initialize(e.to_string()))?;
+            Ok((s, Some(raw)))
         }
     }
 }

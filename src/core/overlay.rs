@@ -4,10 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rmcp::service::RunningService;
-use rmcp::RoleClient;
-
-use crate::core::backend::{BackendClient, BackendError, ZrokConnector};
+use crate::core::backend::{BackendClient, BackendError, ZrokConnection, ZrokConnector};
 use crate::core::config::HttpProtocol;
 use crate::core::http_backend;
 use crate::core::redact::token_prefix;
@@ -243,13 +240,7 @@ impl ZrokConnector for ZrokBackends {
         &self,
         share_token: &str,
         backend: BackendClient,
-    ) -> Result<
-        (
-            RunningService<RoleClient, BackendClient>,
-            Box<dyn Send + Sync>,
-        ),
-        BackendError,
-    > {
+    ) -> Result<ZrokConnection, BackendError> {
         let o = &self.overlay;
         let grant = o
             .api
@@ -284,7 +275,13 @@ impl ZrokConnector for ZrokBackends {
         )?;
         let probe = backend.clone_for_retry();
         match http_backend::connect_with(probe, h2, BACKEND_SSE_URL, HttpProtocol::Sse).await {
-            Ok(service) => return Ok((service, Box::new(guard))),
+            Ok((service, raw)) => {
+                return Ok(ZrokConnection {
+                    service,
+                    keep: Box::new(guard),
+                    raw,
+                })
+            }
             Err(e) => {
                 tracing::debug!(share = %token_prefix(share_token), "HTTP/2 not spoken ({e}); using HTTP/1.1")
             }
@@ -297,9 +294,13 @@ impl ZrokConnector for ZrokBackends {
             self.max_message_size,
             false,
         )?;
-        let service =
+        let (service, raw) =
             http_backend::connect_with(backend, h1, BACKEND_SSE_URL, HttpProtocol::Sse).await?;
-        Ok((service, Box::new(guard)))
+        Ok(ZrokConnection {
+            service,
+            keep: Box::new(guard),
+            raw,
+        })
     }
 
     async fn drain(&self) {

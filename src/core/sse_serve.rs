@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rmcp::ServiceExt;
 
-use crate::core::engine::Engine;
+use crate::core::engine::{Engine, FastItem};
 use crate::core::serve::ServeOptions;
 use crate::core::sse::{sse_router, SseServerConfig, SseSessionInfo, SseTransport};
 
@@ -13,6 +13,16 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
     let cfg = SseServerConfig {
         keep_alive: Some(opts.sse_keep_alive),
         max_message_size: engine.agg.max_message_size,
+        fast: Some(crate::core::sse::FastHook({
+            let engine = engine.clone();
+            Arc::new(move |sid: &str, frame: &[u8]| {
+                use futures::StreamExt;
+                let call = engine.fast_call(&format!("sse:{sid}"), frame)?;
+                Some(Box::pin(call.map(|item| match item {
+                    FastItem::Progress(b) | FastItem::Done(b) => b,
+                })) as crate::core::sse::FastReply)
+            })
+        })),
         ..Default::default()
     };
     sse_router(
@@ -26,6 +36,7 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
 
 async fn run_session(engine: Arc<Engine>, transport: SseTransport, info: SseSessionInfo) {
     let session = engine.new_session(info.remote.as_deref().unwrap_or("?"), "sse");
+    engine.bind_transport_session(format!("sse:{}", info.session_id), &session);
     let ended = session.ended();
     let idle = engine.agg.idle_timeout;
     let running = match session.clone().serve(transport).await {

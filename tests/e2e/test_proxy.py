@@ -387,12 +387,17 @@ def test_bad_input_bridge(bridge):
     assert "still here" in json.dumps(m["result"]), m
 
 
-@pytest.mark.xfail(strict=True, reason="rmcp's streamable HTTP service answers unparsable bodies with 415 text/plain, not a JSON-RPC -32700 parse error")
 def test_malformed_json_gets_parse_error(bridge):
     raw = Raw(bridge.mcp_url)
     h = raw_session(raw)
-    status, _, body = raw.post(b"{not json", h)
-    assert status == 400 and json.loads(body)["error"]["code"] == -32700, (status, body)
+    for headers in (h, HEADERS):  # in a session, and before one
+        status, _, body = raw.post(b"{not json", headers)
+        assert status == 400, (status, body)
+        err = json.loads(body)
+        assert err["error"]["code"] == -32700 and err["id"] is None, err
+    # The session is unharmed.
+    m = rpc(raw, h, {"jsonrpc": "2.0", "id": 2, "method": "ping"})
+    assert m.get("result") == {}, m
 
 
 def test_client_vanishes_mid_call(bridge):

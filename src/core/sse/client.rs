@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, SseEvent};
+use crate::core::fastpath::{PostFrame, RawLink};
 use crate::core::http_client::{error_chain, HttpClient};
 
 /// Why the SSE client transport failed or closed. Messages never contain header values.
@@ -49,6 +50,7 @@ impl CloseReason {
 /// The client half of a legacy SSE session as an rmcp transport.
 pub struct SseClientTransport {
     rx: mpsc::Receiver<ServerJsonRpcMessage>,
+    raw: Arc<RawLink>,
     client: HttpClient,
     endpoint: Arc<str>,
     closed: CancellationToken,
@@ -65,6 +67,11 @@ impl SseClientTransport {
     /// The reason this transport closed, once it has.
     pub fn close_reason(&self) -> CloseReason {
         self.reason.clone()
+    }
+
+    /// The raw side of this connection, for the `tools/call` fast path.
+    pub fn raw_link(&self) -> Arc<RawLink> {
+        self.raw.clone()
     }
 }
 
@@ -144,10 +151,20 @@ pub async fn connect(client: HttpClient, url: &str) -> Result<SseClientTransport
     let (tx, rx) = mpsc::channel(64);
     let closed = CancellationToken::new();
     let reason = CloseReason::default();
+    let endpoint: Arc<str> = endpoint.as_str().into();
+    let raw = RawLink::posting(Arc::new(Poster {
+        client: client.clone(),
+        endpoint: endpoint.clone(),
+        closed: closed.clone(),
+        reason: reason.clone(),
+    }));
     let reader = tokio::spawn({
         let closed = closed.clone();
         let reason = reason.clone();
+        let raw = raw.clone();
+        let _close_raw = CloseOnDrop(raw.clone());
         async move {
+            let _close_raw = _close_raw;
             let why = loop {
                 let ev: SseEvent = tokio::select! {
                     _ = closed.cancelled() => return,
@@ -164,6 +181,9 @@ pub async fn connect(client: HttpClient, url: &str) -> Result<SseClientTransport
                 let Some(data) = ev.data.filter(|d| !d.trim().is_empty()) else {
                     continue;
                 };
+                if raw.deliver(data.as_bytes()) {
+                    continue;
+                }
                 match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
                     Ok(m) => {
                         if tx.send(m).await.is_err() {
@@ -181,8 +201,9 @@ pub async fn connect(client: HttpClient, url: &str) -> Result<SseClientTransport
 
     Ok(SseClientTransport {
         rx,
+        raw,
         client,
-        endpoint: endpoint.as_str().into(),
+        endpoint,
         closed,
         reason,
         reader,
@@ -201,6 +222,81 @@ async fn first_bytes(body: hyper::body::Incoming, max: usize) -> String {
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
+/// POST one message to the session's endpoint; a failure closes the transport.
+async fn post(
+    client: &HttpClient,
+    endpoint: &str,
+    closed: &CancellationToken,
+    reason: &CloseReason,
+    body: Bytes,
+) -> Result<(), SseClientError> {
+    let fail = |msg: String| {
+        reason.set(msg.clone());
+        closed.cancel();
+        err(msg)
+    };
+    if closed.is_cancelled() {
+        return Err(err(reason
+            .get()
+            .unwrap_or_else(|| "SSE transport closed".into())));
+    }
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(endpoint)
+        .header(CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .map_err(|e| fail(format!("POST to SSE endpoint: {}", error_chain(&e))))?;
+    let resp = client
+        .request(req)
+        .await
+        .map_err(|e| fail(format!("POST to SSE endpoint failed: {e}")))?;
+    let status = resp.status();
+    let body = first_bytes(resp.into_body(), 512).await;
+    if !status.is_success() {
+        return Err(fail(format!(
+            "POST to SSE endpoint failed: HTTP {status}{}",
+            if body.is_empty() {
+                String::new()
+            } else {
+                format!(": {body}")
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// The fast path's way to send a frame: the same POST as rmcp's messages.
+struct Poster {
+    client: HttpClient,
+    endpoint: Arc<str>,
+    closed: CancellationToken,
+    reason: CloseReason,
+}
+
+#[async_trait::async_trait]
+impl PostFrame for Poster {
+    async fn post(&self, frame: Bytes) -> std::io::Result<()> {
+        post(
+            &self.client,
+            &self.endpoint,
+            &self.closed,
+            &self.reason,
+            frame,
+        )
+        .await
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::BrokenPipe, e.0))
+    }
+}
+
+/// Fails the fast path's waiters when the reader ends, however it ends.
+struct CloseOnDrop(Arc<RawLink>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 impl Transport<RoleClient> for SseClientTransport {
     type Error = SseClientError;
 
@@ -213,40 +309,8 @@ impl Transport<RoleClient> for SseClientTransport {
         let closed = self.closed.clone();
         let reason = self.reason.clone();
         async move {
-            let fail = |msg: String| {
-                reason.set(msg.clone());
-                closed.cancel();
-                err(msg)
-            };
-            if closed.is_cancelled() {
-                return Err(err(reason
-                    .get()
-                    .unwrap_or_else(|| "SSE transport closed".into())));
-            }
             let body = serde_json::to_vec(&item).map_err(|e| err(format!("encode: {e}")))?;
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri(endpoint.as_ref())
-                .header(CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| fail(format!("POST to SSE endpoint: {}", error_chain(&e))))?;
-            let resp = client
-                .request(req)
-                .await
-                .map_err(|e| fail(format!("POST to SSE endpoint failed: {e}")))?;
-            let status = resp.status();
-            let body = first_bytes(resp.into_body(), 512).await;
-            if !status.is_success() {
-                return Err(fail(format!(
-                    "POST to SSE endpoint failed: HTTP {status}{}",
-                    if body.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {body}")
-                    }
-                )));
-            }
-            Ok(())
+            post(&client, &endpoint, &closed, &reason, Bytes::from(body)).await
         }
     }
 

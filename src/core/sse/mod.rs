@@ -75,6 +75,32 @@ pub struct SseServerConfig {
     /// Path clients POST to; the Go SDK uses the GET path itself (`/sse`), so that is the
     /// default. POST is always accepted on `sse_path` too.
     pub post_path: String,
+    /// Takes a POSTed frame off the rmcp path when it returns `Some` (called with the session id
+    /// and the frame); the response frame it resolves to goes out on the session's stream.
+    pub fast: Option<FastHook>,
+}
+
+/// The frames answering a frame taken off the rmcp path (notifications, then the response).
+/// Dropped unfinished when the session closes.
+pub type FastReply = std::pin::Pin<Box<dyn futures::Stream<Item = Bytes> + Send>>;
+
+/// See [`SseServerConfig::fast`].
+#[derive(Clone)]
+pub struct FastHook(pub Arc<FastFn>);
+
+/// Called with the session id and a POSTed frame.
+pub type FastFn = dyn Fn(&str, &[u8]) -> Option<FastReply> + Send + Sync;
+
+impl std::fmt::Debug for FastHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FastHook")
+    }
+}
+
+/// What goes out on a session's event stream.
+enum Out {
+    Msg(Box<ServerJsonRpcMessage>),
+    Raw(Bytes),
 }
 
 impl Default for SseServerConfig {
@@ -84,6 +110,7 @@ impl Default for SseServerConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             sse_path: "/sse".into(),
             post_path: "/sse".into(),
+            fast: None,
         }
     }
 }
@@ -112,7 +139,7 @@ pub struct PeerAddr(pub String);
 pub struct SseTransport {
     session_id: String,
     incoming: mpsc::Receiver<ClientJsonRpcMessage>,
-    outgoing: mpsc::Sender<ServerJsonRpcMessage>,
+    outgoing: mpsc::Sender<Out>,
     closed: CancellationToken,
 }
 
@@ -148,7 +175,7 @@ impl Transport<RoleServer> for SseTransport {
         let closed = self.closed.clone();
         async move {
             tokio::select! {
-                r = tx.send(item) => r.map_err(|_| session_gone()),
+                r = tx.send(Out::Msg(Box::new(item))) => r.map_err(|_| session_gone()),
                 _ = closed.cancelled() => Err(session_gone()),
             }
         }
@@ -169,6 +196,7 @@ impl Transport<RoleServer> for SseTransport {
 
 struct SessionEntry {
     incoming: mpsc::Sender<ClientJsonRpcMessage>,
+    outgoing: mpsc::Sender<Out>,
     closed: CancellationToken,
 }
 
@@ -240,7 +268,7 @@ impl Drop for SessionGuard {
 
 struct StreamState {
     first: Option<Bytes>,
-    out: mpsc::Receiver<ServerJsonRpcMessage>,
+    out: mpsc::Receiver<Out>,
     closed: CancellationToken,
     keep_alive: Option<tokio::time::Interval>,
     _guard: SessionGuard,
@@ -282,6 +310,7 @@ async fn handle_get(State(st): State<AppState>, req: Request) -> Response {
             id.clone(),
             SessionEntry {
                 incoming: in_tx,
+                outgoing: out_tx.clone(),
                 closed: closed.clone(),
             },
         );
@@ -327,10 +356,17 @@ async fn handle_get(State(st): State<AppState>, req: Request) -> Response {
             let item = tokio::select! {
                 biased;
                 m = s.out.recv() => match m {
-                    Some(msg) => match serde_json::to_string(&msg) {
+                    Some(Out::Msg(msg)) => match serde_json::to_string(&msg) {
                         Ok(json) => codec::encode_event("message", &json),
                         Err(e) => {
                             tracing::warn!("cannot encode outgoing message: {e}");
+                            continue;
+                        }
+                    },
+                    Some(Out::Raw(frame)) => match std::str::from_utf8(&frame) {
+                        Ok(json) => codec::encode_event("message", json),
+                        Err(_) => {
+                            tracing::warn!("dropping a non-UTF-8 frame");
                             continue;
                         }
                     },
@@ -366,12 +402,11 @@ async fn handle_post(State(st): State<AppState>, req: Request) -> Response {
     let Some(sid) = sid.filter(|s| !s.is_empty()) else {
         return plain_error(StatusCode::BAD_REQUEST, "sessionid must be provided");
     };
-    let entry = st
-        .sessions
-        .lock()
-        .ok()
-        .and_then(|s| s.get(&sid).map(|e| (e.incoming.clone(), e.closed.clone())));
-    let Some((incoming, closed)) = entry else {
+    let entry = st.sessions.lock().ok().and_then(|s| {
+        s.get(&sid)
+            .map(|e| (e.incoming.clone(), e.outgoing.clone(), e.closed.clone()))
+    });
+    let Some((incoming, outgoing, closed)) = entry else {
         return plain_error(StatusCode::NOT_FOUND, "session not found");
     };
 
@@ -398,6 +433,27 @@ async fn handle_post(State(st): State<AppState>, req: Request) -> Response {
             return plain_error(StatusCode::BAD_REQUEST, "failed to read body");
         }
     };
+    if let Some(mut reply) = st.cfg.fast.as_ref().and_then(|h| (h.0)(&sid, &body)) {
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            loop {
+                tokio::select! {
+                    r = reply.next() => match r {
+                        Some(frame) => {
+                            tokio::select! {
+                                r = outgoing.send(Out::Raw(frame)) => if r.is_err() { break },
+                                _ = closed.cancelled() => break,
+                            }
+                        }
+                        None => break,
+                    },
+                    // The session is gone: dropping the call tells the backend.
+                    _ = closed.cancelled() => break,
+                }
+            }
+        });
+        return StatusCode::ACCEPTED.into_response();
+    }
     let msg: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {

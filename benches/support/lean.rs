@@ -1,0 +1,195 @@
+//! Lean MCP clients for the gateway benchmark: JSON-RPC frames written and read directly, with
+//! no SDK service loop in between, so that the client's own cost is small and equal on both
+//! paths. `LeanStdio` speaks newline-delimited JSON to a child process; `LeanHttp` speaks
+//! streamable HTTP over one keep-alive HTTP/1.1 connection (hyper's client connection API).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"lean-bench","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+fn call_frame(id: u64, tool: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"text":"hello, gateway"}}}}}}"#
+    )
+}
+
+/// The response must be a result for `id` carrying the echoed text.
+fn check(resp: &str, id: u64) {
+    assert!(
+        resp.contains(&format!(r#""id":{id}"#)) && resp.contains("hello, gateway"),
+        "unexpected response to call {id}: {resp}"
+    );
+}
+
+pub struct LeanStdio {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next: u64,
+    line: String,
+}
+
+impl LeanStdio {
+    pub async fn spawn(exe: &std::path::Path, arg: &str) -> LeanStdio {
+        let mut child = Command::new(exe)
+            .arg(arg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn echo backend");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut s = LeanStdio {
+            _child: child,
+            stdin,
+            stdout,
+            next: 1,
+            line: String::new(),
+        };
+        s.send(INIT).await;
+        s.recv().await;
+        s.send(INITIALIZED).await;
+        s
+    }
+
+    async fn send(&mut self, frame: &str) {
+        let mut buf = Vec::with_capacity(frame.len() + 1);
+        buf.extend_from_slice(frame.as_bytes());
+        buf.push(b'\n');
+        self.stdin.write_all(&buf).await.expect("write");
+        self.stdin.flush().await.expect("flush");
+    }
+
+    async fn recv(&mut self) -> &str {
+        self.line.clear();
+        let n = self.stdout.read_line(&mut self.line).await.expect("read");
+        assert!(n > 0, "backend closed stdout");
+        &self.line
+    }
+
+    pub async fn call(&mut self, tool: &str) {
+        let id = self.next;
+        self.next += 1;
+        self.send(&call_frame(id, tool)).await;
+        let r = self.recv().await;
+        check(r, id);
+    }
+}
+
+pub struct LeanHttp {
+    tx: SendRequest<Full<Bytes>>,
+    authority: String,
+    path: String,
+    session: Option<String>,
+    next: u64,
+}
+
+impl LeanHttp {
+    /// `url` like `http://127.0.0.1:PORT/mcp`.
+    pub async fn connect(url: &str) -> LeanHttp {
+        let rest = url.strip_prefix("http://").expect("http url");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let tcp = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("tcp");
+        tcp.set_nodelay(true).ok();
+        let (tx, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        let mut c = LeanHttp {
+            tx,
+            authority: authority.to_string(),
+            path: path.to_string(),
+            session: None,
+            next: 1,
+        };
+        let (sid, body) = c.post(INIT.to_string()).await;
+        assert!(body.contains("protocolVersion"), "initialize: {body}");
+        c.session = sid;
+        c.post(INITIALIZED.to_string()).await;
+        c
+    }
+
+    async fn post(&mut self, body: String) -> (Option<String>, String) {
+        let mut req = hyper::Request::post(self.path.as_str())
+            .header("host", self.authority.as_str())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18");
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s.as_str());
+        }
+        let req = req.body(Full::new(Bytes::from(body))).unwrap();
+        self.tx.ready().await.expect("connection ready");
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.tx.send_request(req))
+            .await
+            .expect("response in time")
+            .expect("response");
+        assert!(resp.status().is_success(), "HTTP {}", resp.status());
+        let sid = resp
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (sid, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    pub async fn call(&mut self, tool: &str) {
+        let id = self.next;
+        self.next += 1;
+        let (_, body) = self.post(call_frame(id, tool)).await;
+        check(&body, id);
+    }
+}
+
+/// One loopback TCP connection to the line echo (`echo::run_tcp_echo`).
+pub struct LeanTcp {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    next: u64,
+    line: String,
+}
+
+impl LeanTcp {
+    pub async fn connect(port: u16) -> LeanTcp {
+        let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("tcp");
+        s.set_nodelay(true).ok();
+        let (r, w) = s.into_split();
+        LeanTcp {
+            r: BufReader::new(r),
+            w,
+            next: 1,
+            line: String::new(),
+        }
+    }
+
+    /// Send a tools/call-sized frame and read the same bytes back.
+    pub async fn call(&mut self, tool: &str) {
+        let id = self.next;
+        self.next += 1;
+        let mut f = call_frame(id, tool).replace(
+            "\"method\"",
+            "\"result\":{\"content\":\"hello, gateway\"},\"method\"",
+        );
+        f.push('\n');
+        self.w.write_all(f.as_bytes()).await.expect("write");
+        self.line.clear();
+        let n = self.r.read_line(&mut self.line).await.expect("read");
+        assert!(n > 0, "echo closed");
+        check(&self.line, id);
+    }
+}

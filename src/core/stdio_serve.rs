@@ -1,0 +1,142 @@
+//! Serving one engine session on a byte stream pair (stdin/stdout for `mcp-tools run`):
+//! newline-delimited JSON-RPC, as MCP's stdio transport says. `tools/call` frames the engine can
+//! take on its fast path are answered there; every other frame goes to the rmcp session.
+
+use std::sync::Arc;
+
+use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use crate::core::engine::{Engine, FastItem, Session};
+
+type Out = Arc<tokio::sync::Mutex<std::pin::Pin<Box<dyn AsyncWrite + Send>>>>;
+
+/// rmcp's server transport over `reader`/`writer`, with the fast path in front.
+pub struct StdioFront<R> {
+    reader: BufReader<R>,
+    buf: Vec<u8>,
+    out: Out,
+    engine: Arc<Engine>,
+    key: String,
+    max: usize,
+    /// Cancels fast calls still running when the transport goes away.
+    stop: CancellationToken,
+}
+
+impl<R: AsyncRead + Unpin + Send + 'static> StdioFront<R> {
+    /// Serve `session` of `engine` over `reader`/`writer`.
+    pub fn new<W: AsyncWrite + Send + 'static>(
+        engine: Arc<Engine>,
+        session: &Session,
+        reader: R,
+        writer: W,
+    ) -> Self {
+        let key = format!("stdio:{}", session.id());
+        engine.bind_transport_session(key.clone(), session);
+        StdioFront {
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            buf: Vec::with_capacity(4096),
+            out: Arc::new(tokio::sync::Mutex::new(Box::pin(writer))),
+            max: engine.agg.max_message_size,
+            engine,
+            key,
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+impl<R> Drop for StdioFront<R> {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn write_line(out: &Out, frame: &[u8]) -> std::io::Result<()> {
+    let mut line = Vec::with_capacity(frame.len() + 1);
+    line.extend_from_slice(frame);
+    line.push(b'\n');
+    let mut w = out.lock().await;
+    w.write_all(&line).await?;
+    w.flush().await
+}
+
+impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioFront<R> {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let out = self.out.clone();
+        let frame = serde_json::to_vec(&item);
+        async move {
+            let frame = frame.map_err(std::io::Error::other)?;
+            write_line(&out, &frame).await
+        }
+    }
+
+    /// Cancel safe: a partly read line stays in `buf` until the next call completes it.
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        loop {
+            match self.reader.read_until(b'\n', &mut self.buf).await {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!("stdin: {e}");
+                    return None;
+                }
+            }
+            if self.buf.last() != Some(&b'\n') {
+                continue;
+            }
+            let mut line = std::mem::take(&mut self.buf);
+            let frame = line.trim_ascii();
+            let parsed = if frame.is_empty() {
+                None
+            } else if frame.len() > self.max {
+                tracing::warn!("client message larger than {} bytes skipped", self.max);
+                None
+            } else if let Some(mut call) = self.engine.fast_call(&self.key, frame) {
+                let out = self.out.clone();
+                let stop = self.stop.clone();
+                tokio::spawn(async move {
+                    use futures::StreamExt;
+                    loop {
+                        tokio::select! {
+                            item = call.next() => match item {
+                                Some(FastItem::Progress(b) | FastItem::Done(b)) => {
+                                    if write_line(&out, &b).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                None => break,
+                            },
+                            _ = stop.cancelled() => break,
+                        }
+                    }
+                });
+                None
+            } else {
+                match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(frame) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!("skipping a line that is not an MCP message: {e}");
+                        None
+                    }
+                }
+            };
+            line.clear();
+            self.buf = line;
+            if let Some(m) = parsed {
+                return Some(m);
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.stop.cancel();
+        Ok(())
+    }
+}
