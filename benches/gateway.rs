@@ -13,6 +13,9 @@
 mod echo;
 #[path = "support/lean.rs"]
 mod lean;
+#[path = "support/procstat.rs"]
+mod procstat;
+use procstat::cpu_ns;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -313,17 +316,6 @@ fn stats(mut v: Vec<Duration>) -> Stats {
         p99: q(0.99),
         mean,
     }
-}
-
-/// CPU time (ns) used so far by all threads of `pid` (`/proc/PID/task/*/schedstat`).
-fn cpu_ns(pid: u32) -> u64 {
-    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    rd.flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
 }
 
 /// Sequential calls on one session: `warmup` unmeasured, then `n` timed one by one. Also the

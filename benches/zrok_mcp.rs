@@ -31,6 +31,8 @@ type Client = RunningService<RoleClient, ()>;
 const SETUP: Duration = Duration::from_secs(60);
 const CALL: Duration = Duration::from_secs(20);
 
+#[path = "support/procstat.rs"]
+mod procstat;
 #[path = "support/testnet.rs"]
 mod testnet;
 use testnet::{env_num, load_env};
@@ -174,11 +176,35 @@ struct Res {
     setup_ms: Vec<f64>,
     first_ms: Vec<f64>,
     call_us: Vec<f64>,
+    /// CPU µs per timed call: bench client, mcp-tools, bridge, backend (mcp-filesystem), router.
+    cpu: Vec<f64>,
+}
+
+/// Processes on the call path, in `Res::cpu` order after the client: the `mcp-tools` running
+/// `tools`, the bridge `bridge`, the backend `fs` under it, and the OpenZiti router.
+fn cpu_groups(tools: &str, bridge: &[String], fs: &str) -> Vec<Vec<u32>> {
+    let tools_cmd = format!("{tools} run ");
+    let bridge_cmd = format!("{} ", bridge[0]);
+    vec![
+        procstat::pids_matching(|c| c.starts_with(&tools_cmd)),
+        procstat::pids_matching(|c| c.starts_with(&bridge_cmd)),
+        procstat::pids_matching(|c| c.starts_with(fs)),
+        procstat::pids_matching(|c| c.contains("ziti router run")),
+    ]
 }
 
 fn print_row(r: &Res) {
+    let cpu = if r.cpu.is_empty() {
+        "–".to_string()
+    } else {
+        r.cpu
+            .iter()
+            .map(|c| format!("{c:.0}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
     println!(
-        "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.0} | {:.0} |",
+        "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.0} | {:.0} | {:.0} | {cpu} |",
         r.label,
         r.setup_ms.len(),
         pct(&r.setup_ms, 50.0),
@@ -246,6 +272,7 @@ async fn run(env: HashMap<String, String>) -> i32 {
                 setup_ms: vec![],
                 first_ms: vec![],
                 call_us: vec![],
+                cpu: vec![],
             })
             .collect();
         // One unmeasured session per tools to warm the share's terminator and caches.
@@ -283,11 +310,23 @@ async fn run(env: HashMap<String, String>) -> i32 {
             for _ in 0..warm {
                 call(&c, &data_s).await;
             }
+            // CPU per call of each process on the path (see `Res::cpu`).
+            let groups = cpu_groups(tools, bargv, &fs);
+            let before: Vec<u64> = groups.iter().map(|g| procstat::cpu_sum(g)).collect();
+            let me0 = procstat::cpu_ns(std::process::id());
             for _ in 0..calls {
                 per[i]
                     .call_us
                     .push(call(&c, &data_s).await.as_secs_f64() * 1e6);
             }
+            let me1 = procstat::cpu_ns(std::process::id());
+            let per_call = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1e3 / calls as f64;
+            per[i].cpu = groups
+                .iter()
+                .zip(&before)
+                .map(|(g, b0)| per_call(*b0, procstat::cpu_sum(g)))
+                .collect();
+            per[i].cpu.insert(0, per_call(me0, me1));
             close(c).await;
         }
         stop_bridge(b).await;
@@ -298,8 +337,8 @@ async fn run(env: HashMap<String, String>) -> i32 {
     }
 
     println!();
-    println!("| bridge ← tools | sessions | setup p50 (ms) | setup p90 | first call p50 (ms) | calls | call p50 (µs) | call p90 | call p99 |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| bridge ← tools | sessions | setup p50 (ms) | setup p90 | first call p50 (ms) | calls | call p50 (µs) | call p90 | call p99 | CPU µs/call: client / tools / bridge / backend / router |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &results {
         print_row(r);
     }

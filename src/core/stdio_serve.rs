@@ -13,6 +13,38 @@ use crate::core::engine::{Engine, FastItem, Session};
 
 type Out = Arc<tokio::sync::Mutex<std::pin::Pin<Box<dyn AsyncWrite + Send>>>>;
 
+/// This process's stdin and stdout for an MCP stdio transport. When they are pipes (how MCP
+/// clients launch servers) they are used as non-blocking pipes on the runtime's reactor; tokio's
+/// `stdin()`/`stdout()` would hand every read and write to a blocking thread instead, which
+/// costs two thread switches per message.
+pub fn stdio() -> (
+    Box<dyn AsyncRead + Send + Unpin>,
+    Box<dyn AsyncWrite + Send + Unpin>,
+) {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+    let input = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| pipe::Receiver::from_owned_fd(fd).ok());
+    let output = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| pipe::Sender::from_owned_fd(fd).ok());
+    (
+        match input {
+            Some(p) => Box::new(p),
+            None => Box::new(tokio::io::stdin()),
+        },
+        match output {
+            Some(p) => Box::new(p),
+            None => Box::new(tokio::io::stdout()),
+        },
+    )
+}
+
 /// rmcp's server transport over `reader`/`writer`, with the fast path in front.
 pub struct StdioFront<R> {
     reader: BufReader<R>,

@@ -650,6 +650,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_vectored_write_is_one_data_message() {
+        let (ch, mut router, mut buf) = fake_router(true).await;
+        let ch = ch.unwrap();
+        let mut s = stream(&ch, 9, RxCrypto::None);
+        assert!(s.is_write_vectored());
+        let parts = [
+            std::io::IoSlice::new(b"HEADERS|"),
+            std::io::IoSlice::new(b""),
+            std::io::IoSlice::new(b"DATA"),
+        ];
+        let n = s.write_vectored(&parts).await.unwrap();
+        assert_eq!(n, 12);
+        let m = timeout(WAIT, read_msg(&mut router, &mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.content_type, m.get_u32(hdr::CONN_ID), &m.body[..]),
+            (ct::DATA, Some(9), &b"HEADERS|DATA"[..])
+        );
+        assert_eq!(s.info().bytes_out, 12);
+    }
+
+    #[tokio::test]
     async fn data_fin_and_half_close_on_the_wire() {
         let (ch, mut router, mut buf) = fake_router(true).await;
         let ch = ch.unwrap();

@@ -388,13 +388,15 @@ impl AsyncRead for ZitiStream {
     }
 }
 
-impl AsyncWrite for ZitiStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
+impl ZitiStream {
+    /// Send the first `MAX_CHUNK` bytes of `bufs` as one data message (one edge message per
+    /// write: fewer, larger messages cost the router and both ends less).
+    fn poll_write_slices(
+        &mut self,
         cx: &mut TaskContext<'_>,
-        buf: &[u8],
+        bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
+        let this = self;
         if this.write_closed {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -407,7 +409,8 @@ impl AsyncWrite for ZitiStream {
                 "ziti: connection closed",
             )));
         }
-        if buf.is_empty() {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
             return Poll::Ready(Ok(0));
         }
         let reserved = match this.tx.poll_reserve(cx) {
@@ -430,12 +433,20 @@ impl AsyncWrite for ZitiStream {
                 "ziti: router connection lost",
             )));
         }
-        let n = buf.len().min(MAX_CHUNK);
+        let n = total.min(MAX_CHUNK);
+        let mut plain = Vec::with_capacity(n);
+        for b in bufs {
+            let take = b.len().min(n - plain.len());
+            plain.extend_from_slice(&b[..take]);
+            if plain.len() == n {
+                break;
+            }
+        }
         let body = match &mut this.tx_crypto {
             Some(enc) => enc
-                .push(&buf[..n], TAG_MESSAGE)
+                .push(&plain, TAG_MESSAGE)
                 .map_err(|e| io::Error::other(format!("ziti e2e: {e}")))?,
-            None => buf[..n].to_vec(),
+            None => plain,
         };
         let msg = this.data_msg(body, 0);
         if this.tx.send_item(msg).is_err() {
@@ -446,6 +457,28 @@ impl AsyncWrite for ZitiStream {
         }
         this.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncWrite for ZitiStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_slices(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_slices(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
