@@ -578,7 +578,7 @@ async fn run() -> i32 {
     }
     for (rows, what) in [(&lat, "rmcp client"), (&lean_lat, "lean client")] {
         let base = rows[0].1.p50;
-        for (name, st, _, _) in rows.iter().filter(|r| r.0.contains("gateway `/mcp`")) {
+        for (name, st, _, _) in rows.iter().filter(|r| r.0.contains("`/mcp`")) {
             let added = st.p50 - base;
             println!(
                 "\nAdded p50 through the gateway ({what}, {name}): {added:.1} µs — target ≤ 100 µs: {}",
