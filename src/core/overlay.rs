@@ -14,6 +14,8 @@ use crate::core::zrok::{self, GatewayKey, Root, ShareName, ShareRegistry, ZrokCl
 
 /// What a zrok client dials: the Go original's clients use this base URL over the overlay.
 pub const BACKEND_SSE_URL: &str = "http://mcp-backend/sse";
+/// Where an mcpz server on a share serves streamable HTTP (the Host is not checked on shares).
+pub const BACKEND_MCP_URL: &str = "http://mcp-backend/mcp";
 
 /// Why the overlay could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -263,27 +265,33 @@ impl ZrokConnector for ZrokBackends {
             service: share_token.to_string(),
         });
         // HTTP/2 first (mcpz servers): the whole session rides one OpenZiti connection, so it stays
-        // on one terminator when several gateways serve the share. HTTP/1.1 otherwise (the Go
-        // original), which opens a connection per concurrent request.
-        let h2 = http_backend::client(
-            Some(dialer.clone()),
-            &Default::default(),
-            None,
-            self.connect_timeout,
-            self.max_message_size,
-            true,
-        )?;
-        let probe = backend.clone_for_retry();
-        match http_backend::connect_with(probe, h2, BACKEND_SSE_URL, HttpProtocol::Sse).await {
-            Ok((service, raw)) => {
-                return Ok(ZrokConnection {
-                    service,
-                    keep: Box::new(guard),
-                    raw,
-                })
-            }
-            Err(e) => {
-                tracing::debug!(share = %token_prefix(share_token), "HTTP/2 not spoken ({e}); using HTTP/1.1")
+        // on one terminator when several gateways serve the share; streamable HTTP when the far
+        // end serves it (one request and one response per call), else legacy SSE. HTTP/1.1 legacy
+        // SSE otherwise (the Go original), which opens a connection per concurrent request.
+        for (url, protocol) in [
+            (BACKEND_MCP_URL, HttpProtocol::Streamable),
+            (BACKEND_SSE_URL, HttpProtocol::Sse),
+        ] {
+            let h2 = http_backend::client(
+                Some(dialer.clone()),
+                &Default::default(),
+                None,
+                self.connect_timeout,
+                self.max_message_size,
+                true,
+            )?;
+            let probe = backend.clone_for_retry();
+            match http_backend::connect_with(probe, h2, url, protocol).await {
+                Ok((service, raw)) => {
+                    return Ok(ZrokConnection {
+                        service,
+                        keep: Box::new(guard),
+                        raw,
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!(share = %token_prefix(share_token), "HTTP/2 {url} not served ({e})")
+                }
             }
         }
         let h1 = http_backend::client(

@@ -8,7 +8,8 @@ own token and arrives before the response, tool errors and JSON-RPC errors keep 
 errors the proxy answers itself (unknown tool) still come from the rmcp path, and a client that
 offers sampling is kept off the fast path (its backend's requests need the call's stream).
 
-Paths: mcp-bridge and mcp-gateway over raw streamable HTTP, and `mcp-tools run` over stdio.
+Paths: mcp-bridge, mcp-gateway and `mcp-tools http` (in front of the bridge) over raw streamable
+HTTP, and `mcp-tools run` over stdio.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 
 import pytest
 
-from harness import start_gateway, write_config
+from harness import Server, bin_path, start_gateway, write_config
 from test_proxy import HEADERS, INIT, Raw, StdioRaw, bridge, everything_cmd, raw_session, sse_messages  # noqa: F401
 
 
@@ -43,6 +44,15 @@ backends:
     gw.close()
 
 
+@pytest.fixture(scope="module")
+def tools_http(bridge):
+    """`mcp-tools http` in front of the bridge: its backend is streamable HTTP, so the fast path
+    runs on both hops (the second one POSTs the raw frame in the bridge's session)."""
+    t = Server([bin_path("mcp-tools"), "http", bridge.mcp_url, "--bind", "127.0.0.1:0"])
+    yield t
+    t.close()
+
+
 def post(raw: Raw, h: dict[str, str], msg: dict) -> tuple[str, list[dict]]:
     """(content type, messages) of one POST."""
     status, headers, body = raw.post(msg, h)
@@ -59,9 +69,9 @@ def call(id_, name: str, args: dict, meta: dict | None = None) -> dict:
     return {"jsonrpc": "2.0", "id": id_, "method": "tools/call", "params": params}
 
 
-@pytest.mark.parametrize("kind", ["bridge", "gateway"])
-def test_fast_path_over_streamable_http(kind, bridge, gateway):
-    server, p = (bridge, "") if kind == "bridge" else (gateway, "ev_")
+@pytest.mark.parametrize("kind", ["bridge", "gateway", "tools-http"])
+def test_fast_path_over_streamable_http(kind, bridge, gateway, tools_http):
+    server, p = {"bridge": (bridge, ""), "gateway": (gateway, "ev_"), "tools-http": (tools_http, "")}[kind]
     raw = Raw(server.mcp_url)
     h = raw_session(raw)
 

@@ -46,6 +46,9 @@ def test_our_bridge_and_our_tools_over_a_real_share(data):
     try:
         assert br.token in share_tokens("alice")
         anyio.run(list_and_call, [ours("mcp-tools"), "run", br.token], "bob", "read_file", data)
+        # Our mcp-tools speaks streamable HTTP to an mcpz server (legacy SSE is for the Go original).
+        opened = [l for l in br.stderr().splitlines() if "session opened" in l]
+        assert opened and all("transport=streamable" in l for l in opened), br.stderr()
         # The access mcp-tools made is released when it exits.
         wait_until(lambda: frontends("bob") == before, what="bob's access to be released")
         assert br.stop() == 0, br.stderr()

@@ -109,6 +109,8 @@ pub struct HttpClient {
     headers: Arc<HeaderMap>,
     max_message_size: usize,
     describe: Arc<str>,
+    /// The `Mcp-Session-Id` the server assigned (streamable HTTP), once seen.
+    session_seen: Arc<std::sync::OnceLock<String>>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -156,11 +158,21 @@ impl HttpClient {
             headers: Arc::new(headers),
             max_message_size: cfg.max_message_size,
             describe,
+            session_seen: Arc::default(),
         })
     }
 
     pub fn max_message_size(&self) -> usize {
         self.max_message_size
+    }
+
+    /// The `Mcp-Session-Id` a streamable-HTTP server assigned to this client's session, if any.
+    pub fn session_seen(&self) -> Option<String> {
+        self.session_seen.get().cloned()
+    }
+
+    pub(crate) fn saw_session(&self, id: &str) {
+        let _ = self.session_seen.set(id.to_string());
     }
 
     /// Sends a request with the configured headers set on it.

@@ -295,6 +295,9 @@ impl StreamableHttpClient for HttpClient {
             .get(SESSION_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        if let Some(sid) = &session_id {
+            self.saw_session(sid);
+        }
 
         if !status.is_success() {
             let is_json = content_type
