@@ -4,7 +4,8 @@
 //!
 //! Run: `scripts/testnet up DIR; MCPZ_TESTNET_ENV=DIR/testnet.env cargo bench --bench zrok_mcp`.
 //! Knobs: `BENCH_SESSIONS` (sessions opened per combination, default 8), `BENCH_CALLS` (timed
-//! calls in one session, default 300), `BENCH_WARMUP` (default 30).
+//! calls per combination, default 300), `BENCH_ROUNDS` (the calls are split over this many
+//! sessions, alternating ours and Go, default 5), `BENCH_WARMUP` (per session, default 30).
 //!
 //! Chain: rmcp client (this process) → stdio → `mcp-tools run TOKEN` (bob) → zrok private access →
 //! OpenZiti router → `mcp-bridge` (alice, ephemeral share) → stdio → `mcp-filesystem DIR` (ours,
@@ -226,6 +227,7 @@ async fn run(env: HashMap<String, String>) -> i32 {
     let sessions = env_num("BENCH_SESSIONS", 8) as usize;
     let calls = env_num("BENCH_CALLS", 300) as usize;
     let warm = env_num("BENCH_WARMUP", 30) as usize;
+    let rounds = (env_num("BENCH_ROUNDS", 5) as usize).clamp(1, calls.max(1));
     let (alice, bob) = (g("ZROK_HOME_ALICE"), g("ZROK_HOME_BOB"));
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-zrok-mcp");
     let _ = std::fs::remove_dir_all(&work);
@@ -303,31 +305,35 @@ async fn run(env: HashMap<String, String>) -> i32 {
                 close(c).await;
             }
         }
-        // Call latency: one long session per tools implementation, one after the other (two
-        // processes using bob's identity at the same time can break each other, see BENCHMARKS.md).
-        for (i, (_, tools)) in toolses.iter().enumerate() {
-            let c = open(tools, &b.token, &bob).await;
-            for _ in 0..warm {
-                call(&c, &data_s).await;
+        // Call latency: `rounds` rounds; in each, one session per tools implementation in turn
+        // (never two of bob's at once, see BENCHMARKS.md), `calls / rounds` timed calls each, so
+        // that a slow spell of this shared machine hits both implementations alike.
+        let mut cpu_ns: Vec<Vec<u64>> = vec![vec![0; 5]; toolses.len()];
+        for _ in 0..rounds {
+            for (i, (_, tools)) in toolses.iter().enumerate() {
+                let c = open(tools, &b.token, &bob).await;
+                for _ in 0..warm {
+                    call(&c, &data_s).await;
+                }
+                // CPU of each process on the path (see `Res::cpu`).
+                let groups = cpu_groups(tools, bargv, &fs);
+                let before: Vec<u64> = groups.iter().map(|g| procstat::cpu_sum(g)).collect();
+                let me0 = procstat::cpu_ns(std::process::id());
+                for _ in 0..calls / rounds {
+                    per[i]
+                        .call_us
+                        .push(call(&c, &data_s).await.as_secs_f64() * 1e6);
+                }
+                cpu_ns[i][0] += procstat::cpu_ns(std::process::id()).saturating_sub(me0);
+                for (k, (g, b0)) in groups.iter().zip(&before).enumerate() {
+                    cpu_ns[i][k + 1] += procstat::cpu_sum(g).saturating_sub(*b0);
+                }
+                close(c).await;
             }
-            // CPU per call of each process on the path (see `Res::cpu`).
-            let groups = cpu_groups(tools, bargv, &fs);
-            let before: Vec<u64> = groups.iter().map(|g| procstat::cpu_sum(g)).collect();
-            let me0 = procstat::cpu_ns(std::process::id());
-            for _ in 0..calls {
-                per[i]
-                    .call_us
-                    .push(call(&c, &data_s).await.as_secs_f64() * 1e6);
-            }
-            let me1 = procstat::cpu_ns(std::process::id());
-            let per_call = |a: u64, b: u64| b.saturating_sub(a) as f64 / 1e3 / calls as f64;
-            per[i].cpu = groups
-                .iter()
-                .zip(&before)
-                .map(|(g, b0)| per_call(*b0, procstat::cpu_sum(g)))
-                .collect();
-            per[i].cpu.insert(0, per_call(me0, me1));
-            close(c).await;
+        }
+        for (i, r) in per.iter_mut().enumerate() {
+            let n = r.call_us.len().max(1) as f64;
+            r.cpu = cpu_ns[i].iter().map(|ns| *ns as f64 / 1e3 / n).collect();
         }
         stop_bridge(b).await;
         for r in &per {
