@@ -606,6 +606,7 @@ fn memchr(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub struct MuxStdio<R> {
     reader: BufReader<R>,
     buf: Vec<u8>,
+    discarding: bool,
     link: Arc<RawLink>,
     max: usize,
 }
@@ -622,6 +623,7 @@ impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> MuxStdio<R> {
             MuxStdio {
                 reader: BufReader::with_capacity(64 * 1024, reader),
                 buf: Vec::with_capacity(4096),
+                discarding: false,
                 link: link.clone(),
                 max,
             },
@@ -657,26 +659,29 @@ impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> Transport<RoleClient> for
     /// Cancel safe: a partly read line stays in `buf` until the next call completes it.
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
-            match self.reader.read_until(b'\n', &mut self.buf).await {
-                Ok(0) => {
+            match read_line(
+                &mut self.reader,
+                &mut self.buf,
+                &mut self.discarding,
+                self.max,
+            )
+            .await
+            {
+                Ok(Line::Complete) => {}
+                Ok(Line::TooLong) => {
+                    tracing::warn!("backend message larger than {} bytes; closing", self.max);
                     self.link.close();
                     return None;
                 }
-                Ok(_) => {}
+                Ok(Line::Eof) => {
+                    self.link.close();
+                    return None;
+                }
                 Err(e) => {
                     tracing::debug!("backend stdout: {e}");
                     self.link.close();
                     return None;
                 }
-            }
-            if self.buf.last() != Some(&b'\n') {
-                // EOF in the middle of a line: the next read returns 0.
-                if self.buf.len() > self.max {
-                    tracing::warn!("backend message larger than {} bytes; closing", self.max);
-                    self.link.close();
-                    return None;
-                }
-                continue;
             }
             let line = std::mem::take(&mut self.buf);
             let frame = trim(&line);
@@ -713,6 +718,52 @@ impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> Transport<RoleClient> for
         match &self.link.sink {
             Sink::Pipe(w) => w.lock().await.shutdown().await,
             Sink::Post(_) => Ok(()),
+        }
+    }
+}
+
+/// What [`read_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// `buf` holds one whole line, newline included.
+    Complete,
+    /// A line longer than the limit went by; it was consumed and dropped.
+    TooLong,
+    Eof,
+}
+
+/// Read one newline-terminated line, appending it to `buf`, never holding more than `max` bytes
+/// of it: a longer line is read to its end and dropped. Cancel safe: what was read so far stays in
+/// `buf` (or in `discarding`) for the next call.
+pub(crate) async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    discarding: &mut bool,
+    max: usize,
+) -> std::io::Result<Line> {
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(Line::Eof);
+        }
+        let (take, done) = match avail.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if !*discarding {
+            buf.extend_from_slice(&avail[..take]);
+        }
+        r.consume(take);
+        if !*discarding && buf.len() > max.saturating_add(2) {
+            *discarding = true;
+            buf.clear();
+        }
+        if done {
+            return Ok(if std::mem::take(discarding) {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
         }
     }
 }
@@ -849,6 +900,36 @@ mod tests {
         for bad in ["null", "{}", "[1]", "true"] {
             assert!(!valid_id(serde_json::from_str(bad).unwrap()), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_dropped_without_being_held() {
+        let (mut w, r) = tokio::io::duplex(64);
+        let mut r = BufReader::with_capacity(8, r);
+        tokio::spawn(async move {
+            let long = vec![b'x'; 1000];
+            for chunk in [
+                &b"short\n"[..],
+                &long,
+                b"\nafter\n",
+                b"tail-without-newline",
+            ] {
+                w.write_all(chunk).await.unwrap();
+            }
+        });
+        let (mut buf, mut discarding) = (Vec::new(), false);
+        let mut next = async || {
+            buf.clear();
+            let l = read_line(&mut r, &mut buf, &mut discarding, 100)
+                .await
+                .unwrap();
+            assert!(buf.len() <= 102, "held {} bytes", buf.len());
+            (l, String::from_utf8_lossy(&buf).into_owned())
+        };
+        assert_eq!(next().await, (Line::Complete, "short\n".into()));
+        assert_eq!(next().await.0, Line::TooLong);
+        assert_eq!(next().await, (Line::Complete, "after\n".into()));
+        assert_eq!(next().await.0, Line::Eof);
     }
 
     #[tokio::test]

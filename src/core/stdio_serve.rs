@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::engine::{Engine, FastItem, Session};
+use crate::core::fastpath::{read_line, Line};
 
 type Out = Arc<tokio::sync::Mutex<std::pin::Pin<Box<dyn AsyncWrite + Send>>>>;
 
@@ -49,6 +50,7 @@ pub fn stdio() -> (
 pub struct StdioFront<R> {
     reader: BufReader<R>,
     buf: Vec<u8>,
+    discarding: bool,
     out: Out,
     engine: Arc<Engine>,
     key: String,
@@ -70,6 +72,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioFront<R> {
         StdioFront {
             reader: BufReader::with_capacity(64 * 1024, reader),
             buf: Vec::with_capacity(4096),
+            discarding: false,
             out: Arc::new(tokio::sync::Mutex::new(Box::pin(writer))),
             max: engine.agg.max_message_size,
             engine,
@@ -112,23 +115,28 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioFront
     /// Cancel safe: a partly read line stays in `buf` until the next call completes it.
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
-            match self.reader.read_until(b'\n', &mut self.buf).await {
-                Ok(0) => return None,
-                Ok(_) => {}
+            match read_line(
+                &mut self.reader,
+                &mut self.buf,
+                &mut self.discarding,
+                self.max,
+            )
+            .await
+            {
+                Ok(Line::Complete) => {}
+                Ok(Line::TooLong) => {
+                    tracing::warn!("client message larger than {} bytes skipped", self.max);
+                    continue;
+                }
+                Ok(Line::Eof) => return None,
                 Err(e) => {
                     tracing::debug!("stdin: {e}");
                     return None;
                 }
             }
-            if self.buf.last() != Some(&b'\n') {
-                continue;
-            }
             let mut line = std::mem::take(&mut self.buf);
             let frame = line.trim_ascii();
             let parsed = if frame.is_empty() {
-                None
-            } else if frame.len() > self.max {
-                tracing::warn!("client message larger than {} bytes skipped", self.max);
                 None
             } else if let Some(mut call) = self.engine.fast_call(&self.key, frame) {
                 let out = self.out.clone();
