@@ -142,6 +142,38 @@ def test_idle_session_ends_and_releases_its_backend(gw):
     assert r.status == 404, (r.status, raw)
 
 
+def test_fast_path_calls_keep_a_session_alive(gw, tmp_path: Path):
+    """tools/call on the fast path bypasses rmcp's session worker, so the idle sweep must see it:
+    calls spread over twice the 2 s idle_timeout keep the session (and its backend) alive."""
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+    }
+    r, raw = post(gw.mcp_url, init)
+    sid = r.getheader("Mcp-Session-Id")
+    h = {"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-06-18"}
+    post(gw.mcp_url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, h)
+    call = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "fs_list_directory", "arguments": {"path": str(tmp_path)}}}
+    end = time.monotonic() + 4.0
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        r, raw = post(gw.mcp_url, dict(call, id=100 + n), h)
+        assert r.status == 200, (n, r.status, raw)
+        assert r.getheader("Content-Type", "").startswith("application/json"), r.getheader("Content-Type")
+        assert "gateway.yml" in json.dumps(rpc_result(raw)["result"]), raw
+        time.sleep(0.5)  # pacing: one call every half second, well inside the idle timeout
+    assert n >= 6
+    # Idle from here on: the sweep ends it.
+    deadline = time.monotonic() + 15
+    while gw.descendants() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    r, raw = post(gw.mcp_url, dict(call, id=1), h)
+    assert r.status == 404, (r.status, raw)
+
+
 def test_log_file_gets_json_lines(tmp_path: Path):
     log = tmp_path / "gw.log"
     cfg = write_config(
