@@ -290,7 +290,12 @@ impl ZrokConnector for ZrokBackends {
                     })
                 }
                 Err(e) => {
-                    tracing::debug!(share = %token_prefix(share_token), "HTTP/2 {url} not served ({e})")
+                    tracing::debug!(share = %token_prefix(share_token), "HTTP/2 {url} not served ({e})");
+                    // A server that does not speak HTTP/2 at all (the Go original) fails before
+                    // any HTTP status: go straight to HTTP/1.1 instead of dialing it again.
+                    if !spoke_http(&e) {
+                        break;
+                    }
                 }
             }
         }
@@ -322,6 +327,21 @@ impl ZrokConnector for ZrokBackends {
         }
         t.reopen();
     }
+}
+
+/// Whether a failed connect got as far as an HTTP status from the server.
+fn spoke_http(e: &BackendError) -> bool {
+    let m = e.to_string();
+    [
+        "HTTP 4",
+        "HTTP 5",
+        "404",
+        "405",
+        "Not Found",
+        "Method Not Allowed",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
 }
 
 /// Create a persistent share (`name` = chosen token, else random); returns the token.
