@@ -386,12 +386,6 @@ pub struct RawLink {
     next: AtomicU64,
 }
 
-/// Why a fast request failed at the link.
-#[derive(Debug)]
-pub enum LinkError {
-    Closed,
-}
-
 impl RawLink {
     fn new(writer: Writer) -> Arc<RawLink> {
         Self::with_sink(Sink::Pipe(writer))
@@ -435,21 +429,6 @@ impl RawLink {
                 progress: progress_rx,
             },
         ))
-    }
-
-    /// Register a fast request and write its frame (built from its backend-side id).
-    pub async fn request(
-        &self,
-        build: impl FnOnce(&str) -> Vec<u8>,
-    ) -> Result<(u64, Waiter), LinkError> {
-        let (n, id, rx) = self.register().ok_or(LinkError::Closed)?;
-        let mut frame = build(&id);
-        frame.push(b'\n');
-        if self.write(&frame).await.is_err() {
-            self.forget(n);
-            return Err(LinkError::Closed);
-        }
-        Ok((n, rx))
     }
 
     /// Write one newline-terminated frame. Frames never interleave, and a write that is
@@ -883,6 +862,21 @@ mod tests {
         assert_eq!(c["params"]["requestId"], "mcpz-fast-3");
     }
 
+    /// Register a fast request on `link` and write its frame (built from its backend-side id).
+    async fn request(
+        link: &RawLink,
+        build: impl FnOnce(&str) -> Vec<u8>,
+    ) -> Result<(u64, Waiter), ()> {
+        let (n, id, rx) = link.register().ok_or(())?;
+        let mut frame = build(&id);
+        frame.push(b'\n');
+        if link.write(&frame).await.is_err() {
+            link.forget(n);
+            return Err(());
+        }
+        Ok((n, rx))
+    }
+
     fn named(n: &str) -> CallParams<'_> {
         CallParams {
             name: n.into(),
@@ -938,8 +932,7 @@ mod tests {
         let (ours_out, backend_in) = tokio::io::duplex(1 << 16);
         let (mut t, link) = MuxStdio::new(ours_in, ours_out, 1 << 20);
         let mut backend_in = BufReader::new(backend_in);
-        let (n, mut rx) = link
-            .request(|id| call_frame(id, "echo", &named("echo")))
+        let (n, mut rx) = request(&link, |id| call_frame(id, "echo", &named("echo")))
             .await
             .unwrap();
         let mut line = String::new();
@@ -987,15 +980,13 @@ mod tests {
         }
         assert!(rx.progress.try_recv().is_err());
         // The backend goes away: pending and future requests fail.
-        let (_, rx2) = link
-            .request(|id| call_frame(id, "echo", &named("echo")))
+        let (_, rx2) = request(&link, |id| call_frame(id, "echo", &named("echo")))
             .await
             .unwrap();
         drop(w);
         assert!(t.receive().await.is_none());
         assert!(rx2.done.await.is_err());
-        assert!(link
-            .request(|id| call_frame(id, "echo", &named("echo")))
+        assert!(request(&link, |id| call_frame(id, "echo", &named("echo")))
             .await
             .is_err());
     }

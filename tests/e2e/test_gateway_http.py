@@ -117,7 +117,8 @@ def test_host_and_origin_checked(gw, host, origin, ok):
         assert r.status == 403, raw
 
 
-def test_idle_session_ends_and_releases_its_backend(gw):
+def raw_session(gw) -> dict[str, str]:
+    """initialize + initialized on `/mcp`; the headers for the session's next requests."""
     init = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -128,6 +129,11 @@ def test_idle_session_ends_and_releases_its_backend(gw):
     sid = r.getheader("Mcp-Session-Id")
     h = {"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-06-18"}
     post(gw.mcp_url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, h)
+    return h
+
+
+def test_idle_session_ends_and_releases_its_backend(gw):
+    h = raw_session(gw)
     # The discovery connection is gone; the session's own backend is the only child.
     deadline = time.monotonic() + 10
     while len(gw.descendants()) != 1 and time.monotonic() < deadline:
@@ -145,16 +151,7 @@ def test_idle_session_ends_and_releases_its_backend(gw):
 def test_fast_path_calls_keep_a_session_alive(gw, tmp_path: Path):
     """tools/call on the fast path bypasses rmcp's session worker, so the idle sweep must see it:
     calls spread over twice the 2 s idle_timeout keep the session (and its backend) alive."""
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-    }
-    r, raw = post(gw.mcp_url, init)
-    sid = r.getheader("Mcp-Session-Id")
-    h = {"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-06-18"}
-    post(gw.mcp_url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, h)
+    h = raw_session(gw)
     call = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "fs_list_directory", "arguments": {"path": str(tmp_path)}}}
     end = time.monotonic() + 4.0
     n = 0
