@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use rmcp::model::{ClientJsonRpcMessage, GetExtensions, JsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, SessionConfig,
@@ -161,96 +160,120 @@ impl SessionManager for Sessions {
     }
 }
 
-/// `POST /mcp` with a `tools/call` the engine can take on its fast path: answered here (one
-/// `application/json` body, or an SSE stream when progress comes first); a body that is not JSON
-/// gets a JSON-RPC parse error (-32700); everything else goes on to rmcp's service unchanged.
-async fn fast_mcp(engine: Arc<Engine>, req: Request, next: Next) -> axum::response::Response {
-    if req.method() != http::Method::POST {
-        return next.run(req).await;
-    }
-    let h = req.headers();
-    let sid = h
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let json_in = h
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let json_out = h
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json") || v.contains("*/*"));
-    let len = h
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let (true, Some(len)) = (json_in, len) else {
-        return next.run(req).await;
-    };
-    if len > engine.agg.max_message_size {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let bytes =
-        match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, len)).await {
+/// The `/mcp` fast path, in front of the axum router (so that a fast `tools/call` pays for
+/// neither routing nor middleware): `POST /mcp` with a `tools/call` the engine can take is
+/// answered here (one `application/json` body, or an SSE stream when progress comes first); a
+/// body that is not JSON gets a JSON-RPC parse error (-32700); everything else goes on to the
+/// router (and rmcp's service) unchanged.
+struct FastFront {
+    engine: Arc<Engine>,
+    /// The loopback `Host`/`Origin` check, as the router's middleware does it.
+    allowed_hosts: Option<Arc<Vec<String>>>,
+}
+
+/// `/mcp` and the paths under it (axum's `nest_service("/mcp")`).
+fn is_mcp_path(path: &str) -> bool {
+    path.strip_prefix("/mcp")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl FastFront {
+    async fn handle(&self, req: Request, router: axum::Router) -> axum::response::Response {
+        use tower::ServiceExt;
+        let next = |req: Request| async move {
+            match router.oneshot(req).await {
+                Ok(r) => r,
+                Err(e) => match e {},
+            }
+        };
+        if let Some(allowed) = &self.allowed_hosts {
+            if let Err(why) = host_allowed(allowed, req.headers()) {
+                tracing::warn!("refused request: {why}");
+                return (StatusCode::FORBIDDEN, why).into_response();
+            }
+        }
+        let engine = &self.engine;
+        let h = req.headers();
+        let json_in = h
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let len = h
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let (true, Some(len)) = (json_in, len) else {
+            return next(req).await;
+        };
+        if len > engine.agg.max_message_size {
+            return next(req).await;
+        }
+        let json_out = h
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json") || v.contains("*/*"));
+        let key = h
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| json_out)
+            .map(|sid| format!("mcp:{sid}"));
+        let (parts, body) = req.into_parts();
+        let bytes = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, len))
+            .await
+        {
             Ok(b) => b.to_bytes(),
             Err(_) => {
                 return (StatusCode::BAD_REQUEST, "failed to read the request body").into_response()
             }
         };
-    if serde_json::from_slice::<&serde_json::value::RawValue>(&bytes).is_err() {
-        tracing::debug!("POST /mcp: body is not JSON");
-        return (
-            StatusCode::BAD_REQUEST,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the body is not JSON"}}"#,
-        )
-            .into_response();
+        if let Some(mut call) = key.and_then(|k| engine.fast_call(&k, &bytes)) {
+            use futures::StreamExt;
+            // Answered quickly with nothing before the response: one JSON body. Otherwise
+            // (progress first, or slow) an SSE stream, so that progress flows and the client
+            // sees headers.
+            let first = match tokio::time::timeout(FAST_JSON_WINDOW, call.next()).await {
+                Ok(Some(FastItem::Done(resp))) => {
+                    return (
+                        [(http::header::CONTENT_TYPE, "application/json")],
+                        axum::body::Body::from(resp),
+                    )
+                        .into_response();
+                }
+                Ok(Some(FastItem::Progress(p))) => Some(p),
+                Ok(None) => None,
+                Err(_) => None,
+            };
+            let frames = futures::stream::iter(first).chain(call.map(|item| match item {
+                FastItem::Progress(b) | FastItem::Done(b) => b,
+            }));
+            let events = frames.map(|b| {
+                let mut e = Vec::with_capacity(b.len() + 24);
+                e.extend_from_slice(b"event: message\ndata: ");
+                e.extend_from_slice(&b);
+                e.extend_from_slice(b"\n\n");
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(e))
+            });
+            return (
+                [
+                    (http::header::CONTENT_TYPE, "text/event-stream"),
+                    (http::header::CACHE_CONTROL, "no-cache"),
+                ],
+                axum::body::Body::from_stream(events),
+            )
+                .into_response();
+        }
+        // Not for the fast path (checked first: a valid call needs no second parse).
+        if serde_json::from_slice::<&serde_json::value::RawValue>(&bytes).is_err() {
+            tracing::debug!("POST /mcp: body is not JSON");
+            return (
+                StatusCode::BAD_REQUEST,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the body is not JSON"}}"#,
+            )
+                .into_response();
+        }
+        next(Request::from_parts(parts, axum::body::Body::from(bytes))).await
     }
-    let Some(sid) = sid.filter(|_| json_out) else {
-        return next
-            .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-            .await;
-    };
-    let key = format!("mcp:{sid}");
-    if let Some(mut call) = engine.fast_call(&key, &bytes) {
-        use futures::StreamExt;
-        // Answered quickly with nothing before the response: one JSON body. Otherwise (progress
-        // first, or slow) an SSE stream, so that progress flows and the client sees headers.
-        let first = match tokio::time::timeout(FAST_JSON_WINDOW, call.next()).await {
-            Ok(Some(FastItem::Done(resp))) => {
-                return (
-                    [(http::header::CONTENT_TYPE, "application/json")],
-                    axum::body::Body::from(resp),
-                )
-                    .into_response();
-            }
-            Ok(Some(FastItem::Progress(p))) => Some(p),
-            Ok(None) => None,
-            Err(_) => None,
-        };
-        let frames = futures::stream::iter(first).chain(call.map(|item| match item {
-            FastItem::Progress(b) | FastItem::Done(b) => b,
-        }));
-        let events = frames.map(|b| {
-            let mut e = Vec::with_capacity(b.len() + 24);
-            e.extend_from_slice(b"event: message\ndata: ");
-            e.extend_from_slice(&b);
-            e.extend_from_slice(b"\n\n");
-            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(e))
-        });
-        return (
-            [
-                (http::header::CONTENT_TYPE, "text/event-stream"),
-                (http::header::CACHE_CONTROL, "no-cache"),
-            ],
-            axum::body::Body::from_stream(events),
-        )
-            .into_response();
-    }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
 }
 
 /// Close streamable-HTTP sessions that have been idle for `idle_timeout` or were ended (console),
@@ -272,8 +295,16 @@ async fn sweep(engine: Arc<Engine>, mgr: Arc<Sessions>, stop: CancellationToken)
     }
 }
 
-/// The axum app: `/mcp` (streamable HTTP) and `/sse` (legacy SSE).
-pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
+/// What [`serve`] serves: the axum app (`/mcp` streamable HTTP, `/sse` legacy SSE) and the
+/// `/mcp` fast path in front of it.
+#[derive(Clone)]
+pub struct App {
+    router: axum::Router,
+    fast: Arc<FastFront>,
+}
+
+/// The app for `engine`: `/mcp` (streamable HTTP) and `/sse` (legacy SSE).
+pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> App {
     // Idle sessions are closed by `sweep`, which also sees fast-path activity.
     let session_cfg = {
         let mut c = SessionConfig::default();
@@ -298,12 +329,10 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
         .with_cancellation_token(engine.shutdown.child_token());
     let e = engine.clone();
     let mcp = StreamableHttpService::new(move || Ok(e.new_session("?", "streamable")), mgr, cfg);
-    let fe = engine.clone();
-    let mcp = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| fast_mcp(fe.clone(), req, next),
-        ))
-        .service(mcp);
+    let fast = Arc::new(FastFront {
+        engine: engine.clone(),
+        allowed_hosts: opts.allowed_hosts.clone().map(Arc::new),
+    });
     let mut app = axum::Router::new().nest_service("/mcp", mcp);
     app = app.merge(crate::core::sse_serve::router(engine.clone(), opts));
     if let Some(allowed) = opts.allowed_hosts.clone() {
@@ -323,12 +352,160 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
             },
         ));
     }
-    app
+    App { router: app, fast }
+}
+
+/// One connection's service: the peer address for handlers, then the fast path for
+/// `POST /mcp`, else the router.
+#[derive(Clone)]
+struct ConnService {
+    router: axum::Router,
+    fast: Arc<FastFront>,
+    remote: crate::core::sse::PeerAddr,
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnService {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        use tower::ServiceExt;
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(self.remote.clone());
+        let router = self.router.clone();
+        if req.method() == http::Method::POST && is_mcp_path(req.uri().path()) {
+            let fast = self.fast.clone();
+            Box::pin(async move { Ok(fast.handle(req, router).await) })
+        } else {
+            Box::pin(router.oneshot(req))
+        }
+    }
+}
+
+/// Threads that serve TCP connections: one current-thread runtime each, for the life of the
+/// process (`MCPZ_WORKER_THREADS`, default one per CPU). A connection, the sessions it opens and
+/// their backends' pipes all live on the thread that accepted it, so a call never hops between
+/// threads: with tokio's work-stealing pool, waking the other workers cost more than the
+/// gateway's own work per call (BENCHMARKS.md). Empty if no thread could be started.
+fn conn_threads() -> &'static [tokio::runtime::Handle] {
+    static THREADS: std::sync::OnceLock<Vec<tokio::runtime::Handle>> = std::sync::OnceLock::new();
+    THREADS.get_or_init(|| {
+        let n = std::env::var("MCPZ_WORKER_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name(format!("mcpz-conn-{i}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            tracing::warn!("cannot start connection thread: {e}");
+                            return;
+                        }
+                    };
+                    let _ = tx.send(rt.handle().clone());
+                    rt.block_on(std::future::pending::<()>());
+                });
+            if spawned.is_err() {
+                break;
+            }
+            match rx.recv() {
+                Ok(h) => handles.push(h),
+                Err(_) => break,
+            }
+        }
+        handles
+    })
+}
+
+/// Serve one accepted connection (HTTP/1.1 or HTTP/2) on the current runtime.
+fn spawn_conn(
+    builder: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    graceful: &hyper_util::server::graceful::GracefulShutdown,
+    io: impl crate::core::net::Conn,
+    remote: String,
+    app: &App,
+) {
+    let svc = ConnService {
+        router: app.router.clone(),
+        fast: app.fast.clone(),
+        remote: crate::core::sse::PeerAddr(remote),
+    };
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    let conn = graceful.watch(conn.into_owned());
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("http connection ended: {e}");
+        }
+    });
 }
 
 /// Serve `app` on `listener` until `stop` fires; then stop accepting and give open connections a
-/// short, bounded grace period.
-pub async fn serve(mut listener: Box<dyn Listener>, app: axum::Router, stop: CancellationToken) {
+/// short, bounded grace period. A TCP listener is accepted on by every [`conn_threads`] thread.
+pub async fn serve(listener: Box<dyn Listener>, app: App, stop: CancellationToken) {
+    let threads = conn_threads();
+    if let (Some(tcp), false) = (listener.std_tcp(), threads.is_empty()) {
+        let mut joined = Vec::with_capacity(threads.len());
+        for h in threads {
+            match tcp.try_clone() {
+                Ok(l) => joined.push(h.spawn(serve_tcp(l, app.clone(), stop.clone()))),
+                Err(e) => tracing::warn!("cannot share the listener with a thread: {e}"),
+            }
+        }
+        if !joined.is_empty() {
+            // The threads hold their own handles to the socket.
+            drop(tcp);
+            drop(listener);
+            for j in joined {
+                let _ = j.await;
+            }
+            return;
+        }
+    }
+    serve_any(listener, app, stop).await
+}
+
+/// One connection thread's accept loop on a shared TCP socket.
+async fn serve_tcp(l: std::net::TcpListener, app: App, stop: CancellationToken) {
+    let l = match tokio::net::TcpListener::from_std(l) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("cannot accept on this thread: {e}");
+            return;
+        }
+    };
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            a = l.accept() => a,
+        };
+        match accepted {
+            Ok((s, peer)) => {
+                let _ = s.set_nodelay(true);
+                spawn_conn(&builder, &graceful, s, peer.to_string(), &app);
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
+}
+
+/// Serve on any listener from the current runtime.
+async fn serve_any(mut listener: Box<dyn Listener>, app: App, stop: CancellationToken) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
@@ -347,16 +524,7 @@ pub async fn serve(mut listener: Box<dyn Listener>, app: axum::Router, stop: Can
                 continue;
             }
         };
-        let remote = crate::core::sse::PeerAddr(accepted.remote.clone());
-        let svc = app.clone().layer(axum::Extension(remote));
-        let svc = TowerToHyperService::new(svc);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(accepted.conn), svc);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("http connection ended: {e}");
-            }
-        });
+        spawn_conn(&builder, &graceful, accepted.conn, accepted.remote, &app);
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
 }
