@@ -27,6 +27,11 @@ pub trait Listener: Send + 'static {
     async fn accept(&mut self) -> io::Result<Accepted>;
     /// Printable description of where this listens (`127.0.0.1:8080`, `zrok share abc123`).
     fn describe(&self) -> String;
+    /// A TCP listener: another handle to its socket, so that several threads can accept on it
+    /// (see `serve`). `None` for anything else.
+    fn std_tcp(&self) -> Option<std::net::TcpListener> {
+        None
+    }
 }
 
 /// Something that opens outgoing byte streams to one fixed target.
@@ -68,6 +73,14 @@ impl Listener for TcpListener {
     fn describe(&self) -> String {
         self.local.to_string()
     }
+
+    fn std_tcp(&self) -> Option<std::net::TcpListener> {
+        use std::os::fd::AsFd;
+        let fd = self.inner.as_fd().try_clone_to_owned().ok()?;
+        let l = std::net::TcpListener::from(fd);
+        l.set_nonblocking(true).ok()?;
+        Some(l)
+    }
 }
 
 /// TCP dialer to a fixed `host:port`.
@@ -85,5 +98,51 @@ impl Dialer for TcpDialer {
 
     fn describe(&self) -> String {
         self.addr.clone()
+    }
+}
+
+#[cfg(test)]
+mod conn_thread_tests {
+    use super::*;
+
+    /// `std_tcp` hands out another handle to the same socket: connections to the listener's
+    /// port are accepted on it, from another runtime, while the original is still open.
+    #[test]
+    fn std_tcp_accepts_on_the_same_socket_from_another_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (l, port) = rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = l.local_addr().port();
+            (l, port)
+        });
+        let dup = l.std_tcp().expect("a TCP listener has a std handle");
+        assert_eq!(dup.local_addr().unwrap().port(), port);
+        let other = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(dup).unwrap();
+                let (mut s, _) =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), l.accept())
+                        .await
+                        .expect("accepted in time")
+                        .unwrap();
+                use tokio::io::AsyncWriteExt;
+                s.write_all(b"hi").await.unwrap();
+            })
+        });
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 2];
+        std::io::Read::read_exact(&mut c, &mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
+        other.join().unwrap();
+        drop(l);
     }
 }

@@ -148,6 +148,21 @@ def test_idle_session_ends_and_releases_its_backend(gw):
     assert r.status == 404, (r.status, raw)
 
 
+def test_fast_path_checks_host_and_origin(gw, tmp_path: Path):
+    """A tools/call that would take the fast path (answered in front of the router) is refused
+    like any request when Host or Origin names another site; the same call is answered otherwise."""
+    h = raw_session(gw)
+    port = urlparse(gw.mcp_url).port
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "fs_list_directory", "arguments": {"path": str(tmp_path)}}}
+    r, raw = post(gw.mcp_url, call, h, host=f"evil.example:{port}")
+    assert r.status == 403, raw
+    r, raw = post(gw.mcp_url, call, dict(h, Origin="http://evil.example"))
+    assert r.status == 403, raw
+    r, raw = post(gw.mcp_url, call, h, host=f"localhost:{port}")
+    assert r.status == 200, raw
+    assert "gateway.yml" in json.dumps(rpc_result(raw)["result"]), raw
+
+
 def test_fast_path_calls_keep_a_session_alive(gw, tmp_path: Path):
     """tools/call on the fast path bypasses rmcp's session worker, so the idle sweep must see it:
     calls spread over twice the 2 s idle_timeout keep the session (and its backend) alive."""
