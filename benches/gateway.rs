@@ -3,7 +3,13 @@
 //!
 //! Run: `cargo bench --bench gateway`. Knobs (environment): `BENCH_CALLS` (sequential calls per
 //! path, default 5000), `BENCH_WARMUP` (default 500), `BENCH_SECS` (seconds per throughput run,
-//! default 5), `BENCH_SESSIONS` (default `1,8,64`).
+//! default 5), `BENCH_SESSIONS` (default `1,8,64`), `BENCH_ONLY` (time only the paths whose
+//! name contains it), `BENCH_PAIRED=0` (time the lean-client paths alone, not alternating with
+//! direct calls).
+//!
+//! Besides the gateway, the lean-client rows time minimal proxies (`--min-proxy*`, see
+//! `support/echo.rs`): what any process in the middle costs on this machine, the floor the
+//! gateway is compared with.
 //!
 //! The backend is this very binary re-executed with `--echo-stdio` (see `support/echo.rs`), so
 //! nothing else has to be built. Everything is on loopback; every loop is bounded; the gateway
@@ -50,6 +56,26 @@ fn main() {
     }
     if args.iter().any(|a| a == "--echo-http") {
         return echo::run_http();
+    }
+    if args.iter().any(|a| a == "--min-proxy-tokio") {
+        echo::run_min_proxy_tokio(&self_exe(), false);
+        return;
+    }
+    if args.iter().any(|a| a == "--min-proxy-timers") {
+        echo::run_min_proxy_tokio(&self_exe(), true);
+        return;
+    }
+    if args.iter().any(|a| a == "--min-proxy-hyper") {
+        echo::run_min_proxy_hyper(&self_exe(), false);
+        return;
+    }
+    if args.iter().any(|a| a == "--min-proxy-axum") {
+        echo::run_min_proxy_hyper(&self_exe(), true);
+        return;
+    }
+    if args.iter().any(|a| a == "--min-proxy") {
+        echo::run_min_proxy(&self_exe());
+        return;
     }
     if args.iter().any(|a| a == "--tcp-echo") {
         return echo::run_tcp_echo();
@@ -348,14 +374,24 @@ enum Lean {
     Http(String, &'static str),
     /// A line echo in another process over loopback TCP (no MCP, no HTTP).
     TcpEcho,
+    /// Hand-written HTTP/1.1 client (`initialize` on the same connection).
+    RawHttp(String, &'static str),
+    /// Hand-written HTTP/1.1 client → a minimal proxy (`--min-proxy*`) → stdio backend.
+    MinProxy(&'static str),
 }
 
 /// Like [`latency`], with the lean client: frames written and read directly.
-async fn lean_latency(t: &Lean, warmup: u64, n: u64, gw: Option<u32>) -> (Stats, f64, Option<f64>) {
+async fn lean_latency(
+    t: &Lean,
+    warmup: u64,
+    n: u64,
+    gw: Option<u32>,
+) -> (Stats, Option<Stats>, f64, Option<f64>) {
     enum C {
         S(Box<lean::LeanStdio>),
         H(lean::LeanHttp),
         T(Box<lean::LeanTcp>),
+        R(Box<lean::LeanRawHttp>),
     }
     let mut child = None;
     let (mut c, tool) = match t {
@@ -371,6 +407,19 @@ async fn lean_latency(t: &Lean, warmup: u64, n: u64, gw: Option<u32>) -> (Stats,
             child = Some(p);
             (C::T(Box::new(lean::LeanTcp::connect(port).await)), "echo")
         }
+        Lean::RawHttp(url, tool) => (
+            C::R(Box::new(lean::LeanRawHttp::connect(url, true).await)),
+            *tool,
+        ),
+        Lean::MinProxy(arg) => {
+            let (p, port) = start_port_child(arg, "min-proxy").await;
+            child = Some(p);
+            let url = format!("http://127.0.0.1:{port}/mcp");
+            (
+                C::R(Box::new(lean::LeanRawHttp::connect(&url, false).await)),
+                "echo",
+            )
+        }
     };
     let one = async |c: &mut C| {
         let f = async {
@@ -378,17 +427,46 @@ async fn lean_latency(t: &Lean, warmup: u64, n: u64, gw: Option<u32>) -> (Stats,
                 C::S(s) => s.call(tool).await,
                 C::H(h) => h.call(tool).await,
                 C::T(t) => t.call(tool).await,
+                C::R(r) => r.call(tool).await,
             }
         };
         tokio::time::timeout(CALL, f).await.expect("call in time");
     };
+    // Every path but the direct one is timed paired with it: a direct call, then a call on the
+    // path, alternating, so both see the same machine (on a shared VM the direct p50 alone
+    // drifts by tens of µs between runs).
+    // `BENCH_PAIRED=0`: time each path alone (compared with the direct row, timed earlier).
+    let paired = std::env::var("BENCH_PAIRED").map_or(true, |v| v != "0");
+    let mut base = match t {
+        Lean::Stdio => None,
+        _ if !paired => None,
+        _ => Some(lean::LeanStdio::spawn(&self_exe(), "--echo-stdio").await),
+    };
     for _ in 0..warmup {
         one(&mut c).await;
+        if let Some(b) = base.as_mut() {
+            b.call("echo").await;
+        }
     }
+    let mut vb = Vec::with_capacity(n as usize);
     let me = std::process::id();
+    // The process in the middle: the gateway, or the minimal proxy.
+    let gw = gw.or_else(|| {
+        child
+            .as_ref()
+            .filter(|_| matches!(t, Lean::MinProxy(_)))
+            .and_then(|p| p.child.id())
+    });
     let (c0, g0) = (cpu_ns(me), gw.map(cpu_ns));
     let mut v = Vec::with_capacity(n as usize);
     for _ in 0..n {
+        if let Some(b) = base.as_mut() {
+            let s = Instant::now();
+            tokio::time::timeout(CALL, b.call("echo"))
+                .await
+                .expect("call in time");
+            vb.push(s.elapsed());
+        }
         let s = Instant::now();
         one(&mut c).await;
         v.push(s.elapsed());
@@ -397,10 +475,12 @@ async fn lean_latency(t: &Lean, warmup: u64, n: u64, gw: Option<u32>) -> (Stats,
     let client = per(c0, cpu_ns(me));
     let gateway = gw.zip(g0).map(|(p, g0)| per(g0, cpu_ns(p)));
     drop(c);
+    drop(base);
     if let Some(p) = child {
         p.stop().await;
     }
-    (stats(v), client, gateway)
+    let paired = (!vb.is_empty()).then(|| stats(vb));
+    (stats(v), paired, client, gateway)
 }
 
 struct Throughput {
@@ -472,6 +552,31 @@ fn print_latency(title: &str, rows: &[(&str, Stats, f64, Option<f64>)]) {
     }
 }
 
+/// Like [`print_latency`]; a row with paired direct samples is compared with those.
+#[allow(clippy::type_complexity)]
+fn print_paired(title: &str, rows: &[(&str, Stats, Option<Stats>, f64, Option<f64>)]) {
+    println!("\n### {title}\n");
+    println!("Each row but the first is timed paired with the direct path (calls alternate); \"added\" is against those paired direct calls, and the client's CPU covers both calls.\n");
+    println!("| path | calls | p50 | p90 | p99 | mean | paired direct p50 | added p50 | added p90 | added p99 | client CPU/call | gateway CPU/call |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, s, paired, cc, gc) in rows {
+        let base = paired.as_ref().unwrap_or(&rows[0].1);
+        let gc = gc.map(|g| format!("{g:.1}")).unwrap_or_else(|| "–".into());
+        println!(
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:+.1} | {:+.1} | {:+.1} | {cc:.1} | {gc} |",
+            s.n,
+            s.p50,
+            s.p90,
+            s.p99,
+            s.mean,
+            base.p50,
+            s.p50 - base.p50,
+            s.p90 - base.p90,
+            s.p99 - base.p99
+        );
+    }
+}
+
 async fn run() -> i32 {
     let n = env_num("BENCH_CALLS", 5000);
     let warmup = env_num("BENCH_WARMUP", 500);
@@ -519,6 +624,36 @@ async fn run() -> i32 {
             Lean::Http(gw_url.clone(), "b_echo"),
             true,
         ),
+        (
+            "raw HTTP client: minimal blocking proxy → stdio backend (floor)",
+            Lean::MinProxy("--min-proxy"),
+            false,
+        ),
+        (
+            "raw HTTP client: minimal tokio proxy → stdio backend",
+            Lean::MinProxy("--min-proxy-tokio"),
+            false,
+        ),
+        (
+            "raw HTTP client: minimal tokio proxy with call timers → stdio backend",
+            Lean::MinProxy("--min-proxy-timers"),
+            false,
+        ),
+        (
+            "raw HTTP client: minimal hyper proxy → stdio backend",
+            Lean::MinProxy("--min-proxy-hyper"),
+            false,
+        ),
+        (
+            "raw HTTP client: minimal hyper+axum proxy → stdio backend",
+            Lean::MinProxy("--min-proxy-axum"),
+            false,
+        ),
+        (
+            "raw HTTP client: gateway `/mcp` → stdio backend",
+            Lean::RawHttp(gw_url.clone(), "b_echo"),
+            true,
+        ),
     ];
     // `BENCH_ONLY=text`: time only the paths whose name contains `text` (for profiling).
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
@@ -543,8 +678,8 @@ async fn run() -> i32 {
     for (name, t, is_gw) in &lean_paths {
         eprintln!("latency: {name}");
         let pid = if *is_gw { gw_pid } else { None };
-        let (s, cc, gc) = lean_latency(t, warmup, n, pid).await;
-        lean_lat.push((*name, s, cc, gc));
+        let (s, paired, cc, gc) = lean_latency(t, warmup, n, pid).await;
+        lean_lat.push((*name, s, paired, cc, gc));
     }
     dh.stop().await;
 
@@ -559,8 +694,8 @@ async fn run() -> i32 {
 
     // Report.
     print_latency("Latency per tools/call (sequential, one session; µs)", &lat);
-    print_latency(
-        "Latency per tools/call with the lean client (sequential, one session; µs)",
+    print_paired(
+        "Latency per tools/call with the lean clients (sequential, one session; µs)",
         &lean_lat,
     );
     println!("\n### Throughput (each session calls back-to-back; latency per call in µs)\n");
@@ -576,15 +711,18 @@ async fn run() -> i32 {
             t.lat.p99
         );
     }
-    for (rows, what) in [(&lat, "rmcp client"), (&lean_lat, "lean client")] {
-        let base = rows[0].1.p50;
-        for (name, st, _, _) in rows.iter().filter(|r| r.0.contains("`/mcp`")) {
-            let added = st.p50 - base;
-            println!(
-                "\nAdded p50 through the gateway ({what}, {name}): {added:.1} µs — target ≤ 100 µs: {}",
-                if added <= 100.0 { "met" } else { "MISSED" }
-            );
-        }
+    let verdict = |name: &str, added: f64| {
+        println!(
+            "\nAdded p50 through the gateway ({name}): {added:.1} µs — target ≤ 100 µs: {}",
+            if added <= 100.0 { "met" } else { "MISSED" }
+        );
+    };
+    for (name, st, _, _) in lat.iter().filter(|r| r.0.contains("`/mcp`")) {
+        verdict(name, st.p50 - lat[0].1.p50);
+    }
+    for (name, st, paired, _, _) in lean_lat.iter().filter(|r| r.0.contains("`/mcp`")) {
+        let base = paired.as_ref().unwrap_or(&lean_lat[0].1);
+        verdict(name, st.p50 - base.p50);
     }
     0
 }

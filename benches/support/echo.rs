@@ -127,3 +127,231 @@ pub fn run_tcp_echo() {
         }
     });
 }
+
+/// The least a process in the middle can do (the floor for any gateway): one thread, blocking
+/// I/O. Prints `PORT <n>`, spawns `exe --echo-stdio`, initializes it, then for every HTTP/1.1
+/// POST on one keep-alive connection writes the body as one line to the backend and answers
+/// with the backend's next line as an `application/json` body. No MCP parsing at all.
+pub fn run_min_proxy(exe: &std::path::Path) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = std::process::Command::new(exe)
+        .arg("--echo-stdio")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn echo backend");
+    let mut bin = child.stdin.take().unwrap();
+    let mut bout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    bin.write_all(MIN_PROXY_INIT.as_bytes()).unwrap();
+    bout.read_line(&mut line).unwrap();
+    bin.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    println!("PORT {}", l.local_addr().unwrap().port());
+    std::io::stdout().flush().ok();
+    let (s, _) = l.accept().expect("accept");
+    s.set_nodelay(true).ok();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let mut body = Vec::new();
+    loop {
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return;
+                }
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            len = content_length(&line).unwrap_or(len);
+        }
+        body.resize(len, 0);
+        r.read_exact(&mut body).unwrap();
+        body.push(b'\n');
+        bin.write_all(&body).unwrap();
+        line.clear();
+        bout.read_line(&mut line).unwrap();
+        let out = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+            line.len() - 1,
+            &line[..line.len() - 1]
+        );
+        w.write_all(out.as_bytes()).unwrap();
+    }
+}
+
+/// The value of a `content-length` header line.
+fn content_length(line: &str) -> Option<usize> {
+    let (k, v) = line.split_once(':')?;
+    k.eq_ignore_ascii_case("content-length")
+        .then(|| v.trim().parse().ok())
+        .flatten()
+}
+
+/// `exe --echo-stdio`, initialized: the backend of the minimal tokio proxies.
+async fn echo_backend(
+    exe: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    tokio::io::BufReader<tokio::process::ChildStdout>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut child = tokio::process::Command::new(exe)
+        .arg("--echo-stdio")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn echo backend");
+    let mut bin = child.stdin.take().unwrap();
+    let mut bout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    bin.write_all(MIN_PROXY_INIT.as_bytes()).await.unwrap();
+    bout.read_line(&mut line).await.unwrap();
+    bin.write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+    (child, bin, bout)
+}
+
+const MIN_PROXY_INIT: &str = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"min-proxy\",\"version\":\"1\"}}}\n";
+
+/// [`run_min_proxy`] on a current-thread tokio runtime (epoll instead of blocking reads).
+/// `timers`: arm (and drop) a 60 s timeout around every backend round trip, as a gateway does.
+pub fn run_min_proxy_tokio(exe: &std::path::Path, timers: bool) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (_child, mut bin, mut bout) = echo_backend(exe).await;
+        let mut line = String::new();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("PORT {}", l.local_addr().unwrap().port());
+        let (s, _) = l.accept().await.expect("accept");
+        s.set_nodelay(true).ok();
+        let (r, mut w) = s.into_split();
+        let mut r = BufReader::new(r);
+        let mut body = Vec::new();
+        loop {
+            let mut len = 0usize;
+            loop {
+                line.clear();
+                match r.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                len = content_length(&line).unwrap_or(len);
+            }
+            body.resize(len, 0);
+            r.read_exact(&mut body).await.unwrap();
+            body.push(b'\n');
+            line.clear();
+            let trip = async {
+                bin.write_all(&body).await.unwrap();
+                bout.read_line(&mut line).await.unwrap();
+            };
+            if timers {
+                tokio::time::timeout(std::time::Duration::from_secs(60), trip)
+                    .await
+                    .unwrap();
+            } else {
+                trip.await;
+            }
+            let out = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+                line.len() - 1,
+                &line[..line.len() - 1]
+            );
+            w.write_all(out.as_bytes()).await.unwrap();
+        }
+    });
+}
+
+/// [`run_min_proxy_tokio`] with hyper's HTTP/1.1 server in front (`axum`: behind an axum router
+/// with a `/mcp` route, as the gateway has): what the HTTP stack itself costs per call.
+pub fn run_min_proxy_hyper(exe: &std::path::Path, axum_router: bool) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (_child, bin, bout) = echo_backend(exe).await;
+        let pipes = Arc::new(tokio::sync::Mutex::new((bin, bout)));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("PORT {}", l.local_addr().unwrap().port());
+        let (s, _) = l.accept().await.expect("accept");
+        s.set_nodelay(true).ok();
+        let handle = move |body: bytes::Bytes| {
+            let pipes = pipes.clone();
+            async move {
+                let mut p = pipes.lock().await;
+                let mut b = body.to_vec();
+                b.push(b'\n');
+                p.0.write_all(&b).await.unwrap();
+                let mut line = String::new();
+                p.1.read_line(&mut line).await.unwrap();
+                line.pop();
+                line
+            }
+        };
+        let io = hyper_util::rt::TokioIo::new(s);
+        if axum_router {
+            let app = axum::Router::new().route(
+                "/mcp",
+                axum::routing::post(move |body: bytes::Bytes| {
+                    let h = handle.clone();
+                    async move {
+                        (
+                            [(http::header::CONTENT_TYPE, "application/json")],
+                            h(body).await,
+                        )
+                    }
+                }),
+            );
+            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, svc)
+                .await;
+        } else {
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let h = handle.clone();
+                    async move {
+                        use http_body_util::BodyExt;
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let out = h(body).await;
+                        Ok::<_, hyper::Error>(
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(out)))
+                                .unwrap(),
+                        )
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, svc)
+                .await;
+        }
+    });
+}

@@ -193,3 +193,111 @@ impl LeanTcp {
         check(&self.line, id);
     }
 }
+
+/// Streamable HTTP written by hand: one keep-alive HTTP/1.1 connection, each request one
+/// `write` and its response read on the caller's task (no connection task, no SDK). With a
+/// session (`init`), `initialize` goes over the same connection, as a real client's would.
+pub struct LeanRawHttp {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+    head: String,
+    next: u64,
+    line: String,
+    body: Vec<u8>,
+}
+
+impl LeanRawHttp {
+    pub async fn connect(url: &str, init: bool) -> LeanRawHttp {
+        let rest = url.strip_prefix("http://").expect("http url");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let s = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("tcp");
+        s.set_nodelay(true).ok();
+        let (r, w) = s.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\nmcp-protocol-version: 2025-06-18\r\n"
+        );
+        let mut c = LeanRawHttp {
+            r: BufReader::new(r),
+            w,
+            head,
+            next: 1,
+            line: String::new(),
+            body: Vec::new(),
+        };
+        if init {
+            let sid = c.post(INIT).await.expect("initialize: mcp-session-id");
+            assert!(
+                String::from_utf8_lossy(&c.body).contains("protocolVersion"),
+                "initialize"
+            );
+            c.head.push_str(&format!("mcp-session-id: {sid}\r\n"));
+            c.post(INITIALIZED).await;
+        }
+        c
+    }
+
+    /// One request; the body (content-length or chunked) ends up in `self.body`. Returns the
+    /// response's `mcp-session-id`, if any.
+    async fn post(&mut self, frame: &str) -> Option<String> {
+        use tokio::io::AsyncReadExt;
+        let req = format!(
+            "{}content-length: {}\r\n\r\n{frame}",
+            self.head,
+            frame.len()
+        );
+        self.w.write_all(req.as_bytes()).await.expect("write");
+        let (mut len, mut chunked, mut sid) = (None, false, None);
+        let mut first = true;
+        loop {
+            self.line.clear();
+            let n = self.r.read_line(&mut self.line).await.expect("read");
+            assert!(n > 0, "connection closed");
+            if first {
+                assert!(self.line.starts_with("HTTP/1.1 2"), "{}", self.line);
+                first = false;
+            } else if self.line == "\r\n" {
+                break;
+            } else if let Some((k, v)) = self.line.split_once(':') {
+                let v = v.trim();
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.parse::<usize>().ok();
+                } else if k.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = v.eq_ignore_ascii_case("chunked");
+                } else if k.eq_ignore_ascii_case("mcp-session-id") {
+                    sid = Some(v.to_string());
+                }
+            }
+        }
+        self.body.clear();
+        if chunked {
+            loop {
+                self.line.clear();
+                self.r.read_line(&mut self.line).await.expect("chunk size");
+                let n = usize::from_str_radix(self.line.trim(), 16).expect("chunk size");
+                let at = self.body.len();
+                self.body.resize(at + n + 2, 0);
+                self.r
+                    .read_exact(&mut self.body[at..])
+                    .await
+                    .expect("chunk");
+                self.body.truncate(at + n);
+                if n == 0 {
+                    break;
+                }
+            }
+        } else {
+            self.body.resize(len.unwrap_or(0), 0);
+            self.r.read_exact(&mut self.body).await.expect("body");
+        }
+        sid
+    }
+
+    pub async fn call(&mut self, tool: &str) {
+        let id = self.next;
+        self.next += 1;
+        self.post(&call_frame(id, tool)).await;
+        check(&String::from_utf8_lossy(&self.body), id);
+    }
+}
