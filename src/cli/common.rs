@@ -96,11 +96,7 @@ where
 {
     let mut b = tokio::runtime::Builder::new_multi_thread();
     // `MCPZ_WORKER_THREADS=N`: runtime worker threads (default: one per CPU).
-    if let Some(n) = std::env::var("MCPZ_WORKER_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-    {
+    if let Some(n) = crate::core::serve::worker_threads() {
         b.worker_threads(n);
     }
     let rt = match b.enable_all().build() {

@@ -54,6 +54,13 @@ impl TcpListener {
         Ok(Self { inner, local })
     }
 
+    /// From a (non-blocking) std listener, registered with the current runtime.
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<Self> {
+        let inner = tokio::net::TcpListener::from_std(l)?;
+        let local = inner.local_addr()?;
+        Ok(Self { inner, local })
+    }
+
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.local
     }
@@ -126,14 +133,13 @@ mod conn_thread_tests {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let l = tokio::net::TcpListener::from_std(dup).unwrap();
-                let (mut s, _) =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), l.accept())
-                        .await
-                        .expect("accepted in time")
-                        .unwrap();
+                let mut l = TcpListener::from_std(dup).unwrap();
+                let mut a = tokio::time::timeout(std::time::Duration::from_secs(10), l.accept())
+                    .await
+                    .expect("accepted in time")
+                    .unwrap();
                 use tokio::io::AsyncWriteExt;
-                s.write_all(b"hi").await.unwrap();
+                a.conn.write_all(b"hi").await.unwrap();
             })
         });
         let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rmcp::model::{ClientJsonRpcMessage, GetExtensions, JsonRpcMessage, ServerJsonRpcMessage};
@@ -167,8 +166,6 @@ impl SessionManager for Sessions {
 /// router (and rmcp's service) unchanged.
 struct FastFront {
     engine: Arc<Engine>,
-    /// The loopback `Host`/`Origin` check, as the router's middleware does it.
-    allowed_hosts: Option<Arc<Vec<String>>>,
 }
 
 /// `/mcp` and the paths under it (axum's `nest_service("/mcp")`).
@@ -186,12 +183,6 @@ impl FastFront {
                 Err(e) => match e {},
             }
         };
-        if let Some(allowed) = &self.allowed_hosts {
-            if let Err(why) = host_allowed(allowed, req.headers()) {
-                tracing::warn!("refused request: {why}");
-                return (StatusCode::FORBIDDEN, why).into_response();
-            }
-        }
         let engine = &self.engine;
         let h = req.headers();
         let json_in = h
@@ -295,12 +286,14 @@ async fn sweep(engine: Arc<Engine>, mgr: Arc<Sessions>, stop: CancellationToken)
     }
 }
 
-/// What [`serve`] serves: the axum app (`/mcp` streamable HTTP, `/sse` legacy SSE) and the
-/// `/mcp` fast path in front of it.
+/// What [`serve`] serves: the axum app (`/mcp` streamable HTTP, `/sse` legacy SSE), the
+/// `/mcp` fast path in front of it, and the loopback `Host`/`Origin` check in front of both.
 #[derive(Clone)]
 pub struct App {
     router: axum::Router,
     fast: Arc<FastFront>,
+    /// `Some`: only these `Host`s (and their `Origin`s) are served (DNS rebinding).
+    allowed_hosts: Option<Arc<Vec<String>>>,
 }
 
 /// The app for `engine`: `/mcp` (streamable HTTP) and `/sse` (legacy SSE).
@@ -331,36 +324,22 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> App {
     let mcp = StreamableHttpService::new(move || Ok(e.new_session("?", "streamable")), mgr, cfg);
     let fast = Arc::new(FastFront {
         engine: engine.clone(),
-        allowed_hosts: opts.allowed_hosts.clone().map(Arc::new),
     });
-    let mut app = axum::Router::new().nest_service("/mcp", mcp);
-    app = app.merge(crate::core::sse_serve::router(engine.clone(), opts));
-    if let Some(allowed) = opts.allowed_hosts.clone() {
-        let allowed = Arc::new(allowed);
-        app = app.layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| {
-                let allowed = allowed.clone();
-                async move {
-                    match host_allowed(&allowed, req.headers()) {
-                        Ok(()) => next.run(req).await,
-                        Err(why) => {
-                            tracing::warn!("refused request: {why}");
-                            (StatusCode::FORBIDDEN, why).into_response()
-                        }
-                    }
-                }
-            },
-        ));
+    let router = axum::Router::new()
+        .nest_service("/mcp", mcp)
+        .merge(crate::core::sse_serve::router(engine.clone(), opts));
+    App {
+        router,
+        fast,
+        allowed_hosts: opts.allowed_hosts.clone().map(Arc::new),
     }
-    App { router: app, fast }
 }
 
-/// One connection's service: the peer address for handlers, then the fast path for
-/// `POST /mcp`, else the router.
+/// One connection's service: the `Host`/`Origin` check, the peer address for handlers, then
+/// the fast path for `POST /mcp`, else the router.
 #[derive(Clone)]
 struct ConnService {
-    router: axum::Router,
-    fast: Arc<FastFront>,
+    app: App,
     remote: crate::core::sse::PeerAddr,
 }
 
@@ -371,16 +350,31 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnServi
 
     fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
         use tower::ServiceExt;
+        if let Some(allowed) = &self.app.allowed_hosts {
+            if let Err(why) = host_allowed(allowed, req.headers()) {
+                tracing::warn!("refused request: {why}");
+                let refused = (StatusCode::FORBIDDEN, why).into_response();
+                return Box::pin(std::future::ready(Ok(refused)));
+            }
+        }
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(self.remote.clone());
-        let router = self.router.clone();
+        let router = self.app.router.clone();
         if req.method() == http::Method::POST && is_mcp_path(req.uri().path()) {
-            let fast = self.fast.clone();
+            let fast = self.app.fast.clone();
             Box::pin(async move { Ok(fast.handle(req, router).await) })
         } else {
             Box::pin(router.oneshot(req))
         }
     }
+}
+
+/// `MCPZ_WORKER_THREADS=N` (N > 0): runtime worker threads, and connection threads.
+pub fn worker_threads() -> Option<usize> {
+    std::env::var("MCPZ_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
 }
 
 /// Threads that serve TCP connections: one current-thread runtime each, for the life of the
@@ -391,10 +385,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnServi
 fn conn_threads() -> &'static [tokio::runtime::Handle] {
     static THREADS: std::sync::OnceLock<Vec<tokio::runtime::Handle>> = std::sync::OnceLock::new();
     THREADS.get_or_init(|| {
-        let n = std::env::var("MCPZ_WORKER_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
+        let n = worker_threads()
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let mut handles = Vec::with_capacity(n);
         for i in 0..n {
@@ -436,8 +427,7 @@ fn spawn_conn(
     app: &App,
 ) {
     let svc = ConnService {
-        router: app.router.clone(),
-        fast: app.fast.clone(),
+        app: app.clone(),
         remote: crate::core::sse::PeerAddr(remote),
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
@@ -457,7 +447,16 @@ pub async fn serve(listener: Box<dyn Listener>, app: App, stop: CancellationToke
         let mut joined = Vec::with_capacity(threads.len());
         for h in threads {
             match tcp.try_clone() {
-                Ok(l) => joined.push(h.spawn(serve_tcp(l, app.clone(), stop.clone()))),
+                Ok(l) => {
+                    let (app, stop) = (app.clone(), stop.clone());
+                    // Registered with the thread's own runtime, inside it.
+                    joined.push(h.spawn(async move {
+                        match crate::core::net::TcpListener::from_std(l) {
+                            Ok(l) => serve_any(Box::new(l), app, stop).await,
+                            Err(e) => tracing::warn!("cannot accept on this thread: {e}"),
+                        }
+                    }));
+                }
                 Err(e) => tracing::warn!("cannot share the listener with a thread: {e}"),
             }
         }
@@ -474,37 +473,7 @@ pub async fn serve(listener: Box<dyn Listener>, app: App, stop: CancellationToke
     serve_any(listener, app, stop).await
 }
 
-/// One connection thread's accept loop on a shared TCP socket.
-async fn serve_tcp(l: std::net::TcpListener, app: App, stop: CancellationToken) {
-    let l = match tokio::net::TcpListener::from_std(l) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!("cannot accept on this thread: {e}");
-            return;
-        }
-    };
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    loop {
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => break,
-            a = l.accept() => a,
-        };
-        match accepted {
-            Ok((s, peer)) => {
-                let _ = s.set_nodelay(true);
-                spawn_conn(&builder, &graceful, s, peer.to_string(), &app);
-            }
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
-}
-
-/// Serve on any listener from the current runtime.
+/// Serve on any listener from the current runtime (connections run on it too).
 async fn serve_any(mut listener: Box<dyn Listener>, app: App, stop: CancellationToken) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
