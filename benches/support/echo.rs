@@ -44,12 +44,28 @@ impl ServerHandler for Echo {
     }
 }
 
-/// Serve on stdin/stdout until stdin closes.
-pub fn run_stdio() {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// The current-thread runtime every helper here runs on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// Listen on 127.0.0.1:0, print `PORT <n>`, and take the one connection the bench makes.
+async fn accept_one() -> tokio::net::TcpStream {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    println!("PORT {}", l.local_addr().unwrap().port());
+    let (s, _) = l.accept().await.expect("accept");
+    s.set_nodelay(true).ok();
+    s
+}
+
+/// Serve on stdin/stdout until stdin closes.
+pub fn run_stdio() {
+    let rt = runtime();
     rt.block_on(async {
         let running = Echo::new()
             .serve(rmcp::transport::io::stdio())
@@ -65,10 +81,7 @@ pub fn run_http() {
         session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
     };
     use tokio::io::AsyncReadExt;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         let stop = tokio_util::sync::CancellationToken::new();
         let svc: StreamableHttpService<Echo, LocalSessionManager> = StreamableHttpService::new(
@@ -100,17 +113,9 @@ pub fn run_http() {
 /// connection back. What one extra process hop over TCP costs, for comparison.
 pub fn run_tcp_echo() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        println!("PORT {}", l.local_addr().unwrap().port());
-        let (s, _) = l.accept().await.expect("accept");
-        s.set_nodelay(true).ok();
+        let s = accept_one().await;
         let (r, mut w) = s.into_split();
         let mut r = tokio::io::BufReader::new(r);
         let mut line = Vec::new();
@@ -230,19 +235,11 @@ const MIN_PROXY_INIT: &str = "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initial
 /// `timers`: arm (and drop) a 60 s timeout around every backend round trip, as a gateway does.
 pub fn run_min_proxy_tokio(exe: &std::path::Path, timers: bool) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         let (_child, mut bin, mut bout) = echo_backend(exe).await;
         let mut line = String::new();
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        println!("PORT {}", l.local_addr().unwrap().port());
-        let (s, _) = l.accept().await.expect("accept");
-        s.set_nodelay(true).ok();
+        let s = accept_one().await;
         let (r, mut w) = s.into_split();
         let mut r = BufReader::new(r);
         let mut body = Vec::new();
@@ -289,19 +286,11 @@ pub fn run_min_proxy_tokio(exe: &std::path::Path, timers: bool) {
 pub fn run_min_proxy_hyper(exe: &std::path::Path, axum_router: bool) {
     use std::sync::Arc;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         let (_child, bin, bout) = echo_backend(exe).await;
         let pipes = Arc::new(tokio::sync::Mutex::new((bin, bout)));
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        println!("PORT {}", l.local_addr().unwrap().port());
-        let (s, _) = l.accept().await.expect("accept");
-        s.set_nodelay(true).ok();
+        let s = accept_one().await;
         let handle = move |body: bytes::Bytes| {
             let pipes = pipes.clone();
             async move {
