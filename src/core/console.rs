@@ -2,7 +2,7 @@
 //! task and answers on its oneshot; nothing here blocks the console's render loop.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use rmcp::model::CallToolRequestParams;
 use tokio::sync::mpsc;
@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use crate::core::backend::{self, Downstream};
 use crate::core::control::Command;
 use crate::core::engine::Engine;
-use crate::core::state::{CallEvent, CallOutcome};
+use crate::core::state::CallOutcome;
 
 /// Share operations, when a zrok environment is available.
 #[async_trait::async_trait]
@@ -126,12 +126,11 @@ pub async fn call_tool_once(
         ),
     };
     engine.hub.record_call(
-        CallEvent {
-            at: SystemTime::now(),
-            session: "console".into(),
-            backend: b.id.clone(),
-            method: "tools/call".into(),
-            target: name.to_string(),
+        crate::core::hub::CallRecord {
+            session: "console",
+            backend: &b.id,
+            method: "tools/call",
+            target: name,
             duration: started.elapsed(),
             outcome,
         },

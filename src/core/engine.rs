@@ -26,7 +26,7 @@ use crate::core::backend::{self, BackendConn, ConnectEnv, Downstream, ListChange
 use crate::core::config;
 use crate::core::hub::Hub;
 use crate::core::process::Registry;
-use crate::core::state::{self, BackendState, BackendStatus, CallEvent, CallOutcome, ToolState};
+use crate::core::state::{self, BackendState, BackendStatus, CallOutcome, ToolState};
 
 /// How the engine presents its backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -657,8 +657,10 @@ struct FastState {
     exposed: String,
     started: Instant,
     timeout: Duration,
-    deadline: tokio::time::Instant,
-    max_deadline: tokio::time::Instant,
+    deadline: Instant,
+    max_deadline: Instant,
+    /// Fires at `min(deadline, max_deadline)`.
+    timer: crate::core::deadline::Deadline,
     queue: std::collections::VecDeque<FastItem>,
     finished: bool,
 }
@@ -708,12 +710,19 @@ impl FastState {
             }
         }
         loop {
-            let deadline = self.deadline.min(self.max_deadline);
             tokio::select! {
                 biased;
-                Some(p) = self.waiter.progress.recv() => {
+                Some(p) = async {
+                    match self.waiter.progress.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
                     if self.client_token.is_some() {
-                        self.deadline = tokio::time::Instant::now() + self.timeout;
+                        self.deadline = Instant::now() + self.timeout;
+                        self.timer = crate::core::deadline::Deadline::at(
+                            self.deadline.min(self.max_deadline),
+                        );
                     }
                     if let Some(item) = self.progress(&p) {
                         return Some(item);
@@ -721,14 +730,14 @@ impl FastState {
                 }
                 r = &mut self.waiter.done => {
                     // Progress sent before the response is already queued: it goes first.
-                    while let Ok(p) = self.waiter.progress.try_recv() {
+                    while let Some(Ok(p)) = self.waiter.progress.as_mut().map(|rx| rx.try_recv()) {
                         if let Some(item) = self.progress(&p) {
                             self.queue.push_back(item);
                         }
                     }
                     match r.ok().and_then(|b| fp::readdress(&b, &self.client_id)) {
-                        Some(f) => {
-                            let o = match fp::outcome(&f) {
+                        Some((f, o)) => {
+                            let o = match o {
                                 fp::Outcome::Ok => CallOutcome::Ok,
                                 fp::Outcome::ToolError(m) => CallOutcome::ToolError(m),
                                 fp::Outcome::Error(c, m) => CallOutcome::Error(c, m),
@@ -742,7 +751,7 @@ impl FastState {
                     }
                     return self.queue.pop_front();
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut self.timer => {
                     self.abandon.why = "call_timeout expired";
                     self.abandon.fire();
                     let m = format!(
@@ -987,12 +996,11 @@ impl Session {
     ) {
         let duration = started.elapsed();
         self.inner.engine.hub.record_call(
-            CallEvent {
-                at: SystemTime::now(),
-                session: self.inner.id.clone(),
-                backend: backend.to_string(),
-                method: method.to_string(),
-                target: target.to_string(),
+            crate::core::hub::CallRecord {
+                session: &self.inner.id,
+                backend,
+                method,
+                target,
                 duration,
                 outcome,
             },
@@ -1027,7 +1035,7 @@ impl Session {
         }
         let conn = conns.iter().find(|c| c.idx == i)?.clone();
         let link = conn.raw.clone()?;
-        let (n, theirs, waiter) = link.register()?;
+        let (n, theirs, waiter) = link.register(params.progress.is_some())?;
         let mut frame = fp::call_frame(&theirs, &original, &params);
         frame.push(b'\n');
         let timeout = e.agg.call_timeout;
@@ -1054,8 +1062,9 @@ impl Session {
             exposed: params.name.into_owned(),
             started,
             timeout,
-            deadline: tokio::time::Instant::now() + timeout,
-            max_deadline: tokio::time::Instant::now() + max_total,
+            deadline: started + timeout,
+            max_deadline: started + max_total,
+            timer: crate::core::deadline::Deadline::at(started + timeout),
             queue: std::collections::VecDeque::new(),
             finished: false,
         };

@@ -227,13 +227,13 @@ pub fn progress_to_client(frame: &[u8], client_token: &str) -> Option<Bytes> {
     Some(Bytes::from(out))
 }
 
-/// The backend's response re-addressed to the client's request id, or `None` when the frame is
-/// not a response.
-pub fn readdress(frame: &[u8], client_id: &str) -> Option<Bytes> {
+/// The backend's response re-addressed to the client's request id, with what it says (for the
+/// console's call records), or `None` when the frame is not a response. The frame is parsed once.
+pub fn readdress(frame: &[u8], client_id: &str) -> Option<(Bytes, Outcome)> {
     let h = Head::parse(frame)?;
-    let (key, body) = match (h.result, h.error) {
-        (Some(r), None) => ("result", r),
-        (None, Some(e)) => ("error", e),
+    let (key, body, outcome) = match (h.result, h.error) {
+        (Some(r), None) => ("result", r, result_outcome(r)),
+        (None, Some(e)) => ("error", e, error_outcome(e)),
         _ => return None,
     };
     let mut out = Vec::with_capacity(body.get().len() + client_id.len() + 32);
@@ -244,7 +244,7 @@ pub fn readdress(frame: &[u8], client_id: &str) -> Option<Bytes> {
     out.extend_from_slice(b"\":");
     out.extend_from_slice(body.get().as_bytes());
     out.push(b'}');
-    Some(Bytes::from(out))
+    Some((Bytes::from(out), outcome))
 }
 
 /// A JSON-RPC error response to `client_id`.
@@ -311,20 +311,16 @@ struct ErrorBody {
     message: String,
 }
 
-/// The outcome carried by a response frame (as re-addressed by [`readdress`]).
-pub fn outcome(frame: &[u8]) -> Outcome {
-    let Some(h) = Head::parse(frame) else {
-        return Outcome::Error(-32603, "unparsable response".into());
-    };
-    if let Some(e) = h.error {
-        return match serde_json::from_str::<ErrorBody>(e.get()) {
-            Ok(e) => Outcome::Error(e.code, e.message),
-            Err(_) => Outcome::Error(-32603, "malformed error".into()),
-        };
+/// What a response's `error` says.
+fn error_outcome(e: &RawValue) -> Outcome {
+    match serde_json::from_str::<ErrorBody>(e.get()) {
+        Ok(e) => Outcome::Error(e.code, e.message),
+        Err(_) => Outcome::Error(-32603, "malformed error".into()),
     }
-    let Some(r) = h.result else {
-        return Outcome::Ok;
-    };
+}
+
+/// What a `tools/call` response's `result` says: a tool error (with its first text) or success.
+fn result_outcome(r: &RawValue) -> Outcome {
     match serde_json::from_str::<ToolResultHead>(r.get()) {
         Ok(ToolResultHead {
             is_error: Some(true),
@@ -357,14 +353,15 @@ const PROGRESS_QUEUE: usize = 256;
 
 struct Pending {
     done: oneshot::Sender<Bytes>,
-    progress: tokio::sync::mpsc::Sender<Bytes>,
+    progress: Option<tokio::sync::mpsc::Sender<Bytes>>,
 }
 
 /// Where a fast request's frames arrive: its progress notifications, in wire order, then its
 /// response. Progress sent before the response is always in `progress` when `done` fires.
 pub struct Waiter {
     pub done: oneshot::Receiver<Bytes>,
-    pub progress: tokio::sync::mpsc::Receiver<Bytes>,
+    /// `None` when the request asked for no progress (the backend has no token to send it with).
+    pub progress: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
 
 /// Sends one frame over a message-oriented transport (a POST to a legacy SSE endpoint).
@@ -410,12 +407,17 @@ impl RawLink {
         format!("{ID_PREFIX}{n}")
     }
 
-    /// Register a fast request: its number, its backend-side id (also its progress token) and
-    /// where its frames arrive. `None` when the backend is gone.
-    pub fn register(&self) -> Option<(u64, String, Waiter)> {
+    /// Register a fast request: its number, its backend-side id (also its progress token, if
+    /// `progress`) and where its frames arrive. `None` when the backend is gone.
+    pub fn register(&self, progress: bool) -> Option<(u64, String, Waiter)> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let (done, done_rx) = oneshot::channel();
-        let (progress, progress_rx) = tokio::sync::mpsc::channel(PROGRESS_QUEUE);
+        let (progress, progress_rx) = if progress {
+            let (tx, rx) = tokio::sync::mpsc::channel(PROGRESS_QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -530,8 +532,9 @@ impl RawLink {
                     .unwrap_or_else(|e| e.into_inner())
                     .as_ref()
                     .and_then(|p| p.get(&n))
+                    .and_then(|p| p.progress.as_ref())
                 {
-                    if p.progress.try_send(Bytes::copy_from_slice(frame)).is_err() {
+                    if p.try_send(Bytes::copy_from_slice(frame)).is_err() {
                         tracing::debug!("progress for fast request {n} dropped (queue full)");
                     }
                 }
@@ -830,7 +833,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            &r[..],
+            &r.0[..],
             br#"{"jsonrpc":"2.0","id":"abc","result":{"content":[{"type":"text","text":"hi"}]}}"#
         );
         let e = readdress(
@@ -839,10 +842,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            &e[..],
+            &e.0[..],
             br#"{"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"no"}}"#
         );
-        assert!(matches!(outcome(&e), Outcome::Error(-32602, m) if m == "no"));
+        assert!(matches!(e.1, Outcome::Error(-32602, m) if m == "no"));
         assert!(readdress(br#"{"jsonrpc":"2.0","id":1,"method":"x"}"#, "1").is_none());
         assert!(readdress(b"not json", "1").is_none());
     }
@@ -850,9 +853,9 @@ mod tests {
     #[test]
     fn outcomes() {
         let ok = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#;
-        assert!(matches!(outcome(ok), Outcome::Ok));
+        assert!(matches!(readdress(ok, "1").unwrap().1, Outcome::Ok));
         let te = br#"{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"boom"}]}}"#;
-        assert!(matches!(outcome(te), Outcome::ToolError(m) if m == "boom"));
+        assert!(matches!(readdress(te, "1").unwrap().1, Outcome::ToolError(m) if m == "boom"));
         let f = error_frame("7", -32603, "backend \"b\" gone");
         let v: serde_json::Value = serde_json::from_slice(&f).unwrap();
         assert_eq!(v["error"]["message"], "backend \"b\" gone");
@@ -867,7 +870,7 @@ mod tests {
         link: &RawLink,
         build: impl FnOnce(&str) -> Vec<u8>,
     ) -> Result<(u64, Waiter), ()> {
-        let (n, id, rx) = link.register().ok_or(())?;
+        let (n, id, rx) = link.register(true).ok_or(())?;
         let mut frame = build(&id);
         frame.push(b'\n');
         if link.write(&frame).await.is_err() {
@@ -973,12 +976,12 @@ mod tests {
         let got = (&mut rx.done).await.unwrap();
         assert_eq!(std::str::from_utf8(&got).unwrap(), resp.trim_end());
         for i in 0..2 {
-            let p = rx.progress.try_recv().unwrap();
+            let p = rx.progress.as_mut().unwrap().try_recv().unwrap();
             assert!(std::str::from_utf8(&p)
                 .unwrap()
                 .contains(&format!("\"progress\":{i}")));
         }
-        assert!(rx.progress.try_recv().is_err());
+        assert!(rx.progress.as_mut().unwrap().try_recv().is_err());
         // The backend goes away: pending and future requests fail.
         let (_, rx2) = request(&link, |id| call_frame(id, "echo", &named("echo")))
             .await

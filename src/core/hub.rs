@@ -276,7 +276,10 @@ impl Hub {
     }
 
     /// Record one finished call.
-    pub fn record_call(&self, ev: CallEvent, tool_key: Option<&str>) {
+    /// Count a finished call in the live state; a [`CallEvent`] is built and sent only while
+    /// someone listens to the events.
+    pub fn record_call(&self, ev: CallRecord<'_>, tool_key: Option<&str>) {
+        let at = SystemTime::now();
         let err = !ev.outcome.is_ok();
         {
             let mut g = self.lock();
@@ -306,18 +309,88 @@ impl Hub {
                     }
                 }
             }
-            if let Some(s) = g.sessions.get_mut(&ev.session) {
+            if let Some(s) = g.sessions.get_mut(ev.session) {
                 s.calls += 1;
                 if err {
                     s.errors += 1;
                 }
-                s.last_activity = ev.at;
-                if ev.method == "tools/call" {
-                    s.last_call = Some(ev.target.clone());
+                s.last_activity = at;
+                if ev.method == "tools/call" && s.last_call.as_deref() != Some(ev.target) {
+                    s.last_call = Some(ev.target.to_string());
                 }
             }
         }
         self.touch();
-        self.emit(Event::Call(ev));
+        if self.events.receiver_count() > 0 {
+            self.emit(Event::Call(CallEvent {
+                at,
+                session: ev.session.to_string(),
+                backend: ev.backend.to_string(),
+                method: ev.method.to_string(),
+                target: ev.target.to_string(),
+                duration: ev.duration,
+                outcome: ev.outcome,
+            }));
+        }
+    }
+}
+
+/// A finished call, as [`Hub::record_call`] takes it (borrowed: nothing is copied unless the
+/// console listens).
+pub struct CallRecord<'a> {
+    pub session: &'a str,
+    pub backend: &'a str,
+    /// MCP method (`tools/call`, `resources/read`, `prompts/get`, ...).
+    pub method: &'a str,
+    /// Namespaced tool / prompt name, or resource URI.
+    pub target: &'a str,
+    pub duration: Duration,
+    pub outcome: CallOutcome,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call<'a>(target: &'a str, outcome: CallOutcome) -> CallRecord<'a> {
+        CallRecord {
+            session: "s1",
+            backend: "b",
+            method: "tools/call",
+            target,
+            duration: Duration::from_millis(3),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn calls_are_counted_and_sent_as_events_only_to_listeners() {
+        let hub = Hub::new("g", "1", "_");
+        hub.session_opened("s1", "127.0.0.1:1", "streamable");
+        // Nobody listens: the call is counted, and no event is kept for a later subscriber.
+        hub.record_call(call("b_one", CallOutcome::Ok), None);
+        let mut events = hub.events();
+        hub.record_call(call("b_two", CallOutcome::ToolError("boom".into())), None);
+        hub.publish();
+        let snap = hub.subscribe().borrow().clone();
+        assert_eq!((snap.total_calls, snap.total_errors), (2, 1));
+        let s = snap.sessions.iter().find(|s| s.id == "s1").unwrap();
+        assert_eq!((s.calls, s.errors), (2, 1));
+        assert_eq!(s.last_call.as_deref(), Some("b_two"));
+        // The listener gets exactly the call made while it listened, whole.
+        let mut got = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            if let Event::Call(c) = e {
+                got.push(c);
+            }
+        }
+        assert_eq!(got.len(), 1, "{got:?}");
+        let c = &got[0];
+        assert_eq!(
+            (&*c.session, &*c.backend, &*c.method, &*c.target),
+            ("s1", "b", "tools/call", "b_two")
+        );
+        assert_eq!(c.duration, Duration::from_millis(3));
+        assert_eq!(c.outcome, CallOutcome::ToolError("boom".into()));
     }
 }

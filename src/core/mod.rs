@@ -4,6 +4,7 @@ pub mod backend;
 pub mod config;
 pub mod console;
 pub mod control;
+pub mod deadline;
 pub mod engine;
 pub mod fastpath;
 pub mod filesystem;

@@ -222,7 +222,11 @@ impl FastFront {
             // Answered quickly with nothing before the response: one JSON body. Otherwise
             // (progress first, or slow) an SSE stream, so that progress flows and the client
             // sees headers.
-            let first = match tokio::time::timeout(FAST_JSON_WINDOW, call.next()).await {
+            let first = match tokio::select! {
+                biased;
+                item = call.next() => Ok(item),
+                _ = crate::core::deadline::Deadline::after(FAST_JSON_WINDOW) => Err(()),
+            } {
                 Ok(Some(FastItem::Done(resp))) => {
                     return (
                         [(http::header::CONTENT_TYPE, "application/json")],
