@@ -724,5 +724,19 @@ async fn run() -> i32 {
         let base = paired.as_ref().unwrap_or(&lean_lat[0].1);
         verdict(name, st.p50 - base.p50);
     }
+    // What the machine allows: the same hop through a process that does nothing but copy bytes.
+    for (_, st, paired, _, _) in lean_lat.iter().filter(|r| r.0.contains("(floor)")) {
+        let added = st.p50 - paired.as_ref().unwrap_or(&lean_lat[0].1).p50;
+        println!(
+            "The least any process in the middle adds on this machine (minimal blocking proxy, \
+             no MCP): {added:.1} µs{}",
+            if added > 100.0 {
+                " — above the target itself: cross-CPU wake-ups cost more than 100 µs here \
+                 (try `taskset -c 0`, see BENCHMARKS.md)"
+            } else {
+                ""
+            }
+        );
+    }
     0
 }
