@@ -720,13 +720,15 @@ async fn run() -> i32 {
     for (name, st, _, _) in lat.iter().filter(|r| r.0.contains("`/mcp`")) {
         verdict(name, st.p50 - lat[0].1.p50);
     }
+    // Against the paired direct calls, else the direct row.
+    let added =
+        |st: &Stats, paired: &Option<Stats>| st.p50 - paired.as_ref().unwrap_or(&lean_lat[0].1).p50;
     for (name, st, paired, _, _) in lean_lat.iter().filter(|r| r.0.contains("`/mcp`")) {
-        let base = paired.as_ref().unwrap_or(&lean_lat[0].1);
-        verdict(name, st.p50 - base.p50);
+        verdict(name, added(st, paired));
     }
     // What the machine allows: the same hop through a process that does nothing but copy bytes.
     for (_, st, paired, _, _) in lean_lat.iter().filter(|r| r.0.contains("(floor)")) {
-        let added = st.p50 - paired.as_ref().unwrap_or(&lean_lat[0].1).p50;
+        let added = added(st, paired);
         println!(
             "The least any process in the middle adds on this machine (minimal blocking proxy, \
              no MCP): {added:.1} µs{}",

@@ -29,6 +29,17 @@ struct Entry {
     waker: AtomicWaker,
 }
 
+impl Entry {
+    fn new(at: Instant) -> Arc<Entry> {
+        Arc::new(Entry {
+            at,
+            fired: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        })
+    }
+}
+
 #[derive(Default)]
 struct List {
     entries: Vec<Arc<Entry>>,
@@ -132,12 +143,7 @@ impl Deadline {
     pub fn at(at: Instant) -> Deadline {
         match timer() {
             Some(t) => {
-                let e = Arc::new(Entry {
-                    at,
-                    fired: AtomicBool::new(false),
-                    dead: AtomicBool::new(false),
-                    waker: AtomicWaker::new(),
-                });
+                let e = Entry::new(at);
                 t.add(e.clone());
                 Deadline(Inner::Coarse(e))
             }
@@ -231,14 +237,7 @@ mod tests {
     #[test]
     fn sweep_prunes_dead_entries_and_fires_due_ones() {
         let now = Instant::now();
-        let entry = |at: Instant| {
-            Arc::new(Entry {
-                at,
-                fired: AtomicBool::new(false),
-                dead: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
-            })
-        };
+        let entry = Entry::new;
         let due = entry(now - Duration::from_millis(1));
         let dead = entry(now + Duration::from_secs(5));
         dead.dead.store(true, Ordering::Release);

@@ -657,9 +657,9 @@ struct FastState {
     exposed: String,
     started: Instant,
     timeout: Duration,
-    deadline: Instant,
     max_deadline: Instant,
-    /// Fires at `min(deadline, max_deadline)`.
+    /// Fires `timeout` after the call (or its last progress, when the client asked for
+    /// progress), and never after `max_deadline`.
     timer: crate::core::deadline::Deadline,
     queue: std::collections::VecDeque<FastItem>,
     finished: bool,
@@ -719,9 +719,8 @@ impl FastState {
                     }
                 } => {
                     if self.client_token.is_some() {
-                        self.deadline = Instant::now() + self.timeout;
                         self.timer = crate::core::deadline::Deadline::at(
-                            self.deadline.min(self.max_deadline),
+                            (Instant::now() + self.timeout).min(self.max_deadline),
                         );
                     }
                     if let Some(item) = self.progress(&p) {
@@ -1062,7 +1061,6 @@ impl Session {
             exposed: params.name.into_owned(),
             started,
             timeout,
-            deadline: started + timeout,
             max_deadline: started + max_total,
             timer: crate::core::deadline::Deadline::at(started + timeout),
             queue: std::collections::VecDeque::new(),

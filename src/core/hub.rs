@@ -275,7 +275,6 @@ impl Hub {
         }
     }
 
-    /// Record one finished call.
     /// Count a finished call in the live state; a [`CallEvent`] is built and sent only while
     /// someone listens to the events.
     pub fn record_call(&self, ev: CallRecord<'_>, tool_key: Option<&str>) {
