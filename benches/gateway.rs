@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mcpz::core::http_client::{HttpClient, HttpClientConfig};
+use mcpz::core::backend::http_client::{HttpClient, HttpClientConfig};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -138,7 +138,7 @@ impl Target {
                 }
                 Target::GatewaySse(url) => {
                     let http = HttpClient::new(None, HttpClientConfig::default()).expect("client");
-                    let t = mcpz::core::sse::client::connect(http, url)
+                    let t = mcpz::core::backend::sse::connect(http, url)
                         .await
                         .expect("SSE connect");
                     ().serve(t).await.expect("initialize (SSE)")

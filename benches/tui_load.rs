@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mcpz::core::control::Command as Ctl;
-use mcpz::core::state::Event;
+use mcpz::core::live::control::Command as Ctl;
+use mcpz::core::live::state::Event;
 use mcpz::tui::{fixtures, ConsoleOptions, Stage};
 
 const WARMUP: Duration = Duration::from_secs(4);

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use mcpz::core::state::{Event, LogLevel};
+use mcpz::core::live::state::{Event, LogLevel};
 use mcpz::tui::app::App;
 use mcpz::tui::{fixtures, render, ConsoleOptions, Pane};
 use ratatui::backend::TestBackend;

@@ -8,9 +8,9 @@ mod sse_support;
 
 use std::sync::{Arc, Mutex};
 
-use mcpz::core::http_client::{HttpClient, HttpClientConfig};
+use mcpz::core::backend::http_client::{HttpClient, HttpClientConfig};
+use mcpz::core::front::sse_transport as sse;
 use mcpz::core::net::{Dialer, TcpDialer, TcpListener};
-use mcpz::core::sse;
 use rmcp::model::{CallToolRequestParams, LoggingMessageNotificationParam};
 use rmcp::service::{NotificationContext, RoleClient};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;

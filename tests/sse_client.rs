@@ -6,9 +6,10 @@ mod sse_support;
 
 use std::sync::Arc;
 
-use mcpz::core::http_client::{HttpClient, HttpClientConfig};
+use mcpz::core::backend::http_client::{HttpClient, HttpClientConfig};
+use mcpz::core::backend::sse as client;
+use mcpz::core::front::sse_transport::{self as sse, SseConnect, SseServerConfig};
 use mcpz::core::net::{Dialer, TcpDialer, TcpListener};
-use mcpz::core::sse::{self, client, SseConnect, SseServerConfig};
 use rmcp::model::{
     CallToolRequestParams, LoggingMessageNotificationParam, ProgressNotificationParam,
 };

@@ -5,8 +5,8 @@ mod sse_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcpz::core::front::sse_transport::{self as sse, SseConnect, SseServerConfig};
 use mcpz::core::net::TcpListener;
-use mcpz::core::sse::{self, SseConnect, SseServerConfig};
 use rmcp::ServiceExt;
 use sse_support::{PyChild, TestServer, WAIT};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

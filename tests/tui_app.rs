@@ -1,7 +1,7 @@
 //! Behaviour of the console state machine, without a terminal.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use mcpz::core::state::{BackendStatus, Event, LogLevel, ShareState};
+use mcpz::core::live::state::{BackendStatus, Event, LogLevel, ShareState};
 use mcpz::tui::app::{App, Overlay, ToastLevel, LOG_CAP, TRAFFIC_CAP};
 use mcpz::tui::{fixtures, Action, ConsoleOptions, Pane, Reply, ReplyValue, Request, RequestKind};
 use serde_json::json;
@@ -344,7 +344,7 @@ fn copy_token_uses_osc52_action() {
     let mut a = app();
     assert_eq!(ch(&mut a, 'c'), vec![Action::Copy("mcpzdemo01".into())]);
     let mut s = fixtures::small();
-    s.gateway.overlay = mcpz::core::state::Overlay::Starting;
+    s.gateway.overlay = mcpz::core::live::state::Overlay::Starting;
     a.apply_snapshot(&s);
     assert!(ch(&mut a, 'c').is_empty());
     assert_eq!(mcpz::tui::view::osc52("ab"), "\x1b]52;c;YWI=\x07");
@@ -573,7 +573,7 @@ fn locale_detection() {
 
 #[tokio::test]
 async fn requests_become_commands_and_replies_come_back() {
-    use mcpz::core::control::Command;
+    use mcpz::core::live::control::Command;
     let mut a = app();
     ch(&mut a, '1');
     ch(&mut a, 'r');

@@ -1,10 +1,10 @@
 //! `mcp-filesystem`: stdio MCP server with read/write/list tools confined to
-//! the given directories. The logic lives in `mcpz::core::filesystem`.
+//! the given directories. The logic lives in `mcpz::filesystem`.
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use mcpz::core::filesystem::{self, FsConfig, DEFAULT_MAX_READ_BYTES};
+use mcpz::filesystem::{self, FsConfig, DEFAULT_MAX_READ_BYTES};
 
 /// A stdio MCP server giving confined access to files.
 ///

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use clap::Args;
 
 use crate::core::engine::Engine;
+use crate::core::front::{self, ServeOptions};
+use crate::core::live::state::Overlay;
+use crate::core::live::telemetry::{self, LogFormat, LogGuard, LogOptions};
 use crate::core::net::TcpListener;
-use crate::core::serve::{self, ServeOptions};
-use crate::core::state::Overlay;
-use crate::core::telemetry::{self, LogFormat, LogGuard, LogOptions};
 
 /// Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
 pub const EXIT_FAILURE: i32 = 1;
@@ -96,7 +96,7 @@ where
 {
     let mut b = tokio::runtime::Builder::new_multi_thread();
     // `MCPZ_WORKER_THREADS=N`: runtime worker threads (default: one per CPU).
-    if let Some(n) = crate::core::serve::worker_threads() {
+    if let Some(n) = crate::core::front::worker_threads() {
         b.worker_threads(n);
     }
     let rt = match b.enable_all().build() {
@@ -222,13 +222,13 @@ pub async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: bool) ->
         mcp_url: bound.mcp_url.clone(),
         sse_url: bound.sse_url.clone(),
     });
-    let app = serve::router(engine.clone(), &bound.opts);
+    let app = front::router(engine.clone(), &bound.opts);
     if print_line {
         print_json_line(&serde_json::json!({"mcp_url": bound.mcp_url, "sse_url": bound.sse_url}))?;
     }
     tracing::info!(mcp_url = %bound.mcp_url, sse_url = %bound.sse_url, "serving");
     let stop = engine.shutdown.clone();
-    let server = tokio::spawn(serve::serve(Box::new(bound.listener), app, stop.clone()));
+    let server = tokio::spawn(front::serve(Box::new(bound.listener), app, stop.clone()));
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),
         _ = stop.cancelled() => {}
@@ -270,7 +270,7 @@ pub fn zrok_backends(
     overlay: &Arc<crate::core::overlay::Overlay>,
     agg: &crate::core::config::Aggregator,
 ) -> Arc<dyn crate::core::backend::ZrokConnector> {
-    Arc::new(crate::core::overlay::ZrokBackends {
+    Arc::new(crate::core::backend::zrok::ZrokBackends {
         overlay: overlay.clone(),
         connect_timeout: agg.connect_timeout,
         max_message_size: agg.max_message_size,
@@ -303,9 +303,9 @@ pub async fn serve_share(
         ephemeral = served.ephemeral,
         "serving on zrok share"
     );
-    let app = serve::router(engine.clone(), &ServeOptions::overlay());
+    let app = front::router(engine.clone(), &ServeOptions::overlay());
     let stop = engine.shutdown.clone();
-    let server = tokio::spawn(serve::serve(Box::new(listener), app, stop.clone()));
+    let server = tokio::spawn(front::serve(Box::new(listener), app, stop.clone()));
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),
         _ = stop.cancelled() => {}

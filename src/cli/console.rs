@@ -6,9 +6,9 @@ use crate::cli::common::{self, CliResult, Failure};
 use crate::cli::gateway::load_config;
 use crate::core::config;
 use crate::core::engine::{Engine, EngineOptions, Mode};
-use crate::core::serve;
-use crate::core::state::Overlay;
-use crate::core::telemetry::{self, LogFormat, LogOptions};
+use crate::core::front;
+use crate::core::live::state::Overlay;
+use crate::core::live::telemetry::{self, LogFormat, LogOptions};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TuiArgs {
@@ -165,23 +165,23 @@ pub async fn run(args: TuiArgs) -> CliResult {
                 Box::new(l),
                 banner,
                 Some(served),
-                crate::core::serve::ServeOptions::overlay(),
+                crate::core::front::ServeOptions::overlay(),
             )
         }
         (None, None) => return Err(common::zrok_unavailable()),
     };
     engine.hub.publish();
     tracing::info!(log_file = %log_file.display(), "console serving");
-    let app = serve::router(engine.clone(), &serve_opts);
-    let server = tokio::spawn(serve::serve(listener, app, engine.shutdown.clone()));
-    let shares: Option<std::sync::Arc<dyn crate::core::console::ShareOps>> =
+    let app = front::router(engine.clone(), &serve_opts);
+    let server = tokio::spawn(front::serve(listener, app, engine.shutdown.clone()));
+    let shares: Option<std::sync::Arc<dyn crate::core::engine::console::ShareOps>> =
         overlay.as_ref().map(|o| {
             std::sync::Arc::new(ConsoleShares {
                 overlay: o.clone(),
                 running: served.as_ref().map(|s| s.token.clone()),
-            }) as std::sync::Arc<dyn crate::core::console::ShareOps>
+            }) as std::sync::Arc<dyn crate::core::engine::console::ShareOps>
         });
-    let commands = crate::core::console::spawn(engine.clone(), shares);
+    let commands = crate::core::engine::console::spawn(engine.clone(), shares);
     let banner = Some(banner);
     let opts = crate::tui::ConsoleOptions {
         read_only: args.read_only,
@@ -210,8 +210,8 @@ struct ConsoleShares {
 }
 
 #[async_trait::async_trait]
-impl crate::core::console::ShareOps for ConsoleShares {
-    async fn list(&self) -> Result<Vec<crate::core::state::ShareState>, String> {
+impl crate::core::engine::console::ShareOps for ConsoleShares {
+    async fn list(&self) -> Result<Vec<crate::core::live::state::ShareState>, String> {
         self.overlay
             .shares(self.running.as_deref())
             .await

@@ -142,8 +142,8 @@ pub async fn run_stdio(args: TargetArgs) -> CliResult {
     let engine = engine_for(&args).await?;
     let session = engine.new_session("stdio", "stdio");
     let ended = session.ended();
-    let (stdin, stdout) = crate::core::stdio_serve::stdio();
-    let front = crate::core::stdio_serve::StdioFront::new(engine.clone(), &session, stdin, stdout);
+    let (stdin, stdout) = crate::core::front::stdio::stdio();
+    let front = crate::core::front::stdio::StdioFront::new(engine.clone(), &session, stdin, stdout);
     let service = session
         .serve(front)
         .await

@@ -1,25 +1,18 @@
-//! The engine: nothing in here depends on `cli` or `tui`.
+//! The engine and everything it stands on; nothing in here depends on `cli` or `tui`.
+//!
+//! One call travels `front` → `engine` → `backend` and back; `wire` holds the bytes-level
+//! pieces both ends share, `live` the state the console watches. docs/architecture.md has the
+//! path of one call, file by file.
 
 pub mod backend;
 pub mod config;
-pub mod console;
-pub mod control;
 pub mod deadline;
 pub mod engine;
-pub mod fastpath;
-pub mod filesystem;
-pub mod http_backend;
-pub mod http_client;
-pub mod hub;
+pub mod front;
+pub mod live;
 pub mod net;
 pub mod overlay;
-pub mod process;
 pub mod redact;
-pub mod serve;
-pub mod sse;
-pub mod sse_serve;
-pub mod state;
-pub mod stdio_serve;
-pub mod telemetry;
+pub mod wire;
 pub mod ziti;
 pub mod zrok;

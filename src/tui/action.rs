@@ -1,11 +1,11 @@
 //! What the console asks of the outside world: the output of `App::handle_key`.
 //!
-//! Actions carry no channels: the run loop turns a [`Request`] into a `core::control::Command`
+//! Actions carry no channels: the run loop turns a [`Request`] into a `core::live::control::Command`
 //! with a fresh oneshot, and feeds the answer back through `App::apply_reply`.
 
 use serde_json::{Map, Value};
 
-use crate::core::state::ShareState;
+use crate::core::live::state::ShareState;
 
 /// The six panes, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

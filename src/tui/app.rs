@@ -15,7 +15,7 @@ use super::text::{Editor, TextInput};
 use super::theme::Theme;
 use super::view;
 use super::ConsoleOptions;
-use crate::core::state::{
+use crate::core::live::state::{
     CallEvent, CallOutcome, Event, LogLevel, LogLine, Overlay as NetOverlay, ShareState, Snapshot,
 };
 

@@ -4,9 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::core::state::{
-    BackendState, BackendStatus, CallEvent, CallOutcome, GatewayInfo, Latency, LogLevel, LogLine,
-    Overlay, SessionState, ShareState, Snapshot, ToolFilter, ToolState, TransportKind,
+use crate::core::live::state::{
+    BackendState, BackendStatus, CallEvent, CallOutcome, CallPath, GatewayInfo, Latency, LogLevel,
+    LogLine, Overlay, SessionState, ShareState, Snapshot, ToolFilter, ToolState, TransportKind,
 };
 
 /// 2026-01-01 12:00:00 UTC: the fixed "now" of fixtures.
@@ -244,6 +244,11 @@ pub fn call(i: u64) -> CallEvent {
             1 => CallOutcome::ToolError("bad input".to_string()),
             2 => CallOutcome::Error(-32602, "invalid params".to_string()),
             _ => CallOutcome::Ok,
+        },
+        path: if i % 3 == 0 {
+            CallPath::Full
+        } else {
+            CallPath::Fast
         },
     }
 }

@@ -35,8 +35,8 @@ pub use action::{Action, Pane, Reply, ReplyValue, Request, RequestKind};
 pub use app::App;
 pub use ui::render;
 
-use crate::core::control::Command;
-use crate::core::state::{Event, Snapshot};
+use crate::core::live::control::Command;
+use crate::core::live::state::{Event, Snapshot};
 
 /// At most this many frames per second.
 const FRAME: Duration = Duration::from_millis(33);

@@ -6,7 +6,7 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::border;
 
-use crate::core::state::{BackendStatus, CallOutcome, LogLevel, ToolFilter};
+use crate::core::live::state::{BackendStatus, CallOutcome, LogLevel, ToolFilter};
 
 const ORANGE: Color = Color::Indexed(208);
 

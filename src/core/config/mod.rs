@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::core::state::{ToolFilter as FilterResult, TransportKind};
+use crate::core::live::state::{ToolFilter as FilterResult, TransportKind};
 
 pub use error::{ConfigError, ConfigErrors, Location, Warning};
 pub use values::{format_duration, glob_match};

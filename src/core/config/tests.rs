@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::core::state::ToolFilter as F;
+use crate::core::live::state::ToolFilter as F;
 
 fn env(name: &str) -> Option<String> {
     match name {

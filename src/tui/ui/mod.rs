@@ -33,7 +33,7 @@ use super::action::Pane;
 use super::app::{App, ToastLevel};
 use super::keymap::{self, Scope};
 use super::view;
-use crate::core::state::{BackendStatus, Overlay as NetOverlay};
+use crate::core::live::state::{BackendStatus, Overlay as NetOverlay};
 
 /// Smallest supported terminal.
 pub const MIN_WIDTH: u16 = 80;

@@ -5,7 +5,7 @@ use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
 use super::{draw_rows, pane_block};
-use crate::core::state::Overlay as NetOverlay;
+use crate::core::live::state::Overlay as NetOverlay;
 use crate::tui::action::Pane;
 use crate::tui::app::App;
 use crate::tui::view::fmt_date;

@@ -28,9 +28,6 @@
 //! tokio::spawn(serve(listener /* any net::Listener */, router, shutdown_token));
 //! ```
 
-pub mod client;
-pub mod codec;
-
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -53,6 +50,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::net::Listener;
+use crate::core::wire::sse as codec;
 
 /// Default limit for one JSON-RPC message (POST body, or one SSE event on the client side).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;

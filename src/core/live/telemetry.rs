@@ -11,8 +11,8 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::core::hub::Hub;
-use crate::core::state::{Event, LogLevel, LogLine};
+use crate::core::live::hub::Hub;
+use crate::core::live::state::{Event, LogLevel, LogLine};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {

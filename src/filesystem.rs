@@ -425,7 +425,7 @@ impl ServerHandler for FilesystemServer {
 pub async fn run_stdio(cfg: FsConfig) -> anyhow::Result<()> {
     tracing::info!(roots = %cfg.roots_list(), "mcp-filesystem serving on stdio");
     let service = FilesystemServer::new(cfg)
-        .serve(crate::core::stdio_serve::stdio())
+        .serve(crate::core::front::stdio::stdio())
         .await?;
     service.waiting().await?;
     Ok(())

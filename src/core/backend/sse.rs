@@ -19,9 +19,9 @@ use rmcp::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{self, SseEvent};
-use crate::core::fastpath::{PostFrame, RawLink};
-use crate::core::http_client::{error_chain, HttpClient};
+use crate::core::backend::http_client::{error_chain, HttpClient};
+use crate::core::backend::raw::{PostFrame, RawLink};
+use crate::core::wire::sse::{self as codec, SseEvent};
 
 /// Why the SSE client transport failed or closed. Messages never contain header values.
 #[derive(Debug, Clone, thiserror::Error)]

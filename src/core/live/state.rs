@@ -228,6 +228,25 @@ impl CallOutcome {
     }
 }
 
+/// Which path a call took through the gateway (docs/architecture.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub enum CallPath {
+    /// Decoded and forwarded by the rmcp service (every method).
+    #[default]
+    Full,
+    /// A `tools/call` forwarded as a raw frame.
+    Fast,
+}
+
+impl CallPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallPath::Full => "rmcp",
+            CallPath::Fast => "fast",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallEvent {
     pub at: SystemTime,
@@ -239,6 +258,7 @@ pub struct CallEvent {
     pub target: String,
     pub duration: Duration,
     pub outcome: CallOutcome,
+    pub path: CallPath,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

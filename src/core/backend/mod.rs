@@ -25,7 +25,14 @@ use rmcp::transport::{IntoTransport, Transport};
 use rmcp::{ClientHandler, ErrorData as McpError, Peer, RoleClient, RoleServer, ServiceExt};
 
 use crate::core::config;
-use crate::core::process::{self, ChildGuard, Registry};
+use process::{ChildGuard, Registry};
+
+pub mod http;
+pub mod http_client;
+pub mod process;
+pub mod raw;
+pub mod sse;
+pub mod zrok;
 
 /// The client end of one session, shared with every backend connection the session owns, so that
 /// backend notifications and requests reach the right client.
@@ -505,7 +512,7 @@ pub struct ZrokConnection {
     /// Keeps the access alive until dropped.
     pub keep: Box<dyn Send + Sync>,
     /// The raw side of the connection for the fast path, when the transport has one.
-    pub raw: Option<Arc<crate::core::fastpath::RawLink>>,
+    pub raw: Option<Arc<crate::core::backend::raw::RawLink>>,
 }
 
 /// Supplies a connected MCP transport to a zrok share; keeps the access alive until dropped.
@@ -532,7 +539,7 @@ pub struct BackendConn {
     /// Anything else that must live as long as the connection (a zrok access).
     _keep: Option<Box<dyn Send + Sync>>,
     /// The raw side of the connection for the `tools/call` fast path (stdio backends).
-    pub raw: Option<Arc<crate::core::fastpath::RawLink>>,
+    pub raw: Option<Arc<crate::core::backend::raw::RawLink>>,
 }
 
 impl BackendConn {
@@ -608,7 +615,7 @@ async fn connect_inner(
             })?;
             let guard = spawned.guard;
             // If initialize fails, `guard` drops here and terminates the group.
-            let (mux, raw) = crate::core::fastpath::MuxStdio::new(
+            let (mux, raw) = crate::core::backend::raw::MuxStdio::new(
                 spawned.stdout,
                 spawned.stdin,
                 env.max_message_size,
@@ -636,7 +643,7 @@ async fn connect_inner(
             tls,
             ..
         } => {
-            let client = crate::core::http_backend::client(
+            let client = crate::core::backend::http::client(
                 None,
                 headers,
                 tls.as_ref(),
@@ -644,7 +651,7 @@ async fn connect_inner(
                 env.max_message_size,
                 false,
             )?;
-            let (service, raw) = crate::core::http_backend::connect_with(
+            let (service, raw) = crate::core::backend::http::connect_with(
                 handler,
                 client,
                 endpoint.as_str(),

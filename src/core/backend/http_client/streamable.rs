@@ -23,7 +23,7 @@ use rmcp::transport::streamable_http_client::{
 use sse_stream::Sse;
 
 use super::{parse_uri, HttpClient, HttpClientError};
-use crate::core::sse::codec;
+use crate::core::wire::sse as codec;
 
 const EVENT_STREAM: &str = "text/event-stream";
 const JSON: &str = "application/json";

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, watch};
 
-use crate::core::state::*;
+use crate::core::live::state::*;
 
 const WINDOW: usize = 512;
 /// How often a changed snapshot is published at most.
@@ -329,6 +329,7 @@ impl Hub {
                 target: ev.target.to_string(),
                 duration: ev.duration,
                 outcome: ev.outcome,
+                path: ev.path,
             }));
         }
     }
@@ -345,6 +346,7 @@ pub struct CallRecord<'a> {
     pub target: &'a str,
     pub duration: Duration,
     pub outcome: CallOutcome,
+    pub path: CallPath,
 }
 
 #[cfg(test)]
@@ -359,6 +361,7 @@ mod tests {
             target,
             duration: Duration::from_millis(3),
             outcome,
+            path: CallPath::Full,
         }
     }
 

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::engine::{Engine, FastItem, Session};
-use crate::core::fastpath::{read_line, Line};
+use crate::core::wire::lines::{read_line, Line};
 
 type Out = Arc<tokio::sync::Mutex<std::pin::Pin<Box<dyn AsyncWrite + Send>>>>;
 

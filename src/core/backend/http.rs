@@ -10,9 +10,9 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{RoleClient, ServiceExt};
 
+use crate::core::backend::http_client::{HttpClient, HttpClientConfig};
 use crate::core::backend::{BackendClient, BackendError};
 use crate::core::config::{HttpProtocol, Tls};
-use crate::core::http_client::{HttpClient, HttpClientConfig};
 use crate::core::net::Dialer;
 
 /// Build the HTTP client for one backend connection.
@@ -51,7 +51,7 @@ pub async fn connect_with(
 ) -> Result<
     (
         RunningService<RoleClient, BackendClient>,
-        Option<Arc<crate::core::fastpath::RawLink>>,
+        Option<Arc<crate::core::backend::raw::RawLink>>,
     ),
     BackendError,
 > {
@@ -79,7 +79,7 @@ pub async fn connect_with(
             Ok((s, raw))
         }
         HttpProtocol::Sse => {
-            let transport = crate::core::sse::client::connect(client, endpoint)
+            let transport = crate::core::backend::sse::connect(client, endpoint)
                 .await
                 .map_err(|e| BackendError::Other(format!("SSE connect to {endpoint}: {e}")))?;
             let raw = transport.raw_link();
@@ -102,7 +102,7 @@ struct StreamPoster {
     uri: Arc<str>,
     session: String,
     version: String,
-    link: std::sync::OnceLock<std::sync::Weak<crate::core::fastpath::RawLink>>,
+    link: std::sync::OnceLock<std::sync::Weak<crate::core::backend::raw::RawLink>>,
 }
 
 impl StreamPoster {
@@ -111,7 +111,7 @@ impl StreamPoster {
         uri: &str,
         session: String,
         version: String,
-    ) -> Arc<crate::core::fastpath::RawLink> {
+    ) -> Arc<crate::core::backend::raw::RawLink> {
         let poster = Arc::new(StreamPoster {
             client,
             uri: uri.into(),
@@ -119,7 +119,7 @@ impl StreamPoster {
             version,
             link: Default::default(),
         });
-        let link = crate::core::fastpath::RawLink::posting(poster.clone());
+        let link = crate::core::backend::raw::RawLink::posting(poster.clone());
         let _ = poster.link.set(Arc::downgrade(&link));
         link
     }
@@ -127,11 +127,11 @@ impl StreamPoster {
 
 /// An error response to fast request `id` (the raw id as sent), for the link's waiter.
 fn error_for(id: &str, message: &str) -> bytes::Bytes {
-    crate::core::fastpath::error_frame(id, -32603, message)
+    crate::core::wire::frame::error_frame(id, -32603, message)
 }
 
 #[async_trait::async_trait]
-impl crate::core::fastpath::PostFrame for StreamPoster {
+impl crate::core::backend::raw::PostFrame for StreamPoster {
     async fn post(&self, frame: bytes::Bytes) -> std::io::Result<()> {
         use futures::StreamExt;
         use http_body_util::BodyExt;
@@ -142,7 +142,7 @@ impl crate::core::fastpath::PostFrame for StreamPoster {
             .and_then(std::sync::Weak::upgrade)
             .ok_or_else(closed)?;
         // Requests carry an id to answer; notifications (cancellation) do not.
-        let id = crate::core::fastpath::Head::parse(&frame)
+        let id = crate::core::wire::frame::Head::parse(&frame)
             .and_then(|h| h.id.map(|i| i.get().to_string()));
         let req = http::Request::builder()
             .method(http::Method::POST)
@@ -182,7 +182,7 @@ impl crate::core::fastpath::PostFrame for StreamPoster {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.starts_with("text/event-stream"));
             if sse {
-                let mut events = Box::pin(crate::core::sse::codec::decode_stream(
+                let mut events = Box::pin(crate::core::wire::sse::decode_stream(
                     resp.into_body().into_data_stream(),
                     max,
                 ));
@@ -192,7 +192,7 @@ impl crate::core::fastpath::PostFrame for StreamPoster {
                             let Some(data) = ev.data.filter(|d| !d.trim().is_empty()) else {
                                 continue;
                             };
-                            let answer = crate::core::fastpath::Head::parse(data.as_bytes())
+                            let answer = crate::core::wire::frame::Head::parse(data.as_bytes())
                                 .is_some_and(|h| h.method.is_none());
                             link.deliver(data.as_bytes());
                             if answer {

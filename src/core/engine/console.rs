@@ -8,14 +8,14 @@ use rmcp::model::CallToolRequestParams;
 use tokio::sync::mpsc;
 
 use crate::core::backend::{self, Downstream};
-use crate::core::control::Command;
 use crate::core::engine::Engine;
-use crate::core::state::CallOutcome;
+use crate::core::live::control::Command;
+use crate::core::live::state::CallOutcome;
 
 /// Share operations, when a zrok environment is available.
 #[async_trait::async_trait]
 pub trait ShareOps: Send + Sync {
-    async fn list(&self) -> Result<Vec<crate::core::state::ShareState>, String>;
+    async fn list(&self) -> Result<Vec<crate::core::live::state::ShareState>, String>;
     async fn create(&self, name: Option<String>) -> Result<String, String>;
     async fn delete(&self, token: &str) -> Result<(), String>;
 }
@@ -126,13 +126,14 @@ pub async fn call_tool_once(
         ),
     };
     engine.hub.record_call(
-        crate::core::hub::CallRecord {
+        crate::core::live::hub::CallRecord {
             session: "console",
             backend: &b.id,
             method: "tools/call",
             target: name,
             duration: started.elapsed(),
             outcome,
+            path: crate::core::live::state::CallPath::Full,
         },
         Some(name),
     );

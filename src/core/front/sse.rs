@@ -6,21 +6,24 @@ use std::time::Duration;
 use rmcp::ServiceExt;
 
 use crate::core::engine::{Engine, FastItem};
-use crate::core::serve::ServeOptions;
-use crate::core::sse::{sse_router, SseServerConfig, SseSessionInfo, SseTransport};
+use crate::core::front::sse_transport::{
+    sse_router, SseServerConfig, SseSessionInfo, SseTransport,
+};
+use crate::core::front::ServeOptions;
 
 pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
     let cfg = SseServerConfig {
         keep_alive: Some(opts.sse_keep_alive),
         max_message_size: engine.agg.max_message_size,
-        fast: Some(crate::core::sse::FastHook({
+        fast: Some(crate::core::front::sse_transport::FastHook({
             let engine = engine.clone();
             Arc::new(move |sid: &str, frame: &[u8]| {
                 use futures::StreamExt;
                 let call = engine.fast_call(&format!("sse:{sid}"), frame)?;
                 Some(Box::pin(call.map(|item| match item {
                     FastItem::Progress(b) | FastItem::Done(b) => b,
-                })) as crate::core::sse::FastReply)
+                }))
+                    as crate::core::front::sse_transport::FastReply)
             })
         })),
         ..Default::default()

@@ -1,0 +1,496 @@
+#![allow(deprecated)]
+// Sampling, roots, logging and subscribe are deprecated upstream but still spoken by clients: a proxy must carry them.
+
+//! The rmcp path: every MCP request of a client session, as an rmcp [`ServerHandler`]. Tool calls
+//! follow the rules of [`super::call`], the same as the fast path.
+
+use std::future::Future;
+use std::time::Instant;
+
+use rmcp::model::*;
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
+
+use crate::core::live::state::{CallOutcome, CallPath};
+
+use super::call::{self, CallError};
+use super::{Mode, Session, TransportSessionId};
+
+impl ServerHandler for Session {
+    fn get_info(&self) -> ServerConfig {
+        let e = &self.inner.engine;
+        match e.mode {
+            Mode::Gateway => e.gateway_info(),
+            Mode::Transparent => {
+                let info = self
+                    .inner
+                    .conns
+                    .get()
+                    .and_then(|r| r.as_ref().ok())
+                    .and_then(|c| c.first())
+                    .and_then(|c| c.info.clone())
+                    .or_else(|| e.discovered().first().and_then(|d| d.info.clone()));
+                let mut out = ServerConfig::default();
+                if let Some(i) = info {
+                    out.capabilities = i.capabilities;
+                    if let Some(s) = i.server_info {
+                        out.server_info = s;
+                    }
+                    out.instructions = i.instructions;
+                }
+                out
+            }
+        }
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        ctx.peer.set_peer_info(request.clone());
+        self.inner.down.set_init(request.clone());
+        if let Some(TransportSessionId(sid)) = ctx.extensions.get::<TransportSessionId>() {
+            self.inner
+                .engine
+                .bind_transport_session(format!("mcp:{sid}"), self);
+        }
+        self.attach(&ctx);
+        let client = format!(
+            "{} {}",
+            request.client_info.name, request.client_info.version
+        );
+        let pv = request.protocol_version.to_string();
+        self.inner.engine.hub.session_update(&self.inner.id, |s| {
+            s.client = Some(client);
+            s.protocol_version = Some(pv);
+        });
+        self.conns().await?;
+        self.negotiate_initialize(&request)
+    }
+
+    async fn ping(&self, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
+        self.attach(&ctx);
+        Ok(())
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let e = &self.inner.engine;
+        self.list(request, ctx, |i, mut t: Tool| {
+            let exposed = e.backends[i].tools.check(&t.name).exposed();
+            exposed.then(|| {
+                t.name = e.expose(i, &t.name).into();
+                t
+            })
+        })
+        .await
+    }
+
+    async fn call_tool(
+        &self,
+        mut request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        self.attach(&ctx);
+        let exposed = request.name.to_string();
+        let (i, original) = call::route_tool(&self.inner.engine, &exposed).inspect_err(|_| {
+            tracing::info!(session = %self.inner.id, tool = %exposed, "call to an unknown or filtered tool refused");
+        })?;
+        let conns = self.conns().await?;
+        let c = Self::conn(conns, i)?;
+        request.name = original.into();
+        let started = Instant::now();
+        let r = self
+            .forward(c, CallToolRequest::new(request).into(), &ctx)
+            .await;
+        let (outcome, r) = match r {
+            Ok(ServerResult::CallToolResult(res)) => (
+                call::tool_outcome(&res),
+                Ok(CallToolResponse::Complete(res)),
+            ),
+            Ok(ServerResult::InputRequiredResult(res)) => {
+                (CallOutcome::Ok, Ok(CallToolResponse::InputRequired(res)))
+            }
+            Ok(ServerResult::CreateTaskResult(res)) => {
+                (CallOutcome::Ok, Ok(CallToolResponse::Task(res)))
+            }
+            Ok(_) => return Err(CallError::Unexpected(c.id.clone()).into()),
+            Err(err) => (err.outcome(), Err(err.into())),
+        };
+        let tool_key = Some(exposed.as_str());
+        self.record(
+            &c.id,
+            "tools/call",
+            &exposed,
+            started,
+            outcome,
+            tool_key,
+            CallPath::Full,
+        );
+        r
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let e = &self.inner.engine;
+        self.list(request, ctx, |i, mut p: Prompt| {
+            p.name = e.expose(i, &p.name);
+            Some(p)
+        })
+        .await
+    }
+
+    async fn get_prompt(
+        &self,
+        mut request: GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.attach(&ctx);
+        let exposed = request.name.clone();
+        let (i, original) = self
+            .inner
+            .engine
+            .resolve(&exposed)
+            .ok_or_else(|| CallError::UnknownPrompt(exposed.clone()))?;
+        let conns = self.conns().await?;
+        let c = Self::conn(conns, i)?;
+        request.name = original;
+        let started = Instant::now();
+        let r = self
+            .forward(c, GetPromptRequest::new(request).into(), &ctx)
+            .await;
+        let outcome = r
+            .as_ref()
+            .map_or_else(CallError::outcome, |_| CallOutcome::Ok);
+        self.record(
+            &c.id,
+            "prompts/get",
+            &exposed,
+            started,
+            outcome,
+            None,
+            CallPath::Full,
+        );
+        match r? {
+            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
+            _ => Err(CallError::Unexpected(c.id.clone()).into()),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let routes = &self.inner.resource_routes;
+        self.list(request, ctx, |i, r: Resource| {
+            routes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(r.uri.clone())
+                .or_insert(i);
+            Some(r)
+        })
+        .await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.list(request, ctx, |_, t: ResourceTemplate| Some(t))
+            .await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.attach(&ctx);
+        let uri = request.uri.clone();
+        let i = self.route_uri(&uri).await?;
+        let conns = self.conns().await?;
+        let c = Self::conn(conns, i)?;
+        let started = Instant::now();
+        let r = self
+            .forward(c, ReadResourceRequest::new(request).into(), &ctx)
+            .await;
+        let outcome = r
+            .as_ref()
+            .map_or_else(CallError::outcome, |_| CallOutcome::Ok);
+        self.record(
+            &c.id,
+            "resources/read",
+            &uri,
+            started,
+            outcome,
+            None,
+            CallPath::Full,
+        );
+        match r? {
+            ServerResult::ReadResourceResult(r) => Ok(ReadResourceResponse::Complete(r)),
+            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
+            _ => Err(CallError::Unexpected(c.id.clone()).into()),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.attach(&ctx);
+        let i = self.route_uri(&request.uri).await?;
+        let conns = self.conns().await?;
+        let c = Self::conn(conns, i)?;
+        self.forward(c, SubscribeRequest::new(request).into(), &ctx)
+            .await
+            .map(|_| ())
+            .map_err(McpError::from)
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.attach(&ctx);
+        let i = self.route_uri(&request.uri).await?;
+        let conns = self.conns().await?;
+        let c = Self::conn(conns, i)?;
+        self.forward(c, UnsubscribeRequest::new(request).into(), &ctx)
+            .await
+            .map(|_| ())
+            .map_err(McpError::from)
+    }
+
+    async fn complete(
+        &self,
+        mut request: CompleteRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        self.attach(&ctx);
+        let e = self.inner.engine.clone();
+        let i = match &mut request.r#ref {
+            Reference::Prompt(p) => {
+                let (i, original) = e
+                    .resolve(&p.name)
+                    .ok_or_else(|| CallError::UnknownPrompt(p.name.clone()))?;
+                p.name = original;
+                i
+            }
+            Reference::Resource(r) => self.route_uri(&r.uri).await?,
+            _ => {
+                return Err(McpError::invalid_params(
+                    "unsupported completion reference",
+                    None,
+                ))
+            }
+        };
+        let conns = self.conns().await?;
+        let c = Self::conn(conns, i)?;
+        match self
+            .forward(c, CompleteRequest::new(request).into(), &ctx)
+            .await?
+        {
+            ServerResult::CompleteResult(r) => Ok(r),
+            _ => Err(CallError::Unexpected(c.id.clone()).into()),
+        }
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.attach(&ctx);
+        let conns = self.conns().await?;
+        let mut last_err = None;
+        let mut any = false;
+        for c in conns
+            .iter()
+            .filter(|c| Self::has_cap(c, |c| c.logging.is_some()))
+        {
+            any = true;
+            if let Err(err) = self
+                .forward(c, SetLevelRequest::new(request.clone()).into(), &ctx)
+                .await
+            {
+                last_err = Some(McpError::from(err));
+            }
+        }
+        match (any, last_err, self.inner.engine.mode) {
+            (_, Some(e), Mode::Transparent) => Err(e),
+            (false, _, Mode::Transparent) => {
+                Err(McpError::method_not_found::<SetLevelRequestMethod>())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        self.attach(&ctx);
+        if self.inner.engine.mode != Mode::Transparent {
+            return Err(McpError::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                request.method,
+                None,
+            ));
+        }
+        let conns = self.conns().await?;
+        let c = Self::conn(conns, 0)?;
+        match self
+            .forward(c, ClientRequest::CustomRequest(request), &ctx)
+            .await?
+        {
+            ServerResult::CustomResult(r) => Ok(r),
+            _ => Err(CallError::Unexpected(c.id.clone()).into()),
+        }
+    }
+
+    async fn on_roots_list_changed(&self, _ctx: NotificationContext<RoleServer>) {
+        if let Some(Ok(conns)) = self.inner.conns.get() {
+            for c in conns {
+                let _ = c.peer().notify_roots_list_changed().await;
+            }
+        }
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _ctx: NotificationContext<RoleServer>,
+    ) {
+        if self.inner.engine.mode != Mode::Transparent {
+            return;
+        }
+        if let Some(Ok(conns)) = self.inner.conns.get() {
+            for c in conns {
+                let _ = c
+                    .peer()
+                    .send_notification(ClientNotification::CustomNotification(notification.clone()))
+                    .await;
+            }
+        }
+    }
+}
+
+/// One MCP list method, for [`Session::list`]: how to ask the one backend (transparent mode),
+/// and how to gather every backend's items (gateway mode).
+trait Listing: Sized {
+    type Item;
+    const METHOD: &'static str;
+    fn request(params: Option<PaginatedRequestParams>) -> ClientRequest;
+    fn pick(r: ServerResult) -> Option<Self>;
+    fn cap(c: &ServerCapabilities) -> bool;
+    fn list_all(
+        p: Peer<RoleClient>,
+    ) -> impl Future<Output = Result<Vec<Self::Item>, rmcp::ServiceError>> + Send;
+    fn with_all(items: Vec<Self::Item>) -> Self;
+}
+
+macro_rules! listing {
+    ($result:ident, $request:ident, $item:ty, $method:literal, $cap:ident, $all:ident) => {
+        impl Listing for $result {
+            type Item = $item;
+            const METHOD: &'static str = $method;
+            fn request(params: Option<PaginatedRequestParams>) -> ClientRequest {
+                $request {
+                    method: Default::default(),
+                    params,
+                    extensions: Default::default(),
+                }
+                .into()
+            }
+            fn pick(r: ServerResult) -> Option<Self> {
+                match r {
+                    ServerResult::$result(r) => Some(r),
+                    _ => None,
+                }
+            }
+            fn cap(c: &ServerCapabilities) -> bool {
+                c.$cap.is_some()
+            }
+            fn list_all(
+                p: Peer<RoleClient>,
+            ) -> impl Future<Output = Result<Vec<$item>, rmcp::ServiceError>> + Send {
+                async move { p.$all().await }
+            }
+            fn with_all(items: Vec<$item>) -> Self {
+                $result::with_all_items(items)
+            }
+        }
+    };
+}
+
+listing!(
+    ListToolsResult,
+    ListToolsRequest,
+    Tool,
+    "tools/list",
+    tools,
+    list_all_tools
+);
+listing!(
+    ListPromptsResult,
+    ListPromptsRequest,
+    Prompt,
+    "prompts/list",
+    prompts,
+    list_all_prompts
+);
+listing!(
+    ListResourcesResult,
+    ListResourcesRequest,
+    Resource,
+    "resources/list",
+    resources,
+    list_all_resources
+);
+listing!(
+    ListResourceTemplatesResult,
+    ListResourceTemplatesRequest,
+    ResourceTemplate,
+    "resources/templates/list",
+    resources,
+    list_all_resource_templates
+);
+
+impl Session {
+    /// A list request: in transparent mode forwarded to the one backend unchanged (cursors pass
+    /// through); in gateway mode every page of every backend that has the capability, each item
+    /// passed through `keep` (which may rename or drop it) with its backend's index.
+    async fn list<L: Listing>(
+        &self,
+        params: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+        mut keep: impl FnMut(usize, L::Item) -> Option<L::Item>,
+    ) -> Result<L, McpError> {
+        self.attach(&ctx);
+        let conns = self.conns().await?;
+        if self.inner.engine.mode == Mode::Transparent {
+            let c = Self::conn(conns, 0)?;
+            let r = self.forward(c, L::request(params), &ctx).await?;
+            return L::pick(r).ok_or_else(|| CallError::Unexpected(c.id.clone()).into());
+        }
+        let mut out = Vec::new();
+        for (i, items) in self.gather(conns, L::METHOD, L::cap, L::list_all).await {
+            out.extend(items.into_iter().filter_map(|x| keep(i, x)));
+        }
+        Ok(L::with_all(out))
+    }
+}

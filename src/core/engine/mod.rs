@@ -1,0 +1,290 @@
+#![allow(deprecated)]
+// Sampling, roots, logging and subscribe are deprecated upstream but still spoken by clients: a proxy must carry them.
+
+//! The proxy engine: discovery at start, and one [`Session`] per client with its own backend
+//! connections. Used three ways: the aggregating gateway (namespaced, many backends), and the
+//! transparent bridge / mcp-tools (one backend, names and capabilities passed through unchanged).
+//!
+//! Naming: tools and prompts are exposed as `<backend id><separator><name>`. A name is resolved to
+//! the backend whose id is the longest prefix followed by the separator. Resources keep their URIs;
+//! a read/subscribe is routed to the backend that listed the URI in this session, else to the first
+//! backend (in config order) whose resource template matches, else to the first backend with
+//! resources that does not answer "not found".
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::backend::process::Registry;
+use crate::core::backend::{ConnectEnv, Downstream, ZrokConnector};
+use crate::core::config;
+use crate::core::live::hub::Hub;
+use crate::core::live::state::{self, BackendState, BackendStatus};
+
+mod call;
+mod catalog;
+pub mod console;
+mod fast;
+mod handler;
+mod session;
+
+pub use catalog::{template_matches, Discovered};
+pub use fast::{FastCall, FastItem};
+pub use session::Session;
+use session::SessionInner;
+
+/// How the engine presents its backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Namespaced aggregation of many backends (`mcp-gateway`).
+    Gateway,
+    /// Exactly one backend, passed through unchanged (`mcp-bridge`, `mcp-tools`).
+    Transparent,
+}
+
+pub struct EngineOptions {
+    pub aggregator: config::Aggregator,
+    pub backends: Vec<config::Backend>,
+    pub mode: Mode,
+    pub zrok: Option<Arc<dyn ZrokConnector>>,
+    /// Connect to every backend once at start (check it starts, learn its catalog). Off for
+    /// `mcp-tools`, whose single session connects on demand.
+    pub discover: bool,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("backend '{id}': {cause}")]
+pub struct StartError {
+    pub id: String,
+    pub cause: String,
+}
+
+pub struct Engine {
+    pub agg: config::Aggregator,
+    pub backends: Vec<config::Backend>,
+    pub mode: Mode,
+    pub hub: Hub,
+    pub registry: Registry,
+    env: ConnectEnv,
+    discovered: Mutex<Vec<Discovered>>,
+    sessions: Mutex<HashMap<String, CancellationToken>>,
+    /// Live sessions by transport session id (`mcp:<Mcp-Session-Id>`, `sse:<sessionid>`), for
+    /// the `tools/call` fast path and the streamable-HTTP idle sweep.
+    transport_sessions: Mutex<HashMap<String, Weak<SessionInner>>>,
+    pub shutdown: CancellationToken,
+    next_session: AtomicU64,
+}
+
+/// The transport session id of a streamable-HTTP session, put into the `initialize` request's
+/// extensions by the serving layer (see `serve.rs`).
+#[derive(Debug, Clone)]
+pub struct TransportSessionId(pub String);
+
+impl Engine {
+    /// Connect to every backend concurrently, discover its tools, prompts and resources, then
+    /// release the discovery connections. A backend that fails fails the start (naming it), after
+    /// everything already started has been released.
+    pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, StartError> {
+        let hub = Hub::new(
+            &opts.aggregator.name,
+            &opts.aggregator.version,
+            &opts.aggregator.separator,
+        );
+        let registry = Registry::default();
+        let on_stderr_hub = hub.clone();
+        let env = ConnectEnv {
+            registry: registry.clone(),
+            connect_timeout: opts.aggregator.connect_timeout,
+            max_message_size: opts.aggregator.max_message_size,
+            on_stderr: Some(Arc::new(move |id: &str, line: &str| {
+                on_stderr_hub.emit(state::Event::Log(state::LogLine {
+                    at: SystemTime::now(),
+                    level: state::LogLevel::Info,
+                    target: format!("backend:{id}"),
+                    message: line.to_string(),
+                }));
+            })),
+            zrok: opts.zrok.clone(),
+        };
+        for b in &opts.backends {
+            hub.add_backend(BackendState {
+                id: b.id.clone(),
+                name: b.name.clone(),
+                transport: b.transport.kind(),
+                target: catalog::target_of(&b.transport),
+                status: BackendStatus::Starting,
+                tools_exposed: 0,
+                tools_total: 0,
+                resources: 0,
+                prompts: 0,
+                sessions: 0,
+                calls: 0,
+                errors: 0,
+                latency: Default::default(),
+                last_error: None,
+                server_info: None,
+                protocol_version: None,
+            });
+        }
+        let engine = Arc::new(Engine {
+            agg: opts.aggregator,
+            backends: opts.backends,
+            mode: opts.mode,
+            hub,
+            registry,
+            env,
+            discovered: Mutex::new(Vec::new()),
+            sessions: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+            transport_sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+        });
+        engine.hub.spawn_publisher(engine.shutdown.clone());
+        if !opts.discover {
+            *engine.discovered.lock().unwrap_or_else(|e| e.into_inner()) =
+                vec![Discovered::default(); engine.backends.len()];
+            return Ok(engine);
+        }
+        let results = futures::future::join_all(
+            (0..engine.backends.len()).map(|i| engine.clone().discover(i)),
+        )
+        .await;
+        let mut discovered = Vec::new();
+        let mut first_err = None;
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(d) => discovered.push(d),
+                Err(cause) => {
+                    discovered.push(Discovered::default());
+                    if first_err.is_none() {
+                        first_err = Some(StartError {
+                            id: engine.backends[i].id.clone(),
+                            cause,
+                        });
+                    }
+                }
+            }
+        }
+        *engine.discovered.lock().unwrap_or_else(|e| e.into_inner()) = discovered;
+        engine.hub.publish();
+        if let Some(e) = first_err {
+            engine.shutdown().await;
+            return Err(e);
+        }
+        Ok(engine)
+    }
+
+    /// How this engine connects to backends (for console actions).
+    pub fn connect_env(&self) -> &ConnectEnv {
+        &self.env
+    }
+
+    pub fn discovered(&self) -> Vec<Discovered> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Route transport session `key` (`mcp:<id>` / `sse:<id>`) to `session`.
+    pub fn bind_transport_session(&self, key: String, session: &Session) {
+        let _ = session.inner.transport_key.set(key.clone());
+        self.transport_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, Arc::downgrade(&session.inner));
+    }
+
+    /// Keys of bound transport sessions idle for at least `idle` or ended (and drops the
+    /// entries of sessions that are gone).
+    pub fn stale_transport_sessions(&self, idle: Duration) -> Vec<String> {
+        let mut m = self
+            .transport_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        m.retain(|_, w| w.strong_count() > 0);
+        m.iter()
+            .filter_map(|(k, w)| {
+                let s = Session {
+                    inner: w.upgrade()?,
+                };
+                (s.inner.ended.is_cancelled() || s.idle_for() >= idle).then(|| k.clone())
+            })
+            .collect()
+    }
+
+    /// A new client session. `remote` and `transport` are for display.
+    pub fn new_session(self: &Arc<Self>, remote: &str, transport: &str) -> Session {
+        let n = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let id = format!("s{n}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let ended = self.shutdown.child_token();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), ended.clone());
+        self.hub.session_opened(&id, remote, transport);
+        tracing::info!(session = %id, %remote, %transport, "session opened");
+        Session {
+            inner: Arc::new(SessionInner {
+                engine: self.clone(),
+                id,
+                down: Arc::new(Downstream::default()),
+                conns: OnceCell::new(),
+                ended,
+                last_activity: Mutex::new(Instant::now()),
+                resource_routes: Mutex::new(HashMap::new()),
+                transport_key: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// End a session by id (console). Its backend connections are released.
+    pub fn end_session(&self, id: &str) -> bool {
+        let t = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
+        match t {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stop everything: sessions end, subprocesses are terminated (bounded).
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        // Sessions end as their tasks see the cancellation; give them a moment to release what
+        // they hold (subprocesses, zrok accesses) before the process exits.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if let Some(z) = &self.env.zrok {
+            z.drain().await;
+        }
+        for b in &self.backends {
+            self.hub
+                .update_backend(&b.id, |s| s.status = BackendStatus::Stopped);
+        }
+        self.registry
+            .terminate_all(crate::core::backend::process::KILL_GRACE)
+            .await;
+        self.hub.publish();
+    }
+}

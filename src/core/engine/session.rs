@@ -1,0 +1,314 @@
+//! One client session: its own backend connections (connected on first use, all at once), the
+//! mapping of request ids and progress tokens between the client and each backend, and the
+//! forwarding of one request with the call rules of [`super::call`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::*;
+use rmcp::service::RequestContext;
+use rmcp::{Peer, RoleClient, RoleServer};
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::backend::{self, BackendConn, Downstream, ListChanged};
+use crate::core::live::state::{CallOutcome, CallPath};
+
+use super::call::{self, CallError};
+use super::Engine;
+
+/// One client session: a clone-able rmcp server handler.
+#[derive(Clone)]
+pub struct Session {
+    pub(super) inner: Arc<SessionInner>,
+}
+
+pub(super) struct SessionInner {
+    pub(super) engine: Arc<Engine>,
+    pub(super) id: String,
+    pub(super) down: Arc<Downstream>,
+    pub(super) conns: OnceCell<Result<Vec<Arc<BackendConn>>, CallError>>,
+    pub(super) ended: CancellationToken,
+    pub(super) last_activity: Mutex<Instant>,
+    /// resource URI -> backend index, from this session's resources/list.
+    pub(super) resource_routes: Mutex<HashMap<String, usize>>,
+    /// Key in `Engine::transport_sessions`, once bound.
+    pub(super) transport_key: OnceLock<String>,
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        self.engine
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        if let Some(k) = self.transport_key.get() {
+            let mut m = self
+                .engine
+                .transport_sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if m.get(k).is_some_and(|w| w.strong_count() == 0) {
+                m.remove(k);
+            }
+        }
+        if let Some(Ok(conns)) = self.conns.get() {
+            let ids: Vec<String> = conns.iter().map(|c| c.id.clone()).collect();
+            self.engine.hub.session_backends(-1, &ids);
+        }
+        self.engine.hub.session_closed(&self.id, "closed");
+        tracing::info!(session = %self.id, "session closed");
+    }
+}
+
+impl Session {
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// Cancelled when the session is ended by the console, idle timeout or shutdown.
+    pub fn ended(&self) -> CancellationToken {
+        self.inner.ended.clone()
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        self.inner
+            .last_activity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    pub(super) fn touch(&self) {
+        *self
+            .inner
+            .last_activity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// This session's backend connections, connected on first use (initialize, or the first
+    /// request of a client that skips initialize), all concurrently.
+    pub(super) async fn conns(&self) -> Result<&Vec<Arc<BackendConn>>, CallError> {
+        if self.inner.ended.is_cancelled() {
+            return Err(CallError::SessionEnded);
+        }
+        let r = self
+            .inner
+            .conns
+            .get_or_init(|| async {
+                let e = &self.inner.engine;
+                let weak = Arc::downgrade(&self.inner);
+                self.inner.down.on_list_changed(Arc::new(move |what| {
+                    if let Some(s) = weak.upgrade() {
+                        tokio::spawn(async move { Session { inner: s }.list_changed(what).await });
+                    }
+                }));
+                let results = futures::future::join_all(e.backends.iter().enumerate().map(|(i, b)| {
+                    backend::connect(i, b, self.inner.down.clone(), &e.env)
+                }))
+                .await;
+                let mut conns = Vec::new();
+                let mut failure = None;
+                for (i, r) in results.into_iter().enumerate() {
+                    match r {
+                        Ok(c) => conns.push(Arc::new(c)),
+                        Err(err) => {
+                            let id = &e.backends[i].id;
+                            tracing::error!(session = %self.inner.id, backend = %id, "connect failed: {err}");
+                            e.hub.update_backend(id, |s| s.last_error = Some(err.to_string()));
+                            if failure.is_none() {
+                                failure = Some(CallError::Failed {
+                                    backend: id.clone(),
+                                    message: err.to_string(),
+                                });
+                            }
+                        }
+                    }
+                }
+                if let Some(f) = failure {
+                    for c in conns {
+                        if let Ok(c) = Arc::try_unwrap(c) {
+                            c.close().await;
+                        }
+                    }
+                    return Err(f);
+                }
+                let ids: Vec<String> = conns.iter().map(|c| c.id.clone()).collect();
+                e.hub.session_backends(1, &ids);
+                let ended = self.inner.ended.clone();
+                let handles: Vec<_> = conns.iter().map(|c| c.service.cancellation_token()).collect();
+                tokio::spawn(async move {
+                    ended.cancelled().await;
+                    for h in handles {
+                        h.cancel();
+                    }
+                });
+                Ok(conns)
+            })
+            .await;
+        r.as_ref().map_err(|e| e.clone())
+    }
+
+    pub(super) async fn list_changed(&self, what: ListChanged) {
+        let Some(peer) = self.inner.down.peer() else {
+            return;
+        };
+        let _ = match what {
+            ListChanged::Tools(_) => peer.notify_tool_list_changed().await,
+            ListChanged::Prompts(_) => peer.notify_prompt_list_changed().await,
+            ListChanged::Resources(_) => peer.notify_resource_list_changed().await,
+        };
+    }
+
+    pub(super) fn attach(&self, ctx: &RequestContext<RoleServer>) {
+        if self.inner.down.peer().is_none() {
+            self.inner.down.set_peer(ctx.peer.clone());
+        }
+        self.touch();
+    }
+
+    /// Forward one request to backend connection `conn`, bounded by `call_timeout`, cancelled
+    /// at the backend when the client cancels, with the client's progress token mapped.
+    pub(super) async fn forward(
+        &self,
+        conn: &BackendConn,
+        req: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, CallError> {
+        let limits = call::Limits::new(
+            self.inner.engine.agg.call_timeout,
+            ctx.meta.get_progress_token().is_some(),
+        );
+        let timeout = limits.timeout;
+        let mut opts = rmcp::service::PeerRequestOptions::with_timeout(timeout);
+        if limits.progress {
+            opts = opts
+                .reset_timeout_on_progress()
+                .with_max_total_timeout(limits.max_total);
+        }
+        let handle = conn
+            .peer()
+            .send_request_with_option(req, opts)
+            .await
+            .map_err(|e| CallError::from_service(e, &conn.id, timeout))?;
+        let theirs = handle.progress_token.clone();
+        self.inner
+            .down
+            .map_request(conn.idx, handle.id.clone(), ctx.id.clone());
+        let request_id = handle.id.clone();
+        let mapped = if let Some(ours) = ctx.meta.get_progress_token() {
+            self.inner.down.map_progress(conn.idx, theirs.clone(), ours);
+            true
+        } else {
+            false
+        };
+        let peer = handle.peer.clone();
+        let rid = handle.id.clone();
+        let r = tokio::select! {
+            r = handle.await_response() => r.map_err(|e| CallError::from_service(e, &conn.id, timeout)),
+            _ = ctx.ct.cancelled() => {
+                let _ = peer.notify_cancelled(CancelledNotificationParam::new(
+                    Some(rid),
+                    Some(call::Abandon::Client.reason().into()),
+                )).await;
+                Err(CallError::Cancelled)
+            }
+            _ = self.inner.ended.cancelled() => {
+                Err(CallError::SessionEnded)
+            }
+        };
+        if mapped {
+            if !ctx.ct.is_cancelled() && !self.inner.ended.is_cancelled() {
+                // Progress the backend sent before its response goes out before the response.
+                self.inner
+                    .down
+                    .progress_drained(conn.idx, &theirs, call::PROGRESS_DRAIN)
+                    .await;
+            }
+            self.inner.down.unmap_progress(conn.idx, &theirs);
+        }
+        self.inner.down.unmap_request(conn.idx, &request_id);
+        r
+    }
+
+    /// Gateway mode: every page of every backend that has `cap`, listed concurrently, each bounded
+    /// by `call_timeout`. A backend that fails or times out is logged and left out.
+    pub(super) async fn gather<T, Fut>(
+        &self,
+        conns: &[Arc<BackendConn>],
+        what: &str,
+        cap: fn(&ServerCapabilities) -> bool,
+        list: impl Fn(Peer<RoleClient>) -> Fut,
+    ) -> Vec<(usize, Vec<T>)>
+    where
+        Fut: std::future::Future<Output = Result<Vec<T>, rmcp::ServiceError>>,
+    {
+        let ct = self.inner.engine.agg.call_timeout;
+        let lists =
+            futures::future::join_all(conns.iter().filter(|c| Self::has_cap(c, cap)).map(|c| {
+                let f = list(c.peer().clone());
+                async move { (c, tokio::time::timeout(ct, f).await) }
+            }))
+            .await;
+        let mut out = Vec::new();
+        for (c, r) in lists {
+            match r {
+                Ok(Ok(items)) => out.push((c.idx, items)),
+                Ok(Err(err)) => {
+                    tracing::warn!(backend = %c.id, "{what} failed: {}", super::catalog::err_str(&err))
+                }
+                Err(_) => tracing::warn!(backend = %c.id, "{what} timed out"),
+            }
+        }
+        out
+    }
+
+    pub(super) fn record(
+        &self,
+        backend: &str,
+        method: &str,
+        target: &str,
+        started: Instant,
+        outcome: CallOutcome,
+        tool_key: Option<&str>,
+        path: CallPath,
+    ) {
+        let duration = started.elapsed();
+        self.inner.engine.hub.record_call(
+            crate::core::live::hub::CallRecord {
+                session: &self.inner.id,
+                backend,
+                method,
+                target,
+                duration,
+                outcome,
+                path,
+            },
+            tool_key,
+        );
+    }
+
+    pub(super) fn conn(
+        conns: &[Arc<BackendConn>],
+        i: usize,
+    ) -> Result<&Arc<BackendConn>, CallError> {
+        conns
+            .iter()
+            .find(|c| c.idx == i)
+            .ok_or(CallError::NotConnected)
+    }
+
+    pub(super) fn has_cap(conn: &BackendConn, f: impl Fn(&ServerCapabilities) -> bool) -> bool {
+        conn.info
+            .as_ref()
+            .map(|i| f(&i.capabilities))
+            .unwrap_or(false)
+    }
+}

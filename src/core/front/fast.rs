@@ -1,0 +1,131 @@
+//! The `/mcp` fast path in front of the axum router: a `tools/call` the engine can take is
+//! answered here without routing, middleware or rmcp's service (docs/architecture.md).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+use crate::core::engine::{Engine, FastItem};
+
+/// How long a fast `tools/call` may take to be answered as one JSON body; after that (or when
+/// progress comes first) the answer is an SSE stream.
+const FAST_JSON_WINDOW: Duration = Duration::from_millis(1000);
+
+/// The `/mcp` fast path, in front of the axum router (so that a fast `tools/call` pays for
+/// neither routing nor middleware): `POST /mcp` with a `tools/call` the engine can take is
+/// answered here (one `application/json` body, or an SSE stream when progress comes first); a
+/// body that is not JSON gets a JSON-RPC parse error (-32700); everything else goes on to the
+/// router (and rmcp's service) unchanged.
+pub(super) struct FastFront {
+    pub(super) engine: Arc<Engine>,
+}
+
+/// `/mcp` and the paths under it (axum's `nest_service("/mcp")`).
+pub(super) fn is_mcp_path(path: &str) -> bool {
+    path.strip_prefix("/mcp")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+impl FastFront {
+    pub(super) async fn handle(
+        &self,
+        req: Request,
+        router: axum::Router,
+    ) -> axum::response::Response {
+        use tower::ServiceExt;
+        let next = |req: Request| async move {
+            match router.oneshot(req).await {
+                Ok(r) => r,
+                Err(e) => match e {},
+            }
+        };
+        let engine = &self.engine;
+        let h = req.headers();
+        let json_in = h
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let len = h
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let (true, Some(len)) = (json_in, len) else {
+            return next(req).await;
+        };
+        if len > engine.agg.max_message_size {
+            return next(req).await;
+        }
+        let json_out = h
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json") || v.contains("*/*"));
+        let key = h
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| json_out)
+            .map(|sid| format!("mcp:{sid}"));
+        let (parts, body) = req.into_parts();
+        let bytes = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, len))
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return (StatusCode::BAD_REQUEST, "failed to read the request body").into_response()
+            }
+        };
+        if let Some(mut call) = key.and_then(|k| engine.fast_call(&k, &bytes)) {
+            use futures::StreamExt;
+            // Answered quickly with nothing before the response: one JSON body. Otherwise
+            // (progress first, or slow) an SSE stream, so that progress flows and the client
+            // sees headers.
+            let first = match tokio::select! {
+                biased;
+                item = call.next() => Ok(item),
+                _ = crate::core::deadline::Deadline::after(FAST_JSON_WINDOW) => Err(()),
+            } {
+                Ok(Some(FastItem::Done(resp))) => {
+                    return (
+                        [(http::header::CONTENT_TYPE, "application/json")],
+                        axum::body::Body::from(resp),
+                    )
+                        .into_response();
+                }
+                Ok(Some(FastItem::Progress(p))) => Some(p),
+                Ok(None) => None,
+                Err(_) => None,
+            };
+            let frames = futures::stream::iter(first).chain(call.map(|item| match item {
+                FastItem::Progress(b) | FastItem::Done(b) => b,
+            }));
+            let events = frames.map(|b| {
+                let mut e = Vec::with_capacity(b.len() + 24);
+                e.extend_from_slice(b"event: message\ndata: ");
+                e.extend_from_slice(&b);
+                e.extend_from_slice(b"\n\n");
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(e))
+            });
+            return (
+                [
+                    (http::header::CONTENT_TYPE, "text/event-stream"),
+                    (http::header::CACHE_CONTROL, "no-cache"),
+                ],
+                axum::body::Body::from_stream(events),
+            )
+                .into_response();
+        }
+        // Not for the fast path (checked first: a valid call needs no second parse).
+        if serde_json::from_slice::<&serde_json::value::RawValue>(&bytes).is_err() {
+            tracing::debug!("POST /mcp: body is not JSON");
+            return (
+                StatusCode::BAD_REQUEST,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the body is not JSON"}}"#,
+            )
+                .into_response();
+        }
+        next(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+    }
+}

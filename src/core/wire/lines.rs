@@ -1,0 +1,85 @@
+//! Reading newline-delimited JSON (MCP's stdio transport) without holding an oversize line.
+
+use tokio::io::AsyncBufReadExt;
+
+/// What [`read_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// `buf` holds one whole line, newline included.
+    Complete,
+    /// A line longer than the limit went by; it was consumed and dropped.
+    TooLong,
+    Eof,
+}
+
+/// Read one newline-terminated line, appending it to `buf`, never holding more than `max` bytes
+/// of it: a longer line is read to its end and dropped. Cancel safe: what was read so far stays in
+/// `buf` (or in `discarding`) for the next call.
+pub(crate) async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    discarding: &mut bool,
+    max: usize,
+) -> std::io::Result<Line> {
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(Line::Eof);
+        }
+        let (take, done) = match avail.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if !*discarding {
+            buf.extend_from_slice(&avail[..take]);
+        }
+        r.consume(take);
+        if !*discarding && buf.len() > max.saturating_add(2) {
+            *discarding = true;
+            buf.clear();
+        }
+        if done {
+            return Ok(if std::mem::take(discarding) {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncWriteExt, BufReader};
+
+    #[tokio::test]
+    async fn long_lines_are_dropped_without_being_held() {
+        let (mut w, r) = tokio::io::duplex(64);
+        let mut r = BufReader::with_capacity(8, r);
+        tokio::spawn(async move {
+            let long = vec![b'x'; 1000];
+            for chunk in [
+                &b"short\n"[..],
+                &long,
+                b"\nafter\n",
+                b"tail-without-newline",
+            ] {
+                w.write_all(chunk).await.unwrap();
+            }
+        });
+        let (mut buf, mut discarding) = (Vec::new(), false);
+        let mut next = async || {
+            buf.clear();
+            let l = read_line(&mut r, &mut buf, &mut discarding, 100)
+                .await
+                .unwrap();
+            assert!(buf.len() <= 102, "held {} bytes", buf.len());
+            (l, String::from_utf8_lossy(&buf).into_owned())
+        };
+        assert_eq!(next().await, (Line::Complete, "short\n".into()));
+        assert_eq!(next().await.0, Line::TooLong);
+        assert_eq!(next().await, (Line::Complete, "after\n".into()));
+        assert_eq!(next().await.0, Line::Eof);
+    }
+}
