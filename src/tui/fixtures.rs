@@ -245,7 +245,7 @@ pub fn call(i: u64) -> CallEvent {
             2 => CallOutcome::Error(-32602, "invalid params".to_string()),
             _ => CallOutcome::Ok,
         },
-        path: if i % 3 == 0 {
+        path: if i.is_multiple_of(3) {
             CallPath::Full
         } else {
             CallPath::Fast

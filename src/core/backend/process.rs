@@ -53,6 +53,8 @@ impl Spawn {
 #[derive(Clone, Default)]
 pub struct Registry {
     inner: Arc<Mutex<Vec<i32>>>,
+    /// Notified whenever a group is reaped.
+    reaped: Arc<tokio::sync::Notify>,
 }
 
 impl Registry {
@@ -68,6 +70,20 @@ impl Registry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|p| *p != pgid);
+        self.reaped.notify_waiters();
+    }
+
+    /// Returns once no group is left.
+    async fn all_reaped(&self) {
+        loop {
+            let reaped = self.reaped.notified();
+            tokio::pin!(reaped);
+            reaped.as_mut().enable();
+            if self.live() == 0 {
+                return;
+            }
+            reaped.await;
+        }
     }
 
     /// Number of process groups not yet reaped.
@@ -81,10 +97,7 @@ impl Registry {
         for g in &groups {
             let _ = killpg(Pid::from_raw(*g), Signal::SIGTERM);
         }
-        let deadline = tokio::time::Instant::now() + grace + Duration::from_secs(1);
-        while self.live() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let _ = tokio::time::timeout(grace + Duration::from_secs(1), self.all_reaped()).await;
         for g in self.inner.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = killpg(Pid::from_raw(*g), Signal::SIGKILL);
         }

@@ -12,7 +12,7 @@ use crate::core::live::state::{CallOutcome, CallPath};
 use crate::core::wire::frame as fp;
 
 use super::call::{self, Abandon, CallError};
-use super::{Engine, Session};
+use super::{Engine, Session, TransportKey};
 
 /// A `tools/call` answered on the fast path: the frames for the client (progress notifications,
 /// then the response). Dropping it before the end cancels the call at the backend.
@@ -90,7 +90,6 @@ impl FastState {
             &self.exposed,
             self.started,
             outcome,
-            Some(&self.exposed),
             CallPath::Fast,
         );
         self.queue.push_back(FastItem::Done(resp));
@@ -173,7 +172,7 @@ impl Engine {
     /// The fast path for a client frame posted to transport session `key`: `Some` when `frame`
     /// is a `tools/call` the fast path can forward exactly as the rmcp path would (then the
     /// future resolves to the response frame), `None` to take the rmcp path.
-    pub fn fast_call(&self, key: &str, frame: &[u8]) -> Option<FastCall> {
+    pub fn fast_call(&self, key: &TransportKey, frame: &[u8]) -> Option<FastCall> {
         let h = fp::Head::parse(frame)?;
         if h.jsonrpc.as_deref() != Some("2.0") || h.method.as_deref() != Some("tools/call") {
             return None;

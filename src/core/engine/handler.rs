@@ -14,7 +14,7 @@ use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
 use crate::core::live::state::{CallOutcome, CallPath};
 
 use super::call::{self, CallError};
-use super::{Mode, Session, TransportSessionId};
+use super::{Mode, Session, TransportKey, TransportSessionId};
 
 impl ServerHandler for Session {
     fn get_info(&self) -> ServerConfig {
@@ -53,7 +53,7 @@ impl ServerHandler for Session {
         if let Some(TransportSessionId(sid)) = ctx.extensions.get::<TransportSessionId>() {
             self.inner
                 .engine
-                .bind_transport_session(format!("mcp:{sid}"), self);
+                .bind_transport_session(TransportKey::Streamable(sid.clone()), self);
         }
         self.attach(&ctx);
         let client = format!(
@@ -121,14 +121,12 @@ impl ServerHandler for Session {
             Ok(_) => return Err(CallError::Unexpected(c.id.clone()).into()),
             Err(err) => (err.outcome(), Err(err.into())),
         };
-        let tool_key = Some(exposed.as_str());
         self.record(
             &c.id,
             "tools/call",
             &exposed,
             started,
             outcome,
-            tool_key,
             CallPath::Full,
         );
         r
@@ -175,7 +173,6 @@ impl ServerHandler for Session {
             &exposed,
             started,
             outcome,
-            None,
             CallPath::Full,
         );
         match r? {
@@ -234,7 +231,6 @@ impl ServerHandler for Session {
             &uri,
             started,
             outcome,
-            None,
             CallPath::Full,
         );
         match r? {

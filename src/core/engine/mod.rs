@@ -64,6 +64,9 @@ pub struct StartError {
     pub cause: String,
 }
 
+/// Longest wait at shutdown for sessions to release what they hold.
+const SESSION_DRAIN: Duration = Duration::from_secs(3);
+
 pub struct Engine {
     pub agg: config::Aggregator,
     pub backends: Vec<config::Backend>,
@@ -75,7 +78,9 @@ pub struct Engine {
     sessions: Mutex<HashMap<String, CancellationToken>>,
     /// Live sessions by transport session id (`mcp:<Mcp-Session-Id>`, `sse:<sessionid>`), for
     /// the `tools/call` fast path and the streamable-HTTP idle sweep.
-    transport_sessions: Mutex<HashMap<String, Weak<SessionInner>>>,
+    transport_sessions: Mutex<HashMap<TransportKey, Weak<SessionInner>>>,
+    /// Notified whenever a session ends (shutdown waits for the last one).
+    session_ended: tokio::sync::Notify,
     pub shutdown: CancellationToken,
     next_session: AtomicU64,
 }
@@ -84,6 +89,17 @@ pub struct Engine {
 /// extensions by the serving layer (see `serve.rs`).
 #[derive(Debug, Clone)]
 pub struct TransportSessionId(pub String);
+
+/// How a client session is known to its transport, for the fast path and the idle sweep.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TransportKey {
+    /// A streamable-HTTP session (`Mcp-Session-Id`).
+    Streamable(String),
+    /// A legacy SSE session (`sessionid`).
+    Sse(String),
+    /// A stdio session (the engine's own session id).
+    Stdio(String),
+}
 
 impl Engine {
     /// Connect to every backend concurrently, discover its tools, prompts and resources, then
@@ -142,6 +158,7 @@ impl Engine {
             sessions: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             transport_sessions: Mutex::new(HashMap::new()),
+            session_ended: tokio::sync::Notify::new(),
             next_session: AtomicU64::new(1),
         });
         engine.hub.spawn_publisher(engine.shutdown.clone());
@@ -192,7 +209,7 @@ impl Engine {
     }
 
     /// Route transport session `key` (`mcp:<id>` / `sse:<id>`) to `session`.
-    pub fn bind_transport_session(&self, key: String, session: &Session) {
+    pub fn bind_transport_session(&self, key: TransportKey, session: &Session) {
         let _ = session.inner.transport_key.set(key.clone());
         self.transport_sessions
             .lock()
@@ -202,7 +219,7 @@ impl Engine {
 
     /// Keys of bound transport sessions idle for at least `idle` or ended (and drops the
     /// entries of sessions that are gone).
-    pub fn stale_transport_sessions(&self, idle: Duration) -> Vec<String> {
+    pub fn stale_transport_sessions(&self, idle: Duration) -> Vec<TransportKey> {
         let mut m = self
             .transport_sessions
             .lock()
@@ -260,20 +277,34 @@ impl Engine {
         }
     }
 
+    /// Returns once no session is left.
+    async fn sessions_gone(&self) {
+        loop {
+            let ended = self.session_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            ended.await;
+        }
+    }
+
     /// Stop everything: sessions end, subprocesses are terminated (bounded).
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
-        // Sessions end as their tasks see the cancellation; give them a moment to release what
-        // they hold (subprocesses, zrok accesses) before the process exits.
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-        while !self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-            && tokio::time::Instant::now() < deadline
+        // Sessions end as their tasks see the cancellation: wait (bounded) until the last one
+        // has released what it holds (subprocesses, zrok accesses) before the process exits.
+        if tokio::time::timeout(SESSION_DRAIN, self.sessions_gone())
+            .await
+            .is_err()
         {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tracing::warn!("some sessions did not end within {SESSION_DRAIN:?}");
         }
         if let Some(z) = &self.env.zrok {
             z.drain().await;

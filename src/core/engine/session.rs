@@ -34,7 +34,7 @@ pub(super) struct SessionInner {
     /// resource URI -> backend index, from this session's resources/list.
     pub(super) resource_routes: Mutex<HashMap<String, usize>>,
     /// Key in `Engine::transport_sessions`, once bound.
-    pub(super) transport_key: OnceLock<String>,
+    pub(super) transport_key: OnceLock<super::TransportKey>,
 }
 
 impl Drop for SessionInner {
@@ -44,6 +44,7 @@ impl Drop for SessionInner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&self.id);
+        self.engine.session_ended.notify_waiters();
         if let Some(k) = self.transport_key.get() {
             let mut m = self
                 .engine
@@ -277,10 +278,11 @@ impl Session {
         target: &str,
         started: Instant,
         outcome: CallOutcome,
-        tool_key: Option<&str>,
         path: CallPath,
     ) {
         let duration = started.elapsed();
+        // Tool calls are also counted per tool.
+        let tool_key = (method == "tools/call").then_some(target);
         self.inner.engine.hub.record_call(
             crate::core::live::hub::CallRecord {
                 session: &self.inner.id,

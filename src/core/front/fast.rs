@@ -8,7 +8,8 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use crate::core::engine::{Engine, FastItem};
+use crate::core::engine::{Engine, FastItem, TransportKey};
+use crate::core::wire::frame;
 
 /// How long a fast `tools/call` may take to be answered as one JSON body; after that (or when
 /// progress comes first) the answer is an SSE stream.
@@ -17,10 +18,21 @@ const FAST_JSON_WINDOW: Duration = Duration::from_millis(1000);
 /// The `/mcp` fast path, in front of the axum router (so that a fast `tools/call` pays for
 /// neither routing nor middleware): `POST /mcp` with a `tools/call` the engine can take is
 /// answered here (one `application/json` body, or an SSE stream when progress comes first); a
-/// body that is not JSON gets a JSON-RPC parse error (-32700); everything else goes on to the
-/// router (and rmcp's service) unchanged.
+/// body that is not one JSON-RPC message gets a JSON-RPC error with status 400 (-32700 not JSON
+/// or nested too deep, -32600 a batch); everything else goes on to the router (and rmcp's
+/// service) unchanged.
 pub(super) struct FastFront {
     pub(super) engine: Arc<Engine>,
+}
+
+/// 400 with the JSON-RPC error for a body that is not one message.
+pub(crate) fn json_rpc_refusal(e: &frame::BodyError) -> axum::response::Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from(e.frame()),
+    )
+        .into_response()
 }
 
 /// `/mcp` and the paths under it (axum's `nest_service("/mcp")`).
@@ -52,10 +64,9 @@ impl FastFront {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        let (true, Some(len)) = (json_in, len) else {
-            return next(req).await;
-        };
-        if len > engine.agg.max_message_size {
+        // Not JSON (rmcp answers 415), or over the limit (rmcp answers 413).
+        let max = engine.agg.max_message_size;
+        if !json_in || len.is_some_and(|l| l > max) {
             return next(req).await;
         }
         let json_out = h
@@ -66,12 +77,15 @@ impl FastFront {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .filter(|_| json_out)
-            .map(|sid| format!("mcp:{sid}"));
+            .map(|sid| TransportKey::Streamable(sid.to_string()));
         let (parts, body) = req.into_parts();
-        let bytes = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, len))
+        let bytes = match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, max))
             .await
         {
             Ok(b) => b.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response()
+            }
             Err(_) => {
                 return (StatusCode::BAD_REQUEST, "failed to read the request body").into_response()
             }
@@ -116,15 +130,11 @@ impl FastFront {
             )
                 .into_response();
         }
-        // Not for the fast path (checked first: a valid call needs no second parse).
-        if serde_json::from_slice::<&serde_json::value::RawValue>(&bytes).is_err() {
-            tracing::debug!("POST /mcp: body is not JSON");
-            return (
-                StatusCode::BAD_REQUEST,
-                [(http::header::CONTENT_TYPE, "application/json")],
-                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: the body is not JSON"}}"#,
-            )
-                .into_response();
+        // Not for the fast path (checked first: a valid call needs no second parse). What rmcp
+        // cannot decode gets a JSON-RPC error here, not rmcp's plain-text 415.
+        if let Err(e) = frame::check_body(&bytes) {
+            tracing::debug!("POST /mcp refused: {e:?}");
+            return json_rpc_refusal(&e);
         }
         next(Request::from_parts(parts, axum::body::Body::from(bytes))).await
     }

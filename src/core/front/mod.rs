@@ -11,7 +11,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use crate::core::engine::Engine;
 
-mod fast;
+pub(crate) mod fast;
 mod http;
 pub mod sse;
 pub mod sse_transport;

@@ -452,6 +452,11 @@ async fn handle_post(State(st): State<AppState>, req: Request) -> Response {
         });
         return StatusCode::ACCEPTED.into_response();
     }
+    // 400 as the Go SDK answers, with a JSON-RPC error as the body.
+    if let Err(e) = crate::core::wire::frame::check_body(&body) {
+        tracing::debug!(session = %sid, "POST body refused: {e:?}");
+        return crate::core::front::fast::json_rpc_refusal(&e);
+    }
     let msg: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {

@@ -9,7 +9,7 @@ use rmcp::transport::Transport;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::core::engine::{Engine, FastItem, Session};
+use crate::core::engine::{Engine, FastItem, Session, TransportKey};
 use crate::core::wire::lines::{read_line, Line};
 
 type Out = Arc<tokio::sync::Mutex<std::pin::Pin<Box<dyn AsyncWrite + Send>>>>;
@@ -53,7 +53,7 @@ pub struct StdioFront<R> {
     discarding: bool,
     out: Out,
     engine: Arc<Engine>,
-    key: String,
+    key: TransportKey,
     max: usize,
     /// Cancels fast calls still running when the transport goes away.
     stop: CancellationToken,
@@ -67,7 +67,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioFront<R> {
         reader: R,
         writer: W,
     ) -> Self {
-        let key = format!("stdio:{}", session.id());
+        let key = TransportKey::Stdio(session.id().to_string());
         engine.bind_transport_session(key.clone(), session);
         StdioFront {
             reader: BufReader::with_capacity(64 * 1024, reader),

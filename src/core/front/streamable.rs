@@ -13,7 +13,7 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::core::engine::{Engine, TransportSessionId};
+use crate::core::engine::{Engine, TransportKey, TransportSessionId};
 
 /// rmcp's local session manager, telling each session its `Mcp-Session-Id` (as a
 /// [`TransportSessionId`] extension on the `initialize` request) so that the engine can route
@@ -108,7 +108,7 @@ pub(crate) async fn sweep(
             _ = tokio::time::sleep(every) => {}
         }
         for key in engine.stale_transport_sessions(idle) {
-            if let Some(sid) = key.strip_prefix("mcp:") {
+            if let TransportKey::Streamable(sid) = key {
                 tracing::info!("closing streamable HTTP session {sid}: idle or ended");
                 let _ = mgr.close_session(&SessionId::from(sid)).await;
             }

@@ -241,6 +241,73 @@ pub fn error_frame(client_id: &str, code: i32, message: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// Deepest nesting of arrays and objects a POSTed message may have. rmcp's decoder gives up at
+/// serde_json's recursion limit (128) with an HTTP error of its own; we answer first, with a
+/// JSON-RPC error, and leave room below that limit.
+pub const MAX_DEPTH: usize = 100;
+
+/// Why a POSTed body is not one JSON-RPC message we can take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not JSON, or nested deeper than [`MAX_DEPTH`] (JSON-RPC -32700).
+    Parse(String),
+    /// A JSON-RPC batch (an array): batching left MCP in protocol revision 2025-06-18
+    /// (JSON-RPC -32600).
+    Batch,
+}
+
+impl BodyError {
+    /// The JSON-RPC error response (id `null`) to answer with, status 400.
+    pub fn frame(&self) -> Bytes {
+        match self {
+            BodyError::Parse(why) => error_frame("null", -32700, &format!("Parse error: {why}")),
+            BodyError::Batch => error_frame(
+                "null",
+                -32600,
+                "Invalid Request: JSON-RPC batches are not supported (MCP removed them in \
+                 protocol revision 2025-06-18); send one message per request",
+            ),
+        }
+    }
+}
+
+/// Check that `body` is one JSON value, not a batch, nested at most [`MAX_DEPTH`] deep: one pass
+/// over the bytes for the depth (no recursion, nothing allocated), then serde_json for syntax.
+pub fn check_body(body: &[u8]) -> Result<(), BodyError> {
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(BodyError::Parse(format!(
+                        "the body is nested deeper than {MAX_DEPTH} levels"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if let Err(e) = serde_json::from_slice::<&RawValue>(body) {
+        return Err(BodyError::Parse(format!("the body is not JSON ({e})")));
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(BodyError::Batch);
+    }
+    Ok(())
+}
+
 /// `notifications/cancelled` for a fast request.
 pub fn cancelled_frame(id: &str, reason: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + id.len() + reason.len());
@@ -430,5 +497,36 @@ mod tests {
         for bad in ["null", "{}", "[1]", "true"] {
             assert!(!valid_id(serde_json::from_str(bad).unwrap()), "{bad}");
         }
+    }
+
+    #[test]
+    fn bodies_too_deep_batched_or_not_json_are_refused_with_json_rpc_errors() {
+        assert_eq!(
+            check_body(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            Ok(())
+        );
+        let ok_deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert_eq!(check_body(ok_deep.as_bytes()), Ok(()));
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = check_body(deep.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&e, BodyError::Parse(m) if m.contains("deeper than 100")),
+            "{e:?}"
+        );
+        // Brackets inside strings (escaped quotes too) do not count.
+        let s = format!(r#"{{"a":"{}\"{}"}}"#, "[".repeat(500), "{".repeat(500));
+        assert_eq!(check_body(s.as_bytes()), Ok(()));
+        let batch = br#" [{"jsonrpc":"2.0","id":2,"method":"ping"}]"#;
+        assert_eq!(check_body(batch), Err(BodyError::Batch));
+        let v: serde_json::Value = serde_json::from_slice(&BodyError::Batch.frame()).unwrap();
+        assert_eq!(v["error"]["code"], -32600);
+        assert!(v["id"].is_null());
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2025-06-18"));
+        let e = check_body(b"{nope").unwrap_err();
+        let v: serde_json::Value = serde_json::from_slice(&e.frame()).unwrap();
+        assert_eq!(v["error"]["code"], -32700);
     }
 }
