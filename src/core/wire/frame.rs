@@ -505,7 +505,7 @@ mod tests {
             check_body(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
             Ok(())
         );
-        let ok_deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let ok_deep = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
         assert_eq!(check_body(ok_deep.as_bytes()), Ok(()));
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let e = check_body(deep.as_bytes()).unwrap_err();
