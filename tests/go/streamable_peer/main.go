@@ -1,5 +1,5 @@
-// Command streamable_peer is a test peer that dials an MCP server the way the newest upstream
-// mcp-tools (openziti/mcp-gateway v0.1.8) does: the MCP Go SDK's Streamable HTTP client with the
+// Command streamable_peer is a test peer that dials an MCP server the way newer upstream mcp-tools
+// does (openziti/mcp-gateway tools/client.go after v0.1.3): the MCP Go SDK's Streamable HTTP client with the
 // endpoint http://mcp-backend (path "/"), over an http.Client whose every connection is a new zrok
 // dial of the share (one zrok access for the whole run, deleted at exit). Given a URL instead of a
 // share token it dials that URL directly (no zrok).
