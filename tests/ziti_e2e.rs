@@ -1,8 +1,8 @@
 //! End-to-end tests of the native OpenZiti client against a real loopback network (`scripts/testnet up DIR`).
 //!
-//! Set `MCPZ_TESTNET_ENV=DIR/testnet.env` to run them; without it they print a SKIP line and pass. With it set,
-//! anything that breaks fails the test. The router-restart phase runs when `MCPZ_TESTNET_RESTART_ROUTER` names a
-//! command, or when `scripts/testnet` exists (then `scripts/testnet restart-router DIR` is used).
+//! They are `#[ignore]`d in a plain `cargo test`; `scripts/test-network` runs them with `--include-ignored` and
+//! `MCPZ_TESTNET_ENV=DIR/testnet.env`. Run without that variable, or with any piece of the network missing, they fail. The router-restart phase runs when `MCPZ_TESTNET_RESTART_ROUTER` names a
+//! command, else `scripts/testnet restart-router DIR` is used (a missing script fails the test).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,12 +32,13 @@ impl Net {
     }
 }
 
-fn testnet(test: &str) -> Option<Net> {
-    let Some(p) = std::env::var_os("MCPZ_TESTNET_ENV") else {
-        eprintln!(
-            "SKIP {test}: MCPZ_TESTNET_ENV is not set (start one with scripts/testnet up DIR)"
+/// The testnet of `MCPZ_TESTNET_ENV`; panics when the variable is unset or the file unreadable.
+fn testnet(test: &str) -> Net {
+    let Some(p) = std::env::var_os("MCPZ_TESTNET_ENV").filter(|p| !p.is_empty()) else {
+        panic!(
+            "{test} needs the real network, and MCPZ_TESTNET_ENV is not set: run scripts/test-network \
+             (or scripts/testnet up DIR; MCPZ_TESTNET_ENV=DIR/testnet.env cargo test -- --include-ignored)"
         );
-        return None;
     };
     let env_file = PathBuf::from(p);
     let text = std::fs::read_to_string(&env_file)
@@ -53,7 +54,7 @@ fn testnet(test: &str) -> Option<Net> {
             )
         })
         .collect();
-    Some(Net { vars, env_file })
+    Net { vars, env_file }
 }
 
 fn init_tracing() {
@@ -180,10 +181,9 @@ async fn concurrent(dialer: &Context, service: &str, n: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real network: scripts/test-network"]
 async fn ziti_e2e_echo_plain_encrypted_concurrency() {
-    let Some(net) = testnet("ziti_e2e_echo_plain_encrypted_concurrency") else {
-        return;
-    };
+    let net = testnet("ziti_e2e_echo_plain_encrypted_concurrency");
     let _serial = SERIAL.lock().await;
     init_tracing();
     let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
@@ -241,23 +241,20 @@ async fn ziti_e2e_echo_plain_encrypted_concurrency() {
     assert_eq!(&b, b"adapter");
     drop(c);
 
-    // EC-keyed dialer, if the testnet has one.
-    if let Some(p) = net.vars.get("ZITI_DIAL_EC_IDENTITY") {
-        let ec = Context::from_file(p).expect("ec identity");
-        let back = round_trip(ec.dial(&enc).await.expect("ec dial"), b"ec".to_vec()).await;
-        assert_eq!(back, b"ec");
-        eprintln!("ok: EC identity dial");
-    }
+    // EC-keyed dialer (scripts/testnet always enrolls one).
+    let ec = Context::from_file(net.get("ZITI_DIAL_EC_IDENTITY")).expect("ec identity");
+    let back = round_trip(ec.dial(&enc).await.expect("ec dial"), b"ec".to_vec()).await;
+    assert_eq!(back, b"ec");
+    eprintln!("ok: EC identity dial");
 
     check_service(&dialer, &enc, true, LARGE).await;
 }
 
 /// Router restart while hosting: every listener re-binds within 10 s and new dials succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real network: scripts/test-network"]
 async fn ziti_e2e_router_restart_rebinds() {
-    let Some(net) = testnet("ziti_e2e_router_restart_rebinds") else {
-        return;
-    };
+    let net = testnet("ziti_e2e_router_restart_rebinds");
     let _serial = SERIAL.lock().await;
     init_tracing();
     let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
@@ -286,19 +283,19 @@ async fn ziti_e2e_router_restart_rebinds() {
     let dir = net.env_file.parent().unwrap().to_path_buf();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/testnet");
     let cmd = match std::env::var("MCPZ_TESTNET_RESTART_ROUTER") {
-        Ok(c) => Some(vec!["sh".to_string(), "-c".to_string(), c]),
-        Err(_) if script.exists() => Some(vec![
-            script.display().to_string(),
-            "restart-router".into(),
-            dir.display().to_string(),
-        ]),
-        Err(_) => None,
-    };
-    let Some(cmd) = cmd else {
-        eprintln!(
-            "SKIP ziti_e2e_router_restart_rebinds: no scripts/testnet and no MCPZ_TESTNET_RESTART_ROUTER"
-        );
-        return;
+        Ok(c) => vec!["sh".to_string(), "-c".to_string(), c],
+        Err(_) => {
+            assert!(
+                script.exists(),
+                "no {} and no MCPZ_TESTNET_RESTART_ROUTER: cannot restart the router",
+                script.display()
+            );
+            vec![
+                script.display().to_string(),
+                "restart-router".into(),
+                dir.display().to_string(),
+            ]
+        }
     };
     // The clock starts before the restart: router downtime counts against the 10 s.
     let restarted = tokio::time::Instant::now();
@@ -335,10 +332,9 @@ async fn ziti_e2e_router_restart_rebinds() {
 /// An idle connection survives several latency-probe rounds (the router must answer our probes, and we its
 /// heartbeats), and still carries data afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real network: scripts/test-network"]
 async fn ziti_e2e_idle_connection_survives_probes() {
-    let Some(net) = testnet("ziti_e2e_idle_connection_survives_probes") else {
-        return;
-    };
+    let net = testnet("ziti_e2e_idle_connection_survives_probes");
     let _serial = SERIAL.lock().await;
     init_tracing();
     let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
@@ -367,10 +363,9 @@ async fn ziti_e2e_idle_connection_survives_probes() {
 /// The controller removes our API session (and with it the network sessions and the router channels):
 /// the next dial re-authenticates, reconnects and gets a new session by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real network: scripts/test-network"]
 async fn ziti_e2e_recovers_from_removed_api_session() {
-    let Some(net) = testnet("ziti_e2e_recovers_from_removed_api_session") else {
-        return;
-    };
+    let net = testnet("ziti_e2e_recovers_from_removed_api_session");
     let _serial = SERIAL.lock().await;
     init_tracing();
     let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
@@ -430,10 +425,9 @@ async fn ziti_e2e_recovers_from_removed_api_session() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real network: scripts/test-network"]
 async fn ziti_e2e_bad_inputs_are_clear_errors() {
-    let Some(net) = testnet("ziti_e2e_bad_inputs_are_clear_errors") else {
-        return;
-    };
+    let net = testnet("ziti_e2e_bad_inputs_are_clear_errors");
     let _serial = SERIAL.lock().await;
     init_tracing();
     let dialer = Context::from_file(net.get("ZITI_DIAL_IDENTITY")).expect("dial identity");

@@ -2,7 +2,8 @@
 //! 1. Go hosts (`zrok2 share private -b tcpTunnel`), our client dials the share's Ziti service with bob's identity;
 //! 2. our client hosts the share's service with alice's identity, Go dials it (`zrok2 access private`).
 //!
-//! Runs when `MCPZ_TESTNET_ENV` points at a `scripts/testnet up` env file; prints SKIP otherwise.
+//! `#[ignore]`d in a plain `cargo test`; `scripts/test-network` runs it with `--include-ignored` and
+//! `MCPZ_TESTNET_ENV` pointing at a `scripts/testnet up` env file. Without that variable it fails.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,19 +16,20 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::time::{timeout, Instant};
 
-fn env_file() -> Option<HashMap<String, String>> {
-    let Some(p) = std::env::var_os("MCPZ_TESTNET_ENV") else {
-        eprintln!("SKIP ziti_zrok_interop: MCPZ_TESTNET_ENV is not set (start one with scripts/testnet up DIR)");
-        return None;
+/// The testnet of `MCPZ_TESTNET_ENV`; panics when it is unset or unreadable.
+fn env_file() -> HashMap<String, String> {
+    let Some(p) = std::env::var_os("MCPZ_TESTNET_ENV").filter(|p| !p.is_empty()) else {
+        panic!(
+            "ziti_zrok_interop needs the real network, and MCPZ_TESTNET_ENV is not set: run scripts/test-network \
+             (or scripts/testnet up DIR; MCPZ_TESTNET_ENV=DIR/testnet.env cargo test -- --include-ignored)"
+        );
     };
     let p = PathBuf::from(p);
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    Some(
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect(),
-    )
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
 }
 
 struct Zrok {
@@ -101,8 +103,9 @@ fn kill(c: &mut Child) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real network: scripts/test-network"]
 async fn ziti_zrok_interop_go_sdk_both_ways() {
-    let Some(env) = env_file() else { return };
+    let env = env_file();
     let g = |k: &str| {
         env.get(k)
             .cloned()

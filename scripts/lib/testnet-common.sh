@@ -63,7 +63,7 @@ is_ours() {
   local pid=$1 dir=$2
   [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
   tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$dir" && return 0
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qF -- "$dir"
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qF -- "$dir"
 }
 
 pid_alive() { [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; }
@@ -82,12 +82,14 @@ stop_pid() {
   fi
 }
 
-# record_pid <dir> <name> <pid>: replaces any previous line for <name>.
+# record_pid <dir> <name> <pid>: replaces the PID of an existing line for <name> in place (so that
+# `down`, which stops processes in reverse order of the lines, keeps the start order of the net), or
+# appends a new line.
 record_pid() {
   local dir=$1 name=$2 pid=$3 f="$1/pids"
   touch "$f"
-  grep -v "^$name " "$f" >"$f.tmp" || true
-  echo "$name $pid" >>"$f.tmp"
+  awk -v n="$name" -v p="$pid" '$1 == n { if (!done) print n, p; done = 1; next } { print } END { if (!done) print n, p }' \
+    "$f" >"$f.tmp"
   mv "$f.tmp" "$f"
 }
 

@@ -22,7 +22,7 @@ from harness import bin_path  # noqa: E402
 def testnet() -> dict[str, str]:
     p = os.environ.get("MCPZ_TESTNET_ENV")
     if not p:
-        pytest.skip("MCPZ_TESTNET_ENV is not set (scripts/test-network sets it)")
+        pytest.fail("MCPZ_TESTNET_ENV is not set: tests/network needs the real network; run scripts/test-network", pytrace=False)
     out = {}
     for line in Path(p).read_text().splitlines():
         if "=" in line and not line.startswith("#"):
@@ -37,10 +37,18 @@ def home(who: str) -> dict[str, str]:
 
 
 def go_bin(name: str) -> str:
+    """A Go mcp-gateway tool (interop peer). A missing peer fails the test: it is never a skip."""
     d = testnet().get("GO_MCP_GATEWAY_BIN_DIR", "")
-    if not d or not Path(d, name).exists():
-        pytest.skip("the Go mcp-gateway tools are not installed on this machine")
-    return str(Path(d, name))
+    if not d:
+        pytest.fail(
+            "GO_MCP_GATEWAY_BIN_DIR is empty in testnet.env: the Go mcp-gateway peers are not installed; "
+            "`scripts/testnet install` builds them (from ../shared/peers/mcp-gateway-*.tar.gz or MCPZ_MCP_GATEWAY_SRC)",
+            pytrace=False,
+        )
+    p = Path(d, name)
+    if not (p.is_file() and os.access(p, os.X_OK)):
+        pytest.fail(f"Go peer {p} is missing or not executable: rerun `scripts/testnet install`", pytrace=False)
+    return str(p)
 
 
 class ShareServer:
