@@ -241,10 +241,11 @@ async fn wire_format_and_bad_input() {
         .chars()
         .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)));
 
-    // Malformed JSON → 400 text/plain, like the Go SDK.
+    // Malformed JSON → 400, like the Go SDK, with a JSON-RPC parse error as the body.
     let (st, body) = raw(srv.addr, &post(&endpoint, b"{not json")).await;
     assert_eq!(st, 400);
-    assert_eq!(body.trim(), "failed to parse body");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(v["error"]["code"], -32700, "{body}");
     // Unknown session → 404; missing session id → 400.
     let (st, _) = raw(srv.addr, &post("/sse?sessionid=NOPE", b"{}")).await;
     assert_eq!(st, 404);

@@ -140,7 +140,7 @@ async fn connect_inner(
 ) -> Result<BackendConn, BackendError> {
     let idx = handler.idx;
     let id = backend.id.clone();
-    match &backend.transport {
+    let (service, raw, child, keep) = match &backend.transport {
         config::Transport::Stdio {
             command,
             args,
@@ -165,26 +165,14 @@ async fn connect_inner(
             })?;
             let guard = spawned.guard;
             // If initialize fails, `guard` drops here and terminates the group.
-            let (mux, raw) = crate::core::backend::raw::MuxStdio::new(
-                spawned.stdout,
-                spawned.stdin,
-                env.max_message_size,
-            );
+            let (mux, raw) =
+                raw::MuxStdio::new(spawned.stdout, spawned.stdin, env.max_message_size);
             let transport = ordered(mux, &handler);
             let service = handler
                 .serve(transport)
                 .await
                 .map_err(|e| BackendError::Initialize(e.to_string()))?;
-            let info = service.peer().peer_info().map(|i| (*i).clone());
-            Ok(BackendConn {
-                idx,
-                id,
-                service,
-                info,
-                child: Some(guard),
-                _keep: None,
-                raw: Some(raw),
-            })
+            (service, Some(raw), Some(guard), None)
         }
         config::Transport::Http {
             endpoint,
@@ -193,7 +181,7 @@ async fn connect_inner(
             tls,
             ..
         } => {
-            let client = crate::core::backend::http::client(
+            let client = http::client(
                 None,
                 headers,
                 tls.as_ref(),
@@ -201,23 +189,9 @@ async fn connect_inner(
                 env.max_message_size,
                 false,
             )?;
-            let (service, raw) = crate::core::backend::http::connect_with(
-                handler,
-                client,
-                endpoint.as_str(),
-                *protocol,
-            )
-            .await?;
-            let info = service.peer().peer_info().map(|i| (*i).clone());
-            Ok(BackendConn {
-                idx,
-                id,
-                service,
-                info,
-                child: None,
-                _keep: None,
-                raw,
-            })
+            let (service, raw) =
+                http::connect_with(handler, client, endpoint.as_str(), *protocol).await?;
+            (service, raw, None, None)
         }
         config::Transport::Zrok { share_token } => {
             let Some(z) = &env.zrok else {
@@ -226,16 +200,17 @@ async fn connect_inner(
                 ));
             };
             let ZrokConnection { service, keep, raw } = z.connect(share_token, handler).await?;
-            let info = service.peer().peer_info().map(|i| (*i).clone());
-            Ok(BackendConn {
-                idx,
-                id,
-                service,
-                info,
-                child: None,
-                _keep: Some(keep),
-                raw,
-            })
+            (service, raw, None, Some(keep))
         }
-    }
+    };
+    let info = service.peer().peer_info().map(|i| (*i).clone());
+    Ok(BackendConn {
+        idx,
+        id,
+        service,
+        info,
+        child,
+        _keep: keep,
+        raw,
+    })
 }

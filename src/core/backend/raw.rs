@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use crate::core::wire::frame::Head;
-use crate::core::wire::lines::{read_line, Line};
+use crate::core::wire::lines::{LineReader, Next};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -267,11 +267,8 @@ fn memchr(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// rmcp's transport to a stdio backend, sharing its writer with the fast path and handing fast
 /// responses to their waiters. Frames are newline-delimited JSON, as MCP's stdio transport says.
 pub struct MuxStdio<R> {
-    reader: BufReader<R>,
-    buf: Vec<u8>,
-    discarding: bool,
+    lines: LineReader<R>,
     link: Arc<RawLink>,
-    max: usize,
 }
 
 impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> MuxStdio<R> {
@@ -284,11 +281,8 @@ impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> MuxStdio<R> {
         let link = RawLink::new(w);
         (
             MuxStdio {
-                reader: BufReader::with_capacity(64 * 1024, reader),
-                buf: Vec::with_capacity(4096),
-                discarding: false,
+                lines: LineReader::new(reader, max),
                 link: link.clone(),
-                max,
             },
             link,
         )
@@ -319,24 +313,18 @@ impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> Transport<RoleClient> for
         }
     }
 
-    /// Cancel safe: a partly read line stays in `buf` until the next call completes it.
+    /// Cancel safe (see [`LineReader::next`]).
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
-            match read_line(
-                &mut self.reader,
-                &mut self.buf,
-                &mut self.discarding,
-                self.max,
-            )
-            .await
-            {
-                Ok(Line::Complete) => {}
-                Ok(Line::TooLong) => {
-                    tracing::warn!("backend message larger than {} bytes; closing", self.max);
+            let frame = match self.lines.next().await {
+                Ok(Next::Frame(f)) => f,
+                Ok(Next::TooLong) => {
+                    let max = self.lines.max();
+                    tracing::warn!("backend message larger than {max} bytes; closing");
                     self.link.close();
                     return None;
                 }
-                Ok(Line::Eof) => {
+                Ok(Next::Eof) => {
                     self.link.close();
                     return None;
                 }
@@ -345,33 +333,13 @@ impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> Transport<RoleClient> for
                     self.link.close();
                     return None;
                 }
-            }
-            let line = std::mem::take(&mut self.buf);
-            let frame = trim(&line);
-            if frame.is_empty() {
-                self.buf = line;
-                self.buf.clear();
-                continue;
-            }
-            if frame.len() > self.max {
-                tracing::warn!("backend message larger than {} bytes; closing", self.max);
-                self.link.close();
-                return None;
-            }
+            };
             if self.link.deliver(frame) {
-                self.buf = line;
-                self.buf.clear();
                 continue;
             }
-            let parsed = serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(frame);
-            self.buf = line;
-            self.buf.clear();
-            match parsed {
+            match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(frame) {
                 Ok(m) => return Some(m),
-                Err(e) => {
-                    tracing::warn!("backend sent a frame that is not an MCP message: {e}");
-                    continue;
-                }
+                Err(e) => tracing::warn!("backend sent a frame that is not an MCP message: {e}"),
             }
         }
     }
@@ -385,23 +353,11 @@ impl<R: tokio::io::AsyncRead + Unpin + Send + 'static> Transport<RoleClient> for
     }
 }
 
-fn trim(line: &[u8]) -> &[u8] {
-    let mut l = line;
-    while let Some((last, rest)) = l.split_last() {
-        if last.is_ascii_whitespace() {
-            l = rest;
-        } else {
-            break;
-        }
-    }
-    l
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::wire::frame::{call_frame, CallParams};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     /// Register a fast request on `link` and write its frame (built from its backend-side id).
     async fn request(

@@ -100,8 +100,7 @@ impl ServerHandler for Session {
         let (i, original) = call::route_tool(&self.inner.engine, &exposed).inspect_err(|_| {
             tracing::info!(session = %self.inner.id, tool = %exposed, "call to an unknown or filtered tool refused");
         })?;
-        let conns = self.conns().await?;
-        let c = Self::conn(conns, i)?;
+        let c = self.backend(i).await?;
         request.name = original.into();
         let started = Instant::now();
         let r = self
@@ -157,25 +156,13 @@ impl ServerHandler for Session {
             .engine
             .resolve(&exposed)
             .ok_or_else(|| CallError::UnknownPrompt(exposed.clone()))?;
-        let conns = self.conns().await?;
-        let c = Self::conn(conns, i)?;
+        let c = self.backend(i).await?;
         request.name = original;
-        let started = Instant::now();
-        let r = self
-            .forward(c, GetPromptRequest::new(request).into(), &ctx)
-            .await;
-        let outcome = r
-            .as_ref()
-            .map_or_else(CallError::outcome, |_| CallOutcome::Ok);
-        self.record(
-            &c.id,
-            "prompts/get",
-            &exposed,
-            started,
-            outcome,
-            CallPath::Full,
-        );
-        match r? {
+        let req = GetPromptRequest::new(request).into();
+        match self
+            .forward_recorded(c, "prompts/get", &exposed, req, &ctx)
+            .await?
+        {
             ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
             ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
             _ => Err(CallError::Unexpected(c.id.clone()).into()),
@@ -216,24 +203,12 @@ impl ServerHandler for Session {
         self.attach(&ctx);
         let uri = request.uri.clone();
         let i = self.route_uri(&uri).await?;
-        let conns = self.conns().await?;
-        let c = Self::conn(conns, i)?;
-        let started = Instant::now();
-        let r = self
-            .forward(c, ReadResourceRequest::new(request).into(), &ctx)
-            .await;
-        let outcome = r
-            .as_ref()
-            .map_or_else(CallError::outcome, |_| CallOutcome::Ok);
-        self.record(
-            &c.id,
-            "resources/read",
-            &uri,
-            started,
-            outcome,
-            CallPath::Full,
-        );
-        match r? {
+        let c = self.backend(i).await?;
+        let req = ReadResourceRequest::new(request).into();
+        match self
+            .forward_recorded(c, "resources/read", &uri, req, &ctx)
+            .await?
+        {
             ServerResult::ReadResourceResult(r) => Ok(ReadResourceResponse::Complete(r)),
             ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
             _ => Err(CallError::Unexpected(c.id.clone()).into()),
@@ -247,12 +222,9 @@ impl ServerHandler for Session {
     ) -> Result<(), McpError> {
         self.attach(&ctx);
         let i = self.route_uri(&request.uri).await?;
-        let conns = self.conns().await?;
-        let c = Self::conn(conns, i)?;
-        self.forward(c, SubscribeRequest::new(request).into(), &ctx)
-            .await
-            .map(|_| ())
-            .map_err(McpError::from)
+        let c = self.backend(i).await?;
+        let req = SubscribeRequest::new(request).into();
+        Ok(self.forward(c, req, &ctx).await.map(|_| ())?)
     }
 
     async fn unsubscribe(
@@ -262,12 +234,9 @@ impl ServerHandler for Session {
     ) -> Result<(), McpError> {
         self.attach(&ctx);
         let i = self.route_uri(&request.uri).await?;
-        let conns = self.conns().await?;
-        let c = Self::conn(conns, i)?;
-        self.forward(c, UnsubscribeRequest::new(request).into(), &ctx)
-            .await
-            .map(|_| ())
-            .map_err(McpError::from)
+        let c = self.backend(i).await?;
+        let req = UnsubscribeRequest::new(request).into();
+        Ok(self.forward(c, req, &ctx).await.map(|_| ())?)
     }
 
     async fn complete(
@@ -293,8 +262,7 @@ impl ServerHandler for Session {
                 ))
             }
         };
-        let conns = self.conns().await?;
-        let c = Self::conn(conns, i)?;
+        let c = self.backend(i).await?;
         match self
             .forward(c, CompleteRequest::new(request).into(), &ctx)
             .await?
@@ -347,8 +315,7 @@ impl ServerHandler for Session {
                 None,
             ));
         }
-        let conns = self.conns().await?;
-        let c = Self::conn(conns, 0)?;
+        let c = self.backend(0).await?;
         match self
             .forward(c, ClientRequest::CustomRequest(request), &ctx)
             .await?

@@ -297,6 +297,29 @@ impl Session {
         );
     }
 
+    /// Backend `i`'s connection in this session (connecting the session first if needed).
+    pub(super) async fn backend(&self, i: usize) -> Result<&Arc<BackendConn>, CallError> {
+        Self::conn(self.conns().await?, i)
+    }
+
+    /// [`Session::forward`], recorded as one call of `method` on `target` (prompts, resources).
+    pub(super) async fn forward_recorded(
+        &self,
+        conn: &BackendConn,
+        method: &str,
+        target: &str,
+        req: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, CallError> {
+        let started = Instant::now();
+        let r = self.forward(conn, req, ctx).await;
+        let outcome = r
+            .as_ref()
+            .map_or_else(CallError::outcome, |_| CallOutcome::Ok);
+        self.record(&conn.id, method, target, started, outcome, CallPath::Full);
+        r
+    }
+
     pub(super) fn conn(
         conns: &[Arc<BackendConn>],
         i: usize,

@@ -7,7 +7,9 @@
 //!   replaced by `sessionid=`).
 //! - `POST /sse?sessionid=…` with one JSON-RPC message answers `202 Accepted` (empty body);
 //!   missing `sessionid` → `400`, unknown session → `404`, unparsable body → `400`
-//!   (`text/plain` bodies, as Go's `http.Error` writes them). We add `413` for oversize bodies.
+//!   (`text/plain` bodies, as Go's `http.Error` writes them). We add `413` for oversize bodies,
+//!   and answer a body that is not one JSON-RPC message (not JSON, nested too deep, a batch)
+//!   with `400` and a JSON-RPC error (`-32700` / `-32600`) as the body.
 //! - Every server→client message is `event: message\ndata: <json>\n\n` on the GET stream.
 //! - Keepalives (our addition; the Go SDK sends none) are SSE comments (`: keepalive`), which the
 //!   Go, Python and TypeScript clients all ignore.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::engine::{Engine, FastItem, Session, TransportKey};
-use crate::core::wire::lines::{read_line, Line};
+use crate::core::wire::lines::{LineReader, Next};
 
 type Out = Arc<tokio::sync::Mutex<std::pin::Pin<Box<dyn AsyncWrite + Send>>>>;
 
@@ -48,13 +48,10 @@ pub fn stdio() -> (
 
 /// rmcp's server transport over `reader`/`writer`, with the fast path in front.
 pub struct StdioFront<R> {
-    reader: BufReader<R>,
-    buf: Vec<u8>,
-    discarding: bool,
+    lines: LineReader<R>,
     out: Out,
     engine: Arc<Engine>,
     key: TransportKey,
-    max: usize,
     /// Cancels fast calls still running when the transport goes away.
     stop: CancellationToken,
 }
@@ -70,11 +67,8 @@ impl<R: AsyncRead + Unpin + Send + 'static> StdioFront<R> {
         let key = TransportKey::Stdio(session.id().to_string());
         engine.bind_transport_session(key.clone(), session);
         StdioFront {
-            reader: BufReader::with_capacity(64 * 1024, reader),
-            buf: Vec::with_capacity(4096),
-            discarding: false,
+            lines: LineReader::new(reader, engine.agg.max_message_size),
             out: Arc::new(tokio::sync::Mutex::new(Box::pin(writer))),
-            max: engine.agg.max_message_size,
             engine,
             key,
             stop: CancellationToken::new(),
@@ -112,65 +106,29 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioFront
         }
     }
 
-    /// Cancel safe: a partly read line stays in `buf` until the next call completes it.
+    /// Cancel safe (see [`LineReader::next`]).
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
-            match read_line(
-                &mut self.reader,
-                &mut self.buf,
-                &mut self.discarding,
-                self.max,
-            )
-            .await
-            {
-                Ok(Line::Complete) => {}
-                Ok(Line::TooLong) => {
-                    tracing::warn!("client message larger than {} bytes skipped", self.max);
+            let frame = match self.lines.next().await {
+                Ok(Next::Frame(f)) => f,
+                Ok(Next::TooLong) => {
+                    let max = self.lines.max();
+                    tracing::warn!("client message larger than {max} bytes skipped");
                     continue;
                 }
-                Ok(Line::Eof) => return None,
+                Ok(Next::Eof) => return None,
                 Err(e) => {
                     tracing::debug!("stdin: {e}");
                     return None;
                 }
-            }
-            let mut line = std::mem::take(&mut self.buf);
-            let frame = line.trim_ascii();
-            let parsed = if frame.is_empty() {
-                None
-            } else if let Some(mut call) = self.engine.fast_call(&self.key, frame) {
-                let out = self.out.clone();
-                let stop = self.stop.clone();
-                tokio::spawn(async move {
-                    use futures::StreamExt;
-                    loop {
-                        tokio::select! {
-                            item = call.next() => match item {
-                                Some(FastItem::Progress(b) | FastItem::Done(b)) => {
-                                    if write_line(&out, &b).await.is_err() {
-                                        break;
-                                    }
-                                }
-                                None => break,
-                            },
-                            _ = stop.cancelled() => break,
-                        }
-                    }
-                });
-                None
-            } else {
-                match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(frame) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        tracing::warn!("skipping a line that is not an MCP message: {e}");
-                        None
-                    }
-                }
             };
-            line.clear();
-            self.buf = line;
-            if let Some(m) = parsed {
-                return Some(m);
+            if let Some(call) = self.engine.fast_call(&self.key, frame) {
+                tokio::spawn(answer(call, self.out.clone(), self.stop.clone()));
+                continue;
+            }
+            match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(frame) {
+                Ok(m) => return Some(m),
+                Err(e) => tracing::warn!("skipping a line that is not an MCP message: {e}"),
             }
         }
     }
@@ -178,5 +136,23 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioFront
     async fn close(&mut self) -> Result<(), Self::Error> {
         self.stop.cancel();
         Ok(())
+    }
+}
+
+/// Write a fast call's frames to the client as they come, until it ends or the transport goes.
+async fn answer(mut call: crate::core::engine::FastCall, out: Out, stop: CancellationToken) {
+    use futures::StreamExt;
+    loop {
+        tokio::select! {
+            item = call.next() => match item {
+                Some(FastItem::Progress(b) | FastItem::Done(b)) => {
+                    if write_line(&out, &b).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = stop.cancelled() => break,
+        }
     }
 }

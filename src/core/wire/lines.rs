@@ -1,6 +1,69 @@
 //! Reading newline-delimited JSON (MCP's stdio transport) without holding an oversize line.
 
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+
+/// Newline-delimited frames from `R`, never holding more than `max` bytes of one: what both the
+/// stdio front (client lines) and the stdio backend transport (backend lines) read with.
+pub(crate) struct LineReader<R> {
+    reader: BufReader<R>,
+    buf: Vec<u8>,
+    discarding: bool,
+    max: usize,
+}
+
+/// What [`LineReader::next`] found.
+pub(crate) enum Next<'a> {
+    /// One frame, whitespace trimmed, never empty.
+    Frame(&'a [u8]),
+    /// A line longer than the limit went by; it was consumed and dropped.
+    TooLong,
+    Eof,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    pub(crate) fn new(reader: R, max: usize) -> Self {
+        LineReader {
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            buf: Vec::with_capacity(4096),
+            discarding: false,
+            max,
+        }
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    /// The next non-empty frame. Cancel safe: a partly read line stays buffered until the next
+    /// call completes it.
+    pub(crate) async fn next(&mut self) -> std::io::Result<Next<'_>> {
+        loop {
+            if !self.discarding && self.buf.last() == Some(&b'\n') {
+                self.buf.clear();
+            }
+            match read_line(
+                &mut self.reader,
+                &mut self.buf,
+                &mut self.discarding,
+                self.max,
+            )
+            .await?
+            {
+                Line::Complete => {}
+                Line::TooLong => return Ok(Next::TooLong),
+                Line::Eof => return Ok(Next::Eof),
+            }
+            let frame = self.buf.trim_ascii();
+            if frame.len() > self.max {
+                return Ok(Next::TooLong);
+            }
+            if !frame.is_empty() {
+                // Borrow again so that the loop above may clear `buf`.
+                return Ok(Next::Frame(self.buf.trim_ascii()));
+            }
+        }
+    }
+}
 
 /// What [`read_line`] found.
 #[derive(Debug, PartialEq, Eq)]
