@@ -217,18 +217,23 @@ impl Http {
             .expect("HTTP answer")
     }
 
-    /// initialize + notifications/initialized; the session id.
+    /// initialize + notifications/initialized at `/mcp`; the session id.
     async fn session(&self) -> String {
+        self.session_at("/mcp").await
+    }
+
+    /// initialize + notifications/initialized at `path`; the session id.
+    async fn session_at(&self, path: &str) -> String {
         let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
             "protocolVersion":"2025-06-18","capabilities":{},
             "clientInfo":{"name":"engine-test","version":"1"}}});
-        let r = self.post("/mcp", None, init.to_string()).await;
+        let r = self.post(path, None, init.to_string()).await;
         assert_eq!(r.status(), 200);
         let sid = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
         let body = r.text().await.unwrap();
         assert!(body.contains("\"serverInfo\""), "{body}");
         let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-        let r = self.post("/mcp", Some(&sid), note.to_string()).await;
+        let r = self.post(path, Some(&sid), note.to_string()).await;
         assert_eq!(r.status(), 202);
         sid
     }

@@ -13,6 +13,9 @@ use crate::core::zrok::{self, GatewayKey, Root, ShareName, ShareRegistry, ZrokCl
 pub const BACKEND_SSE_URL: &str = "http://mcp-backend/sse";
 /// Where an mcpz server on a share serves streamable HTTP (the Host is not checked on shares).
 pub const BACKEND_MCP_URL: &str = "http://mcp-backend/mcp";
+/// Where the Go original's newest servers serve streamable HTTP (and where its newest clients
+/// POST); mcpz serves it there too.
+pub const BACKEND_ROOT_URL: &str = "http://mcp-backend/";
 
 /// Why the overlay could not be opened or used.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::core::backend::http as http_backend;
 use crate::core::backend::{BackendClient, BackendError, ZrokConnection, ZrokConnector};
 use crate::core::config::HttpProtocol;
-use crate::core::overlay::{Overlay, BACKEND_MCP_URL, BACKEND_SSE_URL};
+use crate::core::overlay::{Overlay, BACKEND_MCP_URL, BACKEND_ROOT_URL, BACKEND_SSE_URL};
 use crate::core::redact::token_prefix;
 use crate::core::ziti::ZitiDialer;
 
@@ -81,54 +81,54 @@ impl ZrokConnector for ZrokBackends {
         });
         // HTTP/2 first (mcpz servers): the whole session rides one OpenZiti connection, so it stays
         // on one terminator when several gateways serve the share; streamable HTTP when the far
-        // end serves it (one request and one response per call), else legacy SSE. HTTP/1.1 legacy
-        // SSE otherwise (the Go original), which opens a connection per concurrent request.
-        for (url, protocol) in [
+        // end serves it (one request and one response per call), else legacy SSE. HTTP/1.1
+        // otherwise (the Go original, which opens a connection per concurrent request):
+        // streamable HTTP at `/` (its newest releases), else legacy SSE at `/sse` (v0.1.3).
+        let h2_tries = [
             (BACKEND_MCP_URL, HttpProtocol::Streamable),
             (BACKEND_SSE_URL, HttpProtocol::Sse),
-        ] {
-            let h2 = http_backend::client(
-                Some(dialer.clone()),
-                &Default::default(),
-                None,
-                self.connect_timeout,
-                self.max_message_size,
-                true,
-            )?;
-            let probe = backend.clone_for_retry();
-            match http_backend::connect_with(probe, h2, url, protocol).await {
-                Ok((service, raw)) => {
-                    return Ok(ZrokConnection {
-                        service,
-                        keep: Box::new(guard),
-                        raw,
-                    })
-                }
-                Err(e) => {
-                    tracing::debug!(share = %token_prefix(share_token), "HTTP/2 {url} not served ({e})");
-                    // A server that does not speak HTTP/2 at all (the Go original) fails before
-                    // any HTTP status: go straight to HTTP/1.1 instead of dialing it again.
-                    if !spoke_http(&e) {
-                        break;
+        ];
+        let h1_tries = [
+            (BACKEND_ROOT_URL, HttpProtocol::Streamable),
+            (BACKEND_SSE_URL, HttpProtocol::Sse),
+        ];
+        let mut last = None;
+        for (h2, tries) in [(true, &h2_tries[..]), (false, &h1_tries[..])] {
+            for &(url, protocol) in tries {
+                let client = http_backend::client(
+                    Some(dialer.clone()),
+                    &Default::default(),
+                    None,
+                    self.connect_timeout,
+                    self.max_message_size,
+                    h2,
+                )?;
+                let probe = client.clone();
+                match http_backend::connect_with(backend.clone_for_retry(), client, url, protocol)
+                    .await
+                {
+                    Ok((service, raw)) => {
+                        return Ok(ZrokConnection {
+                            service,
+                            keep: Box::new(guard),
+                            raw,
+                        })
+                    }
+                    Err(e) => {
+                        let v = if h2 { "HTTP/2" } else { "HTTP/1.1" };
+                        tracing::debug!(share = %token_prefix(share_token), "{v} {url} not served ({e})");
+                        // A server that does not speak HTTP/2 at all (the Go original) fails
+                        // before any HTTP status: go straight to HTTP/1.1 instead of dialing it
+                        // again.
+                        last = Some(e);
+                        if h2 && !probe.answered() {
+                            break;
+                        }
                     }
                 }
             }
         }
-        let h1 = http_backend::client(
-            Some(dialer),
-            &Default::default(),
-            None,
-            self.connect_timeout,
-            self.max_message_size,
-            false,
-        )?;
-        let (service, raw) =
-            http_backend::connect_with(backend, h1, BACKEND_SSE_URL, HttpProtocol::Sse).await?;
-        Ok(ZrokConnection {
-            service,
-            keep: Box::new(guard),
-            raw,
-        })
+        Err(last.unwrap_or_else(|| BackendError::Other("no transport to try".into())))
     }
 
     async fn drain(&self) {
@@ -142,19 +142,4 @@ impl ZrokConnector for ZrokBackends {
         }
         t.reopen();
     }
-}
-
-/// Whether a failed connect got as far as an HTTP status from the server.
-fn spoke_http(e: &BackendError) -> bool {
-    let m = e.to_string();
-    [
-        "HTTP 4",
-        "HTTP 5",
-        "404",
-        "405",
-        "Not Found",
-        "Method Not Allowed",
-    ]
-    .iter()
-    .any(|p| m.contains(p))
 }

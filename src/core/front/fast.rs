@@ -35,10 +35,13 @@ pub(crate) fn json_rpc_refusal(e: &frame::BodyError) -> axum::response::Response
         .into_response()
 }
 
-/// `/mcp` and the paths under it (axum's `nest_service("/mcp")`).
+/// Where streamable HTTP is served: `/`, `/mcp` and the paths under it (axum's
+/// `nest_service("/mcp")`).
 pub(super) fn is_mcp_path(path: &str) -> bool {
-    path.strip_prefix("/mcp")
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    path == "/"
+        || path
+            .strip_prefix("/mcp")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 impl FastFront {

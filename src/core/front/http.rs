@@ -1,4 +1,4 @@
-//! Serving an [`App`] on a listener: one connection service per connection (the `Host`/`Origin`
+//! Serving an [`HttpApp`] on a listener: one connection service per connection (the `Host`/`Origin`
 //! check, then the fast path or the router), HTTP/1.1 and HTTP/2, TCP connections spread over one
 //! current-thread runtime per CPU.
 
@@ -11,13 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::net::Listener;
 
-use super::{fast, host_allowed, App};
+use super::{fast, host_allowed, HttpApp};
 
 /// One connection's service: the `Host`/`Origin` check, the peer address for handlers, then
 /// the fast path for `POST /mcp`, else the router.
 #[derive(Clone)]
 struct ConnService {
-    app: App,
+    app: HttpApp,
     remote: crate::core::front::sse_transport::PeerAddr,
 }
 
@@ -102,7 +102,7 @@ fn spawn_conn(
     graceful: &hyper_util::server::graceful::GracefulShutdown,
     io: impl crate::core::net::Conn,
     remote: String,
-    app: &App,
+    app: &HttpApp,
 ) {
     let svc = ConnService {
         app: app.clone(),
@@ -119,7 +119,7 @@ fn spawn_conn(
 
 /// Serve `app` on `listener` until `stop` fires; then stop accepting and give open connections a
 /// short, bounded grace period. A TCP listener is accepted on by every [`conn_threads`] thread.
-pub async fn serve(listener: Box<dyn Listener>, app: App, stop: CancellationToken) {
+pub async fn serve(listener: Box<dyn Listener>, app: HttpApp, stop: CancellationToken) {
     let threads = conn_threads();
     if let (Some(tcp), false) = (listener.std_tcp(), threads.is_empty()) {
         let mut joined = Vec::with_capacity(threads.len());
@@ -152,7 +152,7 @@ pub async fn serve(listener: Box<dyn Listener>, app: App, stop: CancellationToke
 }
 
 /// Serve on any listener from the current runtime (connections run on it too).
-async fn serve_any(mut listener: Box<dyn Listener>, app: App, stop: CancellationToken) {
+async fn serve_any(mut listener: Box<dyn Listener>, app: HttpApp, stop: CancellationToken) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {

@@ -1,4 +1,4 @@
-//! How clients reach the engine: HTTP (streamable HTTP at `/mcp`, legacy SSE at `/sse`, the
+//! How clients reach the engine: HTTP (streamable HTTP at `/mcp` and `/`, legacy SSE at `/sse`, the
 //! `tools/call` fast path in front of both) on any byte-stream [`Listener`], and stdio. On
 //! loopback, `Host` and `Origin` are checked (DNS rebinding).
 
@@ -80,15 +80,15 @@ fn host_allowed(allowed: &[String], headers: &HeaderMap) -> Result<(), &'static 
 /// What [`serve`] serves: the axum app (`/mcp` streamable HTTP, `/sse` legacy SSE), the
 /// `/mcp` fast path in front of it, and the loopback `Host`/`Origin` check in front of both.
 #[derive(Clone)]
-pub struct App {
+pub struct HttpApp {
     router: axum::Router,
     fast: Arc<fast::FastFront>,
     /// `Some`: only these `Host`s (and their `Origin`s) are served (DNS rebinding).
     allowed_hosts: Option<Arc<Vec<String>>>,
 }
 
-/// The app for `engine`: `/mcp` (streamable HTTP) and `/sse` (legacy SSE).
-pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> App {
+/// The app for `engine`: streamable HTTP at `/mcp` and at `/`, legacy SSE at `/sse`.
+pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> HttpApp {
     // Idle sessions are closed by `sweep`, which also sees fast-path activity.
     let session_cfg = {
         let mut c = SessionConfig::default();
@@ -116,10 +116,12 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> App {
     let fast = Arc::new(fast::FastFront {
         engine: engine.clone(),
     });
+    // `/` as well: the Go original's newest clients POST to `http://mcp-backend` (v0.1.8).
     let router = axum::Router::new()
+        .route_service("/", mcp.clone())
         .nest_service("/mcp", mcp)
         .merge(crate::core::front::sse::router(engine.clone(), opts));
-    App {
+    HttpApp {
         router,
         fast,
         allowed_hosts: opts.allowed_hosts.clone().map(Arc::new),

@@ -111,6 +111,8 @@ pub struct HttpClient {
     describe: Arc<str>,
     /// The `Mcp-Session-Id` the server assigned (streamable HTTP), once seen.
     session_seen: Arc<std::sync::OnceLock<String>>,
+    /// Whether any request got an HTTP response (of any status) from the server.
+    answered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -159,6 +161,7 @@ impl HttpClient {
             max_message_size: cfg.max_message_size,
             describe,
             session_seen: Arc::default(),
+            answered: Arc::default(),
         })
     }
 
@@ -169,6 +172,12 @@ impl HttpClient {
     /// The `Mcp-Session-Id` a streamable-HTTP server assigned to this client's session, if any.
     pub fn session_seen(&self) -> Option<String> {
         self.session_seen.get().cloned()
+    }
+
+    /// Whether the server ever answered with an HTTP status (so it speaks HTTP, over this
+    /// client's protocol version, even if it refused what was asked).
+    pub fn answered(&self) -> bool {
+        self.answered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn saw_session(&self, id: &str) {
@@ -188,10 +197,16 @@ impl HttpClient {
         for (k, v) in self.headers.iter() {
             req.headers_mut().append(k.clone(), v.clone());
         }
-        self.inner
+        let r = self
+            .inner
             .request(req)
             .await
-            .map_err(|e| HttpClientError::Request(error_chain(&e)))
+            .map_err(|e| HttpClientError::Request(error_chain(&e)));
+        if r.is_ok() {
+            self.answered
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
     }
 }
 
