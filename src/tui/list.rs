@@ -213,6 +213,21 @@ impl<T> Stream<T> {
         self.follow = true;
     }
 
+    /// Move the cursor to `to(cursor, rows)`: at or past either end, to that end (the bottom
+    /// follows the tail again).
+    pub(crate) fn nav(&mut self, to: &dyn Fn(usize, usize) -> isize) {
+        let len = self.visible_len();
+        let Some(cur) = self.cursor() else { return };
+        let target = to(cur, len);
+        if target >= len as isize - 1 {
+            self.bottom();
+        } else if target <= 0 {
+            self.top();
+        } else {
+            self.move_by(target - cur as isize);
+        }
+    }
+
     /// First visible row for `height` rows.
     pub fn scroll(&mut self, height: usize) -> usize {
         let height = height.max(1);
@@ -227,26 +242,6 @@ impl<T> Stream<T> {
         }
         self.offset = self.offset.min(len.saturating_sub(height));
         self.offset
-    }
-}
-
-/// Cursor movement shared by both stream types.
-pub(crate) trait StreamNav {
-    fn nav(&mut self, to: &dyn Fn(usize, usize) -> isize);
-}
-
-impl<T> StreamNav for Stream<T> {
-    fn nav(&mut self, to: &dyn Fn(usize, usize) -> isize) {
-        let len = self.visible_len();
-        let Some(cur) = self.cursor() else { return };
-        let target = to(cur, len);
-        if target >= len as isize - 1 {
-            self.bottom();
-        } else if target <= 0 {
-            self.top();
-        } else {
-            self.move_by(target - cur as isize);
-        }
     }
 }
 
