@@ -1,7 +1,7 @@
-//! What the console asks of the outside world: the output of `App::handle_key`.
+//! What the console asks of the outside world: the output of `Console::handle_key`.
 //!
 //! Actions carry no channels: the run loop turns a [`Request`] into a `core::control::Command`
-//! with a fresh oneshot, and feeds the answer back through `App::apply_reply`.
+//! with a fresh oneshot, and feeds the answer back through `Console::apply_response`.
 
 use serde_json::{Map, Value};
 
@@ -105,16 +105,16 @@ pub struct Request {
 
 /// The engine's answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum ReplyValue {
+pub enum ResponseValue {
     Done,
     Text(String),
     Shares(Vec<ShareState>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
+pub struct Response {
     pub id: u64,
-    pub result: Result<ReplyValue, String>,
+    pub result: Result<ResponseValue, String>,
 }
 
 /// Side effects requested by the UI state machine.

@@ -1,4 +1,4 @@
-//! The one table of key bindings. The hint bar, the help overlay and key dispatch all read it.
+//! The one table of key bindings. The hint bar, the help modal and key dispatch all read it.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -17,8 +17,8 @@ pub enum Scope {
     Editor,
     /// A y/N confirm dialog.
     Confirm,
-    /// Read-only overlays (help, tool detail, tool result).
-    Overlay,
+    /// Read-only modals (help, tool detail, tool result).
+    Modal,
 }
 
 impl Scope {
@@ -29,7 +29,7 @@ impl Scope {
             Scope::Input => "Text input (filter, share name)",
             Scope::Editor => "Arguments editor (try tool)",
             Scope::Confirm => "Confirm dialog",
-            Scope::Overlay => "Help and detail overlays",
+            Scope::Modal => "Help and detail overlays",
         }
     }
 }
@@ -144,7 +144,7 @@ pub struct Binding {
     pub scope: Scope,
     /// Short label for the hint bar.
     pub label: &'static str,
-    /// Longer text for the help overlay.
+    /// Longer text for the help modal.
     pub help: &'static str,
     pub in_bar: bool,
     /// Changes engine state: blocked by `--read-only`.
@@ -235,12 +235,12 @@ pub static BINDINGS: &[Binding] = &[
     // Confirm
     b(&[Key::ch('y')], A::Yes, S::Confirm, "yes", "Confirm", true),
     b(&[Key::ch('n'), Key::plain(KeyCode::Enter), Key::plain(KeyCode::Esc)], A::No, S::Confirm, "no", "Cancel (default)", true),
-    // Overlays
-    b(&[Key::plain(KeyCode::Esc), Key::ch('?'), Key::ch('q')], A::Close, S::Overlay, "close", "Close the overlay", true),
-    b(&[Key::plain(KeyCode::Up), Key::ch('k')], A::Up, S::Overlay, "scroll", "Scroll up", true),
-    b(&[Key::plain(KeyCode::Down), Key::ch('j')], A::Down, S::Overlay, "scroll", "Scroll down", false),
-    b(&[Key::plain(KeyCode::PageUp)], A::PageUp, S::Overlay, "page up", "Page up", false),
-    b(&[Key::plain(KeyCode::PageDown)], A::PageDown, S::Overlay, "page down", "Page down", false),
+    // Modals
+    b(&[Key::plain(KeyCode::Esc), Key::ch('?'), Key::ch('q')], A::Close, S::Modal, "close", "Close the overlay", true),
+    b(&[Key::plain(KeyCode::Up), Key::ch('k')], A::Up, S::Modal, "scroll", "Scroll up", true),
+    b(&[Key::plain(KeyCode::Down), Key::ch('j')], A::Down, S::Modal, "scroll", "Scroll down", false),
+    b(&[Key::plain(KeyCode::PageUp)], A::PageUp, S::Modal, "page up", "Page up", false),
+    b(&[Key::plain(KeyCode::PageDown)], A::PageDown, S::Modal, "page down", "Page down", false),
 ];
 
 /// Bindings visible in a scope: the pane's own first, then (for panes) the globals.
@@ -260,7 +260,7 @@ pub fn lookup(scope: Scope, key: Key) -> Option<&'static Binding> {
 /// Keys that appear twice within one effective scope (should be empty; checked by tests).
 pub fn duplicates() -> Vec<(Scope, String)> {
     let mut scopes: Vec<Scope> = Pane::ALL.iter().map(|p| Scope::Pane(*p)).collect();
-    scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Overlay]);
+    scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Modal]);
     let mut dups = Vec::new();
     for scope in scopes {
         let keys: Vec<Key> = scope_bindings(scope)

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::panes::{call_fields, log_fields};
-use super::{App, Overlay, ToastLevel};
+use super::{Console, Modal, ToastLevel};
 use crate::core::state::{Event, LogLevel, LogLine, Snapshot};
-use crate::tui::action::{Action, Pane, Reply, ReplyValue, RequestKind};
+use crate::tui::action::{Action, Pane, RequestKind, Response, ResponseValue};
 use crate::tui::view;
 
-impl App {
+impl Console {
     /// Copy a snapshot in (tests and callers holding a borrow).
     pub fn apply_snapshot(&mut self, snapshot: &Snapshot) {
         let _ = self.set_snapshot(Arc::new(snapshot.clone()));
@@ -71,17 +71,17 @@ impl App {
         self.dirty = true;
     }
 
-    pub fn apply_reply(&mut self, reply: Reply) -> Vec<Action> {
+    pub fn apply_response(&mut self, reply: Response) -> Vec<Action> {
         self.dirty = true;
         let Some(kind) = self.pending.remove(&reply.id) else {
             return Vec::new();
         };
-        if let Some(Overlay::TryTool(t)) = &mut self.overlay {
+        if let Some(Modal::TryTool(t)) = &mut self.modal {
             if t.pending == Some(reply.id) {
                 t.pending = None;
                 t.scroll = 0;
                 t.result = Some(match &reply.result {
-                    Ok(ReplyValue::Text(s)) => Ok(s.clone()),
+                    Ok(ResponseValue::Text(s)) => Ok(s.clone()),
                     Ok(other) => Ok(format!("{other:?}")),
                     Err(e) => Err(e.clone()),
                 });
@@ -94,14 +94,14 @@ impl App {
                 self.set_toast(ToastLevel::Error, msg);
                 Vec::new()
             }
-            (RequestKind::ListShares, Ok(ReplyValue::Shares(list))) => {
+            (RequestKind::ListShares, Ok(ResponseValue::Shares(list))) => {
                 self.listed_shares = Some(list);
                 self.rebuild_list(Pane::Shares);
                 Vec::new()
             }
             (RequestKind::CreateShare { .. }, Ok(v)) => {
                 let token = match v {
-                    ReplyValue::Text(t) => t,
+                    ResponseValue::Text(t) => t,
                     _ => String::new(),
                 };
                 self.set_toast(ToastLevel::Info, format!("share {token} created"));

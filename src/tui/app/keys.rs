@@ -3,20 +3,20 @@
 use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEventKind};
 
 use super::arguments::{arguments_template, parse_arguments};
-use super::{App, Overlay, ToastLevel, TryTool};
-use crate::core::state::{LogLevel, Overlay as NetOverlay};
+use super::{Console, Modal, ToastLevel, TryTool};
+use crate::core::state::{LogLevel, Overlay};
 use crate::tui::action::{Action, Pane, RequestKind};
 use crate::tui::keymap::{self, Binding, Key, KeyAction, Scope};
 use crate::tui::text::{Editor, TextInput};
 
-impl App {
+impl Console {
     /// Scope whose bindings currently apply.
     pub fn scope(&self) -> Scope {
-        match &self.overlay {
-            Some(Overlay::Confirm { .. }) => Scope::Confirm,
-            Some(Overlay::SharePrompt { .. }) => Scope::Input,
-            Some(Overlay::TryTool(_)) => Scope::Editor,
-            Some(_) => Scope::Overlay,
+        match &self.modal {
+            Some(Modal::Confirm { .. }) => Scope::Confirm,
+            Some(Modal::SharePrompt { .. }) => Scope::Input,
+            Some(Modal::TryTool(_)) => Scope::Editor,
+            Some(_) => Scope::Modal,
             None if self.filter_editing => Scope::Input,
             None => Scope::Pane(self.pane),
         }
@@ -37,8 +37,8 @@ impl App {
             Scope::Confirm => self.key_confirm(key),
             Scope::Input => self.key_input(key, &ev),
             Scope::Editor => self.key_editor(key, &ev),
-            Scope::Overlay => {
-                self.key_overlay(key);
+            Scope::Modal => {
+                self.key_modal(key);
                 Vec::new()
             }
             scope => self.key_main(scope, key),
@@ -47,7 +47,7 @@ impl App {
 
     fn key_confirm(&mut self, key: Key) -> Vec<Action> {
         let yes = keymap::lookup(Scope::Confirm, key).map(|b| b.action) == Some(KeyAction::Yes);
-        let Some(Overlay::Confirm { request, .. }) = self.overlay.take() else {
+        let Some(Modal::Confirm { request, .. }) = self.modal.take() else {
             return Vec::new();
         };
         // Anything but an explicit yes cancels.
@@ -60,15 +60,15 @@ impl App {
 
     fn key_input(&mut self, key: Key, ev: &KeyEvent) -> Vec<Action> {
         let action = keymap::lookup(Scope::Input, key).map(|b| b.action);
-        if let Some(Overlay::SharePrompt { input }) = &mut self.overlay {
+        if let Some(Modal::SharePrompt { input }) = &mut self.modal {
             match action {
                 Some(KeyAction::Submit) => {
                     let name = input.text.trim().to_string();
-                    self.overlay = None;
+                    self.modal = None;
                     let name = (!name.is_empty()).then_some(name);
                     return vec![self.request(RequestKind::CreateShare { name })];
                 }
-                Some(KeyAction::Cancel) => self.overlay = None,
+                Some(KeyAction::Cancel) => self.modal = None,
                 _ => {
                     input.edit(ev);
                 }
@@ -96,12 +96,12 @@ impl App {
 
     fn key_editor(&mut self, key: Key, ev: &KeyEvent) -> Vec<Action> {
         let action = keymap::lookup(Scope::Editor, key).map(|b| b.action);
-        let Some(Overlay::TryTool(t)) = &mut self.overlay else {
+        let Some(Modal::TryTool(t)) = &mut self.modal else {
             return Vec::new();
         };
         match action {
             Some(KeyAction::Cancel) => {
-                self.overlay = None;
+                self.modal = None;
             }
             Some(KeyAction::Send) => {
                 if t.pending.is_some() {
@@ -113,8 +113,8 @@ impl App {
                         t.result = None;
                         let name = t.tool.clone();
                         let action = self.request(RequestKind::CallTool { name, arguments });
-                        if let (Some(Overlay::TryTool(t)), Action::Send(r)) =
-                            (&mut self.overlay, &action)
+                        if let (Some(Modal::TryTool(t)), Action::Send(r)) =
+                            (&mut self.modal, &action)
                         {
                             t.pending = Some(r.id);
                         }
@@ -132,14 +132,14 @@ impl App {
         Vec::new()
     }
 
-    fn key_overlay(&mut self, key: Key) {
-        let action = keymap::lookup(Scope::Overlay, key).map(|b| b.action);
-        let scroll = match &mut self.overlay {
-            Some(Overlay::Help { scroll }) | Some(Overlay::ToolDetail { scroll, .. }) => scroll,
+    fn key_modal(&mut self, key: Key) {
+        let action = keymap::lookup(Scope::Modal, key).map(|b| b.action);
+        let scroll = match &mut self.modal {
+            Some(Modal::Help { scroll }) | Some(Modal::ToolDetail { scroll, .. }) => scroll,
             _ => return,
         };
         match action {
-            Some(KeyAction::Close) => self.overlay = None,
+            Some(KeyAction::Close) => self.modal = None,
             Some(KeyAction::Up) => *scroll = scroll.saturating_sub(1),
             Some(KeyAction::Down) => *scroll = scroll.saturating_add(1),
             Some(KeyAction::PageUp) => *scroll = scroll.saturating_sub(10),
@@ -170,7 +170,7 @@ impl App {
             KeyAction::NextPane => self.pane = p.next(),
             KeyAction::PrevPane => self.pane = p.prev(),
             KeyAction::GoPane(to) => self.pane = to,
-            KeyAction::Help => self.overlay = Some(Overlay::Help { scroll: 0 }),
+            KeyAction::Help => self.modal = Some(Modal::Help { scroll: 0 }),
             KeyAction::Filter => self.filter_editing = true,
             KeyAction::Cancel => {
                 if !self.filters[p.index()].is_empty() {
@@ -190,7 +190,7 @@ impl App {
                     .selected_index(p)
                     .and_then(|i| self.snapshot.as_ref()?.backends.get(i))
                 {
-                    self.overlay = Some(Overlay::Confirm {
+                    self.modal = Some(Modal::Confirm {
                         message: format!("Restart backend {}?", b.id),
                         request: RequestKind::RestartBackend { id: b.id.clone() },
                     });
@@ -206,7 +206,7 @@ impl App {
                         .as_deref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default();
-                    self.overlay = Some(Overlay::Confirm {
+                    self.modal = Some(Modal::Confirm {
                         message: format!("End session {}{who}?", s.id),
                         request: RequestKind::EndSession { id: s.id.clone() },
                     });
@@ -214,13 +214,13 @@ impl App {
             }
             KeyAction::ToolDetail => {
                 if let Some(t) = self.selected_tool() {
-                    self.overlay = Some(Overlay::ToolDetail { tool: t, scroll: 0 });
+                    self.modal = Some(Modal::ToolDetail { tool: t, scroll: 0 });
                 }
             }
             KeyAction::TryTool => {
                 if let Some(i) = self.selected_index(p) {
                     if let Some(t) = self.snapshot.as_ref().and_then(|s| s.tools.get(i)) {
-                        self.overlay = Some(Overlay::TryTool(Box::new(TryTool {
+                        self.modal = Some(Modal::TryTool(Box::new(TryTool {
                             tool: t.name.clone(),
                             editor: Editor::new(&arguments_template(&t.input_schema)),
                             error: None,
@@ -232,7 +232,7 @@ impl App {
                 }
             }
             KeyAction::CreateShare => {
-                self.overlay = Some(Overlay::SharePrompt {
+                self.modal = Some(Modal::SharePrompt {
                     input: TextInput::default(),
                 })
             }
@@ -245,7 +245,7 @@ impl App {
                         );
                         self.set_toast(ToastLevel::Warn, msg);
                     } else {
-                        self.overlay = Some(Overlay::Confirm {
+                        self.modal = Some(Modal::Confirm {
                             message: format!("Delete share {}?", s.token),
                             request: RequestKind::DeleteShare {
                                 token: s.token.clone(),
@@ -292,7 +292,7 @@ impl App {
         if let Some(k) = crate::tui::wheel_key(kind) {
             return self.handle_key(k);
         }
-        if matches!(kind, MouseEventKind::Down(MouseButton::Left)) && self.overlay.is_none() {
+        if matches!(kind, MouseEventKind::Down(MouseButton::Left)) && self.modal.is_none() {
             let tabs_row = 3 + u16::from(self.banner.is_some());
             if row == tabs_row {
                 let mut x = 1u16;
@@ -311,8 +311,8 @@ impl App {
 
     fn copy_token(&mut self) -> Vec<Action> {
         let text = match self.snapshot.as_ref().map(|s| &s.gateway.overlay) {
-            Some(NetOverlay::Zrok { share_token, .. }) => share_token.clone(),
-            Some(NetOverlay::Loopback { mcp_url, .. }) => mcp_url.clone(),
+            Some(Overlay::Zrok { share_token, .. }) => share_token.clone(),
+            Some(Overlay::Loopback { mcp_url, .. }) => mcp_url.clone(),
             _ => {
                 self.set_toast(
                     ToastLevel::Warn,

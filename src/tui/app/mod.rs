@@ -2,7 +2,7 @@
 //! feeds snapshots, events, keys and replies in, and performs the returned [`Action`]s.
 
 //!
-//! [`App`] and the types of its modals are here; its methods are split by role: `engine.rs`
+//! [`Console`] and the types of its modals are here; its methods are split by role: `engine.rs`
 //! (snapshots, events, replies and the clock), `panes.rs` (filtered lists, selection, cursor
 //! movement), `keys.rs` (keys and mouse through the binding table) and `arguments.rs` (the
 //! try-tool JSON arguments).
@@ -32,7 +32,7 @@ pub const LOG_CAP: usize = 5_000;
 /// How long a feedback message stays up.
 pub const TOAST_TTL: Duration = Duration::from_secs(4);
 
-// === Overlays ===
+// === Modals ===
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToastLevel {
@@ -59,8 +59,9 @@ pub struct TryTool {
     pub scroll: u16,
 }
 
+/// A dialog over the panes; it takes the keys until closed.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Overlay {
+pub enum Modal {
     Help {
         scroll: u16,
     },
@@ -78,9 +79,9 @@ pub enum Overlay {
     TryTool(Box<TryTool>),
 }
 
-// === App ===
+// === Console ===
 
-pub struct App {
+pub struct Console {
     pub read_only: bool,
     pub theme: Theme,
     pub banner: Option<String>,
@@ -94,7 +95,7 @@ pub struct App {
     pub filters: [String; 6],
     /// True while typing into the focused pane's filter.
     pub filter_editing: bool,
-    pub overlay: Option<Overlay>,
+    pub modal: Option<Modal>,
     pub toast: Option<Toast>,
     pub log_level: LogLevel,
     /// Events the broadcast channel dropped because we lagged.
@@ -113,10 +114,10 @@ pub struct App {
     pub tools_exposed: usize,
 }
 
-impl App {
+impl Console {
     /// Options are taken as given (the run loop resolves `NO_COLOR` and the locale first).
-    pub fn new(opts: ConsoleOptions) -> App {
-        App {
+    pub fn new(opts: ConsoleOptions) -> Console {
+        Console {
             read_only: opts.read_only,
             theme: Theme::new(!opts.no_color, opts.ascii),
             banner: opts.banner,
@@ -127,7 +128,7 @@ impl App {
             logs: Stream::new(LOG_CAP),
             filters: Default::default(),
             filter_editing: false,
-            overlay: None,
+            modal: None,
             toast: None,
             log_level: LogLevel::Info,
             dropped: 0,

@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use super::App;
+use super::Console;
 use crate::core::state::{
     BackendState, CallEvent, CallOutcome, LogLine, SessionState, ShareState, Snapshot, ToolState,
 };
 use crate::tui::action::Pane;
 use crate::tui::view;
 
-/// Index into `App::lists` of a list pane; `None` for the stream panes.
+/// Index into `Console::lists` of a list pane; `None` for the stream panes.
 fn list_slot(p: Pane) -> Option<usize> {
     match p {
         Pane::Backends => Some(0),
@@ -114,7 +114,7 @@ impl<'a> Items<'a> {
     }
 }
 
-impl App {
+impl Console {
     /// Lowercased filter of a pane.
     pub fn needle(&self, p: Pane) -> String {
         self.filters[p.index()].to_lowercase()

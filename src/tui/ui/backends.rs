@@ -7,10 +7,10 @@ use ratatui::Frame;
 
 use super::{draw_rows, pane_block, split_detail};
 use crate::tui::action::Pane;
-use crate::tui::app::App;
+use crate::tui::app::Console;
 use crate::tui::view::{fmt_opt_latency, one_line};
 
-pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
+pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
     let block = pane_block(app, Pane::Backends, "");
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -1,4 +1,4 @@
-//! Layout, header, tabs, feedback line and hint bar; panes and overlays live in sibling files.
+//! Layout, header, tabs, feedback line and hint bar; panes and modals live in sibling files.
 //!
 //! ```text
 //!  mcp-gateway 0.1.0 │ zrok https://api.zrok.io share abc123 │ up 1h02m │ READ-ONLY
@@ -16,8 +16,8 @@
 
 mod backends;
 mod logs;
-mod overlays;
-pub use overlays::help_lines;
+mod modals;
+pub use modals::help_lines;
 mod sessions;
 mod shares;
 mod tools;
@@ -30,17 +30,17 @@ use ratatui::widgets::{Block, Paragraph, Row, Table};
 use ratatui::Frame;
 
 use super::action::Pane;
-use super::app::{App, ToastLevel};
+use super::app::{Console, ToastLevel};
 use super::keymap::{self, Scope};
 use super::view;
-use crate::core::state::{BackendStatus, Overlay as NetOverlay};
+use crate::core::state::{BackendStatus, Overlay};
 
 /// Smallest supported terminal.
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
 /// Draw the whole console.
-pub fn render(app: &mut App, frame: &mut Frame) {
+pub fn render(app: &mut Console, frame: &mut Frame) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area);
@@ -74,7 +74,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     }
     draw_feedback(app, frame, feedback);
     draw_hints(app, frame, hints);
-    overlays::draw(app, frame, area);
+    modals::draw(app, frame, area);
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {
@@ -96,7 +96,7 @@ fn too_small(frame: &mut Frame, area: Rect) {
     }
 }
 
-fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_header(app: &Console, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let sep = Span::styled(t.sep(), t.dim());
     let Some(s) = &app.snapshot else {
@@ -124,7 +124,7 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         l1.push(Span::styled("FROZEN", t.warn()));
     }
     let overlay = match &g.overlay {
-        NetOverlay::Zrok {
+        Overlay::Zrok {
             api_endpoint,
             share_token,
             ephemeral,
@@ -139,11 +139,11 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
             Span::styled(share_token.clone(), t.title()),
             Span::styled(" (c copy)", t.dim()),
         ]),
-        NetOverlay::Loopback { mcp_url, .. } => Line::from(vec![
+        Overlay::Loopback { mcp_url, .. } => Line::from(vec![
             Span::raw(format!(" loopback {mcp_url}")),
             Span::styled(" (c copy)", t.dim()),
         ]),
-        NetOverlay::Starting => Line::styled(" overlay starting...", t.warn()),
+        Overlay::Starting => Line::styled(" overlay starting...", t.warn()),
     };
     let ready = s
         .backends
@@ -176,7 +176,7 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_tabs(app: &Console, frame: &mut Frame, area: Rect) {
     let mut spans = vec![Span::raw(" ")];
     for p in Pane::ALL {
         let label = format!("[{}] {}", p.index() + 1, p.title());
@@ -191,9 +191,9 @@ fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_feedback(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_feedback(app: &Console, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    if app.filter_editing && app.overlay.is_none() {
+    if app.filter_editing && app.modal.is_none() {
         let text = &app.filters[app.pane.index()];
         let line = Line::from(vec![
             Span::styled(" filter /", t.title()),
@@ -232,7 +232,7 @@ fn draw_feedback(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// Hint items for the current scope, from the keymap.
-pub fn hint_items(app: &App) -> Vec<(String, &'static str)> {
+pub fn hint_items(app: &Console) -> Vec<(String, &'static str)> {
     let scope = app.scope();
     let mut items: Vec<(String, &'static str)> = keymap::scope_bindings(scope)
         .filter(|b| b.in_bar && b.action != keymap::KeyAction::Help)
@@ -245,7 +245,7 @@ pub fn hint_items(app: &App) -> Vec<(String, &'static str)> {
     items
 }
 
-fn draw_hints(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_hints(app: &Console, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let mut items = hint_items(app);
     let width = |items: &[(String, &str)]| -> usize {
@@ -270,7 +270,7 @@ fn draw_hints(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// Bordered block for a pane: `[n] Title (filter: x) extra`.
-pub(crate) fn pane_block<'a>(app: &App, pane: Pane, extra: &str) -> Block<'a> {
+pub(crate) fn pane_block<'a>(app: &Console, pane: Pane, extra: &str) -> Block<'a> {
     let mut title = format!("[{}] {}", pane.index() + 1, pane.title());
     let f = &app.filters[pane.index()];
     if !f.is_empty() {
@@ -289,7 +289,7 @@ pub(crate) fn pane_block<'a>(app: &App, pane: Pane, extra: &str) -> Block<'a> {
 // Plain parameters read better here than a one-use struct.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn draw_rows(
-    app: &App,
+    app: &Console,
     frame: &mut Frame,
     area: Rect,
     header: &[&str],

@@ -5,14 +5,14 @@ use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
 use super::{draw_rows, pane_block};
-use crate::core::state::Overlay as NetOverlay;
+use crate::core::state::Overlay;
 use crate::tui::action::Pane;
-use crate::tui::app::App;
+use crate::tui::app::Console;
 use crate::tui::view::fmt_date;
 
-pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
+pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
     let running = match app.snapshot.as_ref().map(|s| &s.gateway.overlay) {
-        Some(NetOverlay::Zrok { share_token, .. }) => format!("(serving {share_token})"),
+        Some(Overlay::Zrok { share_token, .. }) => format!("(serving {share_token})"),
         _ => "(not serving on zrok)".to_string(),
     };
     let block = pane_block(app, Pane::Shares, &running);

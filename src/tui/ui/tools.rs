@@ -7,10 +7,10 @@ use ratatui::Frame;
 
 use super::{draw_rows, pane_block, split_detail};
 use crate::tui::action::Pane;
-use crate::tui::app::App;
+use crate::tui::app::Console;
 use crate::tui::view::{fmt_opt_latency, one_line};
 
-pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
+pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
     let count = app.lists[2].view.len();
     let total = app.snapshot.as_ref().map(|s| s.tools.len()).unwrap_or(0);
     let exposed = app.tools_exposed;

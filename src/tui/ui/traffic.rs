@@ -7,10 +7,10 @@ use ratatui::Frame;
 
 use super::{draw_rows, pane_block};
 use crate::tui::action::Pane;
-use crate::tui::app::App;
+use crate::tui::app::Console;
 use crate::tui::view::{fmt_clock, fmt_latency};
 
-pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
+pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
     let mut extra = format!("{} buffered", app.traffic.len());
     if app.traffic.frozen() {
         extra.push_str(&format!(", FROZEN ({} new)", app.traffic.missed()));

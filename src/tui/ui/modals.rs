@@ -1,4 +1,4 @@
-//! Overlays drawn over the panes: help, confirm, share-name prompt, tool detail, try tool.
+//! Modals drawn over the panes: help, confirm, share-name prompt, tool detail, try tool.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -6,7 +6,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::tui::action::Pane;
-use crate::tui::app::{App, Overlay, TryTool};
+use crate::tui::app::{Console, Modal, TryTool};
 use crate::tui::keymap::{self, Scope, BINDINGS};
 
 /// A rectangle of at most `w`x`h` centred in `area`.
@@ -21,18 +21,18 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn boxed<'a>(app: &App, title: &str) -> Block<'a> {
+fn boxed<'a>(app: &Console, title: &str) -> Block<'a> {
     Block::bordered()
         .border_set(app.theme.border())
         .title(Span::styled(format!(" {title} "), app.theme.title()))
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    match &app.overlay {
+pub fn draw(app: &Console, frame: &mut Frame, area: Rect) {
+    match &app.modal {
         None => {}
-        Some(Overlay::Help { scroll }) => help(app, frame, area, *scroll),
-        Some(Overlay::Confirm { message, .. }) => confirm(app, frame, area, message),
-        Some(Overlay::SharePrompt { input }) => {
+        Some(Modal::Help { scroll }) => help(app, frame, area, *scroll),
+        Some(Modal::Confirm { message, .. }) => confirm(app, frame, area, message),
+        Some(Modal::SharePrompt { input }) => {
             let r = centered(area, 60, 6);
             frame.render_widget(Clear, r);
             let block = boxed(app, "New share");
@@ -50,13 +50,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 frame.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y + 1));
             }
         }
-        Some(Overlay::ToolDetail { tool, scroll }) => detail(app, frame, area, tool, *scroll),
-        Some(Overlay::TryTool(t)) => try_tool(app, frame, area, t),
+        Some(Modal::ToolDetail { tool, scroll }) => detail(app, frame, area, tool, *scroll),
+        Some(Modal::TryTool(t)) => try_tool(app, frame, area, t),
     }
 }
 
-/// Lines of the help overlay, from the binding table (also used by tests).
-pub fn help_lines(app: &App) -> Vec<Line<'static>> {
+/// Lines of the help modal, from the binding table (also used by tests).
+pub fn help_lines(app: &Console) -> Vec<Line<'static>> {
     let t = &app.theme;
     // The focused pane first: that is what the operator is asking about.
     let mut scopes = vec![Scope::Pane(app.pane), Scope::Global];
@@ -66,7 +66,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
             .filter(|p| **p != app.pane)
             .map(|p| Scope::Pane(*p)),
     );
-    scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Overlay]);
+    scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Modal]);
     let mut lines = Vec::new();
     for scope in scopes {
         lines.push(Line::styled(scope.title().to_string(), t.title()));
@@ -87,7 +87,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     lines
 }
 
-fn help(app: &App, frame: &mut Frame, area: Rect, scroll: u16) {
+fn help(app: &Console, frame: &mut Frame, area: Rect, scroll: u16) {
     let r = centered(area, 76, area.height.saturating_sub(2));
     frame.render_widget(Clear, r);
     let block = boxed(app, "Help (Esc close, j/k scroll)");
@@ -98,7 +98,7 @@ fn help(app: &App, frame: &mut Frame, area: Rect, scroll: u16) {
     frame.render_widget(Paragraph::new(lines).scroll((scroll.min(max), 0)), inner);
 }
 
-fn confirm(app: &App, frame: &mut Frame, area: Rect, message: &str) {
+fn confirm(app: &Console, frame: &mut Frame, area: Rect, message: &str) {
     let r = centered(area, 64, 6);
     frame.render_widget(Clear, r);
     let block = boxed(app, "Confirm");
@@ -112,7 +112,7 @@ fn confirm(app: &App, frame: &mut Frame, area: Rect, message: &str) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }
 
-fn detail(app: &App, frame: &mut Frame, area: Rect, name: &str, scroll: u16) {
+fn detail(app: &Console, frame: &mut Frame, area: Rect, name: &str, scroll: u16) {
     let r = centered(
         area,
         area.width.saturating_sub(8),
@@ -165,7 +165,7 @@ fn detail(app: &App, frame: &mut Frame, area: Rect, name: &str, scroll: u16) {
     );
 }
 
-fn try_tool(app: &App, frame: &mut Frame, area: Rect, t: &TryTool) {
+fn try_tool(app: &Console, frame: &mut Frame, area: Rect, t: &TryTool) {
     let th = &app.theme;
     let r = centered(
         area,
