@@ -53,6 +53,20 @@ impl ListState {
         self.key = Some(key_of(self.view[self.cursor]).to_string());
     }
 
+    /// The items of rows `offset..offset + height` of the view.
+    pub(crate) fn window<'a, T>(
+        &'a self,
+        items: &'a [T],
+        offset: usize,
+        height: usize,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        self.view
+            .iter()
+            .skip(offset)
+            .take(height)
+            .filter_map(|i| items.get(*i))
+    }
+
     /// Index into the snapshot list of the selected item.
     pub fn selected(&self) -> Option<usize> {
         self.view.get(self.cursor).copied()
@@ -190,6 +204,11 @@ impl<T> Stream<T> {
 
     pub fn item_at(&self, pos: usize) -> Option<&T> {
         self.seq_at(pos).and_then(|s| self.get(s))
+    }
+
+    /// The items of visible rows `offset..offset + height`.
+    pub(crate) fn window(&self, offset: usize, height: usize) -> impl Iterator<Item = &T> + '_ {
+        (offset..offset + height).filter_map(|pos| self.item_at(pos))
     }
 
     pub fn move_by(&mut self, delta: isize) {

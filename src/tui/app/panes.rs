@@ -166,6 +166,26 @@ impl Console {
         Some(self.snapshot.as_ref()?.tools.get(i)?.name.clone())
     }
 
+    /// Scroll pane `p` so its cursor shows in `height` rows (which PgUp/PgDn then move by);
+    /// returns the first visible row.
+    pub(crate) fn scroll_pane(&mut self, p: Pane, height: usize) -> usize {
+        self.page = height;
+        match list_slot(p) {
+            Some(slot) => self.lists[slot].scroll(height),
+            None if p == Pane::Traffic => self.traffic.scroll(height),
+            None => self.logs.scroll(height),
+        }
+    }
+
+    /// Position of pane `p`'s cursor among its rows.
+    pub(crate) fn cursor_row(&self, p: Pane) -> Option<usize> {
+        match list_slot(p) {
+            Some(slot) => Some(self.lists[slot].cursor),
+            None if p == Pane::Traffic => self.traffic.cursor(),
+            None => self.logs.cursor(),
+        }
+    }
+
     /// Move a pane's cursor to `to(cursor, rows)`.
     pub(super) fn move_cursor(&mut self, p: Pane, to: impl Fn(usize, usize) -> isize) {
         let Some(slot) = list_slot(p) else {

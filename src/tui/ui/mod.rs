@@ -20,13 +20,14 @@ mod modals;
 pub use modals::help_lines;
 mod sessions;
 mod shares;
+mod table;
 mod tools;
 mod traffic;
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::action::Pane;
@@ -267,69 +268,4 @@ fn draw_hints(app: &Console, frame: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!(" {l}   ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// Bordered block for a pane: `[n] Title (filter: x) extra`.
-pub(crate) fn pane_block<'a>(app: &Console, pane: Pane, extra: &str) -> Block<'a> {
-    let mut title = format!("[{}] {}", pane.index() + 1, pane.title());
-    let f = &app.filters[pane.index()];
-    if !f.is_empty() {
-        title.push_str(&format!(" (filter: {f})"));
-    }
-    if !extra.is_empty() {
-        title.push(' ');
-        title.push_str(extra);
-    }
-    Block::bordered()
-        .border_set(app.theme.border())
-        .title(Span::styled(title, app.theme.title()))
-}
-
-/// Table of already-sliced visible rows; `selected` is relative to the slice.
-// Plain parameters read better here than a one-use struct.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn draw_rows(
-    app: &Console,
-    frame: &mut Frame,
-    area: Rect,
-    header: &[&str],
-    widths: &[Constraint],
-    rows: Vec<Row<'_>>,
-    selected: Option<usize>,
-    empty: &str,
-) {
-    let t = &app.theme;
-    let header = Row::new(header.iter().map(|h| h.to_string())).style(t.header_row());
-    let no_rows = rows.is_empty();
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if Some(i) == selected {
-                r.style(t.selected())
-            } else {
-                r
-            }
-        })
-        .collect();
-    frame.render_widget(
-        Table::new(rows, widths.to_vec())
-            .header(header)
-            .column_spacing(1),
-        area,
-    );
-    if no_rows && area.height > 1 {
-        let msg = Rect::new(area.x, area.y + 1, area.width, 1);
-        frame.render_widget(
-            Paragraph::new(Line::styled(empty.to_string(), t.dim())),
-            msg,
-        );
-    }
-}
-
-/// Split a pane's inner area into the table and a `detail`-line footer.
-pub(crate) fn split_detail(area: Rect, detail: u16) -> (Rect, Rect) {
-    let detail = if area.height > detail + 3 { detail } else { 0 };
-    let [a, b] = Layout::vertical([Constraint::Fill(1), Constraint::Length(detail)]).areas(area);
-    (a, b)
 }
