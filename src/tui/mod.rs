@@ -237,76 +237,58 @@ fn perform(
     Ok(false)
 }
 
-fn response_future<T: Send + 'static>(
+/// A command built around a fresh reply channel, and the future of its [`Response`] (`map` turns
+/// the engine's answer into a [`ResponseValue`]).
+fn with_reply<T: Send + 'static>(
     id: u64,
-    rx: oneshot::Receiver<Result<T, String>>,
+    command: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
     map: fn(T) -> ResponseValue,
-) -> BoxFuture<'static, Response> {
-    async move {
+) -> (Command, BoxFuture<'static, Response>) {
+    let (tx, rx) = oneshot::channel::<Result<T, String>>();
+    let future = async move {
         let result = match rx.await {
             Ok(r) => r.map(map),
             Err(_) => Err("the engine dropped the request".to_string()),
         };
         Response { id, result }
-    }
-    .boxed()
+    };
+    (command(tx), future.boxed())
 }
 
 /// Attach a reply channel to a request.
 pub fn to_command(req: Request) -> (Command, BoxFuture<'static, Response>) {
     let id = req.id;
+    let done = |()| ResponseValue::Done;
     match req.kind {
-        RequestKind::RestartBackend { id: backend } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::RestartBackend {
-                    id: backend,
-                    reply: tx,
-                },
-                response_future(id, rx, |()| ResponseValue::Done),
-            )
-        }
+        RequestKind::RestartBackend { id: backend } => with_reply(
+            id,
+            |reply| Command::RestartBackend { id: backend, reply },
+            done,
+        ),
         RequestKind::EndSession { id: session } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::EndSession {
-                    id: session,
-                    reply: tx,
-                },
-                response_future(id, rx, |()| ResponseValue::Done),
-            )
+            with_reply(id, |reply| Command::EndSession { id: session, reply }, done)
         }
-        RequestKind::CallTool { name, arguments } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::CallTool {
-                    name,
-                    arguments,
-                    reply: tx,
-                },
-                response_future(id, rx, ResponseValue::Text),
-            )
-        }
-        RequestKind::ListShares => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::ListShares { reply: tx },
-                response_future(id, rx, ResponseValue::Shares),
-            )
-        }
-        RequestKind::CreateShare { name } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::CreateShare { name, reply: tx },
-                response_future(id, rx, ResponseValue::Text),
-            )
-        }
+        RequestKind::CallTool { name, arguments } => with_reply(
+            id,
+            |reply| Command::CallTool {
+                name,
+                arguments,
+                reply,
+            },
+            ResponseValue::Text,
+        ),
+        RequestKind::ListShares => with_reply(
+            id,
+            |reply| Command::ListShares { reply },
+            ResponseValue::Shares,
+        ),
+        RequestKind::CreateShare { name } => with_reply(
+            id,
+            |reply| Command::CreateShare { name, reply },
+            ResponseValue::Text,
+        ),
         RequestKind::DeleteShare { token } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::DeleteShare { token, reply: tx },
-                response_future(id, rx, |()| ResponseValue::Done),
-            )
+            with_reply(id, |reply| Command::DeleteShare { token, reply }, done)
         }
     }
 }

@@ -8,6 +8,7 @@ use ratatui::Frame;
 use crate::tui::action::Pane;
 use crate::tui::app::{Console, Modal, TryTool};
 use crate::tui::keymap::{self, Scope, BINDINGS};
+use crate::tui::text::TextInput;
 
 /// A rectangle of at most `w`x`h` centred in `area`.
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -21,10 +22,17 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn boxed<'a>(app: &Console, title: &str) -> Block<'a> {
-    Block::bordered()
+/// Clear a box of at most `w`x`h` centred in `area`, draw its border and title, and return the
+/// inside.
+fn open(app: &Console, frame: &mut Frame, area: Rect, (w, h): (u16, u16), title: &str) -> Rect {
+    let r = centered(area, w, h);
+    frame.render_widget(Clear, r);
+    let block = Block::bordered()
         .border_set(app.theme.border())
-        .title(Span::styled(format!(" {title} "), app.theme.title()))
+        .title(Span::styled(format!(" {title} "), app.theme.title()));
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    inner
 }
 
 pub fn draw(app: &Console, frame: &mut Frame, area: Rect) {
@@ -32,26 +40,24 @@ pub fn draw(app: &Console, frame: &mut Frame, area: Rect) {
         None => {}
         Some(Modal::Help { scroll }) => help(app, frame, area, *scroll),
         Some(Modal::Confirm { message, .. }) => confirm(app, frame, area, message),
-        Some(Modal::SharePrompt { input }) => {
-            let r = centered(area, 60, 6);
-            frame.render_widget(Clear, r);
-            let block = boxed(app, "New share");
-            let inner = block.inner(r);
-            frame.render_widget(block, r);
-            let lines = vec![
-                Line::from("Name (empty = random token):"),
-                Line::from(Span::styled(format!("> {}", input.text), app.theme.title())),
-                Line::styled("Enter create   Esc cancel", app.theme.dim()),
-            ];
-            frame.render_widget(Paragraph::new(lines), inner);
-            let before: String = input.text.chars().take(input.cursor).collect();
-            let x = inner.x + 2 + Span::raw(before).width() as u16;
-            if inner.height > 1 {
-                frame.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y + 1));
-            }
-        }
+        Some(Modal::SharePrompt { input }) => share_prompt(app, frame, area, input),
         Some(Modal::ToolDetail { tool, scroll }) => detail(app, frame, area, tool, *scroll),
         Some(Modal::TryTool(t)) => try_tool(app, frame, area, t),
+    }
+}
+
+fn share_prompt(app: &Console, frame: &mut Frame, area: Rect, input: &TextInput) {
+    let inner = open(app, frame, area, (60, 6), "New share");
+    let lines = vec![
+        Line::from("Name (empty = random token):"),
+        Line::from(Span::styled(format!("> {}", input.text), app.theme.title())),
+        Line::styled("Enter create   Esc cancel", app.theme.dim()),
+    ];
+    frame.render_widget(Paragraph::new(lines), inner);
+    let before: String = input.text.chars().take(input.cursor).collect();
+    let x = inner.x + 2 + Span::raw(before).width() as u16;
+    if inner.height > 1 {
+        frame.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y + 1));
     }
 }
 
@@ -88,22 +94,20 @@ pub fn help_lines(app: &Console) -> Vec<Line<'static>> {
 }
 
 fn help(app: &Console, frame: &mut Frame, area: Rect, scroll: u16) {
-    let r = centered(area, 76, area.height.saturating_sub(2));
-    frame.render_widget(Clear, r);
-    let block = boxed(app, "Help (Esc close, j/k scroll)");
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open(
+        app,
+        frame,
+        area,
+        (76, area.height.saturating_sub(2)),
+        "Help (Esc close, j/k scroll)",
+    );
     let lines = help_lines(app);
     let max = (lines.len() as u16).saturating_sub(inner.height);
     frame.render_widget(Paragraph::new(lines).scroll((scroll.min(max), 0)), inner);
 }
 
 fn confirm(app: &Console, frame: &mut Frame, area: Rect, message: &str) {
-    let r = centered(area, 64, 6);
-    frame.render_widget(Clear, r);
-    let block = boxed(app, "Confirm");
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+    let inner = open(app, frame, area, (64, 6), "Confirm");
     let lines = vec![
         Line::styled(format!("{message} y/N"), app.theme.warn()),
         Line::from(""),
@@ -113,15 +117,13 @@ fn confirm(app: &Console, frame: &mut Frame, area: Rect, message: &str) {
 }
 
 fn detail(app: &Console, frame: &mut Frame, area: Rect, name: &str, scroll: u16) {
-    let r = centered(
+    let inner = open(
+        app,
+        frame,
         area,
-        area.width.saturating_sub(8),
-        area.height.saturating_sub(4),
+        (area.width.saturating_sub(8), area.height.saturating_sub(4)),
+        name,
     );
-    frame.render_widget(Clear, r);
-    let block = boxed(app, name);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
     let Some(tool) = app
         .snapshot
         .as_ref()
@@ -167,15 +169,13 @@ fn detail(app: &Console, frame: &mut Frame, area: Rect, name: &str, scroll: u16)
 
 fn try_tool(app: &Console, frame: &mut Frame, area: Rect, t: &TryTool) {
     let th = &app.theme;
-    let r = centered(
+    let inner = open(
+        app,
+        frame,
         area,
-        area.width.saturating_sub(4),
-        area.height.saturating_sub(2),
+        (area.width.saturating_sub(4), area.height.saturating_sub(2)),
+        &format!("Try {}", t.tool),
     );
-    frame.render_widget(Clear, r);
-    let block = boxed(app, &format!("Try {}", t.tool));
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
     let [ed, status, res] = Layout::vertical([
         Constraint::Fill(1),
         Constraint::Length(2),
