@@ -158,32 +158,15 @@ pub async fn run(args: BridgeArgs) -> CliResult {
     })
     .await
     .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))?;
-    match (bound, overlay) {
-        (Some(b), _) => common::serve_bound(engine, b, true).await,
-        (None, Some(o)) => {
-            let key = crate::core::zrok::GatewayKey::named(&format!(
-                "mcp-bridge {}",
-                args.command.join(" ")
-            ));
-            let served =
-                match crate::core::overlay::Served::start(o.clone(), args.share_token.clone(), key)
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        engine.shutdown().await;
-                        return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
-                    }
-                };
-            common::serve_share(engine, o, served).await
-        }
-        (None, None) => Err(common::zrok_unavailable()),
-    }
+    let key = || {
+        let name = format!("mcp-bridge {}", args.command.join(" "));
+        crate::core::zrok::GatewayKey::named(&name)
+    };
+    common::serve_engine(engine, bound, overlay, args.share_token.clone(), key).await
 }
 
 pub fn main() -> i32 {
-    let args = BridgeArgs::parse();
-    common::run_main("mcp-bridge", run(args))
+    common::main(run)
 }
 
 #[cfg(test)]

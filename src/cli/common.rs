@@ -8,9 +8,12 @@ use clap::Args;
 
 use crate::core::engine::Engine;
 use crate::core::net::TcpListener;
+use crate::core::overlay::{self, Served};
 use crate::core::serve::{self, ServeOptions};
-use crate::core::state::Overlay;
+use crate::core::state;
 use crate::core::telemetry::{self, LogFormat, LogGuard, LogOptions};
+use crate::core::ziti::ZitiListener;
+use crate::core::zrok::GatewayKey;
 
 /// Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
 pub const EXIT_FAILURE: i32 = 1;
@@ -89,8 +92,17 @@ impl LogFlags {
     }
 }
 
+/// A binary's `main`: parse `C` from the command line, run `dispatch` on a runtime and return
+/// the exit code.
+pub(crate) fn main<C: clap::Parser, F: std::future::Future<Output = CliResult>>(
+    dispatch: impl FnOnce(C) -> F,
+) -> i32 {
+    let cli = C::parse();
+    run_main(C::command().get_name(), dispatch(cli))
+}
+
 /// Run a command's future on a multi-threaded runtime and turn its result into an exit code.
-pub fn run_main<F>(name: &str, f: F) -> i32
+fn run_main<F>(name: &str, f: F) -> i32
 where
     F: std::future::Future<Output = CliResult>,
 {
@@ -215,27 +227,93 @@ pub async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Bound, Fail
     })
 }
 
-/// Serve `engine` on a bound TCP listener: print the JSON line, serve until a signal or
-/// `engine.shutdown` fires, then shut everything down.
-pub async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: bool) -> CliResult {
-    engine.hub.set_overlay(Overlay::Loopback {
+/// Publish that `engine` serves on `bound` (the console header, `/status`).
+pub(crate) fn announce_loopback(engine: &Engine, bound: &Bound) {
+    engine.hub.set_overlay(state::Overlay::Loopback {
         mcp_url: bound.mcp_url.clone(),
         sse_url: bound.sse_url.clone(),
     });
+}
+
+/// Serve `engine` on a bound TCP listener: print the JSON line, serve until a signal or
+/// `engine.shutdown` fires, then shut everything down.
+pub(crate) async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: bool) -> CliResult {
+    announce_loopback(&engine, &bound);
     let app = serve::router(engine.clone(), &bound.opts);
     if print_line {
         print_json_line(&serde_json::json!({"mcp_url": bound.mcp_url, "sse_url": bound.sse_url}))?;
     }
     tracing::info!(mcp_url = %bound.mcp_url, sse_url = %bound.sse_url, "serving");
     let stop = engine.shutdown.clone();
-    let server = tokio::spawn(serve::serve(Box::new(bound.listener), app, stop.clone()));
+    let server = tokio::spawn(serve::serve(Box::new(bound.listener), app, stop));
+    serve_until_stopped(&engine, server).await;
+    Ok(())
+}
+
+/// Wait for a signal or `engine.shutdown`, then shut the engine down and give the server 3 s.
+async fn serve_until_stopped<T>(engine: &Engine, server: tokio::task::JoinHandle<T>) {
     tokio::select! {
         _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = stop.cancelled() => {}
+        _ = engine.shutdown.cancelled() => {}
     }
     engine.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
-    Ok(())
+}
+
+/// Serve `engine` on `bound` if given, else on a zrok share of `overlay` (`managed`: an existing
+/// share; otherwise an ephemeral one under the gateway's `key`).
+pub(crate) async fn serve_engine(
+    engine: Arc<Engine>,
+    bound: Option<Bound>,
+    overlay: Option<Arc<overlay::Overlay>>,
+    managed: Option<String>,
+    key: impl FnOnce() -> GatewayKey,
+) -> CliResult {
+    match (bound, overlay) {
+        (Some(b), _) => serve_bound(engine, b, true).await,
+        (None, Some(o)) => {
+            let served = start_share(&engine, &o, managed, key()).await?;
+            serve_share(engine, o, served).await
+        }
+        (None, None) => Err(zrok_unavailable()),
+    }
+}
+
+/// Create or adopt the share to serve on; if that fails, shut the engine down.
+pub(crate) async fn start_share(
+    engine: &Engine,
+    overlay: &Arc<overlay::Overlay>,
+    managed: Option<String>,
+    key: GatewayKey,
+) -> Result<Served, Failure> {
+    match Served::start(overlay.clone(), managed, key).await {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            engine.shutdown().await;
+            Err(Failure::runtime(format!("failed to serve on zrok: {e}")))
+        }
+    }
+}
+
+/// Publish that `engine` serves on `served`'s share and take the share's listener; without one,
+/// the share is closed.
+pub(crate) async fn share_listener(
+    engine: &Engine,
+    overlay: &overlay::Overlay,
+    mut served: Served,
+) -> Result<(Served, ZitiListener), Failure> {
+    engine.hub.set_overlay(state::Overlay::Zrok {
+        api_endpoint: overlay.endpoint.clone(),
+        share_token: served.token.clone(),
+        ephemeral: served.ephemeral,
+    });
+    match served.listener.take() {
+        Some(l) => Ok((served, l)),
+        None => {
+            served.close().await;
+            Err(Failure::runtime("share has no listener"))
+        }
+    }
 }
 
 /// The zrok overlay is not available: explain how to serve instead.
@@ -247,30 +325,28 @@ pub fn zrok_unavailable() -> Failure {
 
 /// Open the zrok overlay of this machine's environment (`~/.zrok2`). Not enabled is a usage error
 /// with the hint to enable it or serve on loopback.
-pub async fn open_overlay() -> Result<Arc<crate::core::overlay::Overlay>, Failure> {
+pub async fn open_overlay() -> Result<Arc<overlay::Overlay>, Failure> {
     let root = crate::core::zrok::Root::load();
-    crate::core::overlay::Overlay::open(&root)
-        .await
-        .map_err(|e| {
-            let mut msg = e.to_string();
-            if let Some(h) = e.hint() {
-                msg.push_str(&format!("\nhint: {h}"));
+    overlay::Overlay::open(&root).await.map_err(|e| {
+        let mut msg = e.to_string();
+        if let Some(h) = e.hint() {
+            msg.push_str(&format!("\nhint: {h}"));
+        }
+        match e {
+            overlay::OverlayError::Zrok(crate::core::zrok::ZrokError::NotEnabled(_)) => {
+                Failure::usage(msg)
             }
-            match e {
-                crate::core::overlay::OverlayError::Zrok(
-                    crate::core::zrok::ZrokError::NotEnabled(_),
-                ) => Failure::usage(msg),
-                _ => Failure::runtime(msg),
-            }
-        })
+            _ => Failure::runtime(msg),
+        }
+    })
 }
 
 /// The zrok connector for engines whose backends include zrok shares.
 pub fn zrok_backends(
-    overlay: &Arc<crate::core::overlay::Overlay>,
+    overlay: &Arc<overlay::Overlay>,
     agg: &crate::core::config::Aggregator,
 ) -> Arc<dyn crate::core::backend::ZrokConnector> {
-    Arc::new(crate::core::overlay::ZrokBackends {
+    Arc::new(overlay::ZrokBackends {
         overlay: overlay.clone(),
         connect_timeout: agg.connect_timeout,
         max_message_size: agg.max_message_size,
@@ -279,20 +355,12 @@ pub fn zrok_backends(
 
 /// Serve `engine` on a zrok share: print `{"share_token":…}`, serve until a signal or
 /// `engine.shutdown`, then shut down and delete the share if it is ephemeral.
-pub async fn serve_share(
+async fn serve_share(
     engine: Arc<Engine>,
-    overlay: Arc<crate::core::overlay::Overlay>,
-    mut served: crate::core::overlay::Served,
+    overlay: Arc<overlay::Overlay>,
+    served: Served,
 ) -> CliResult {
-    engine.hub.set_overlay(Overlay::Zrok {
-        api_endpoint: overlay.endpoint.clone(),
-        share_token: served.token.clone(),
-        ephemeral: served.ephemeral,
-    });
-    let Some(listener) = served.listener.take() else {
-        served.close().await;
-        return Err(Failure::runtime("share has no listener"));
-    };
+    let (served, listener) = share_listener(&engine, &overlay, served).await?;
     if let Err(e) = print_json_line(&serde_json::json!({"share_token": served.token})) {
         drop(listener);
         served.close().await;
@@ -305,13 +373,8 @@ pub async fn serve_share(
     );
     let app = serve::router(engine.clone(), &ServeOptions::overlay());
     let stop = engine.shutdown.clone();
-    let server = tokio::spawn(serve::serve(Box::new(listener), app, stop.clone()));
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = stop.cancelled() => {}
-    }
-    engine.shutdown().await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+    let server = tokio::spawn(serve::serve(Box::new(listener), app, stop));
+    serve_until_stopped(&engine, server).await;
     served.close().await;
     Ok(())
 }

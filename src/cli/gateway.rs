@@ -1,12 +1,14 @@
 //! `mcp-gateway run CONFIG`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::cli::common::{self, CliResult, Failure, LogFlags};
 use crate::core::config;
 use crate::core::engine::{Engine, EngineOptions, Mode};
+use crate::core::overlay::Overlay;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -85,40 +87,34 @@ pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
     } else {
         None
     };
-    let engine = Engine::start(EngineOptions {
+    let engine = start_engine(&cfg, overlay.as_ref()).await?;
+    let managed = args.share_token.clone().or(cfg.share_token.clone());
+    let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
+    common::serve_engine(engine, bound, overlay, managed, key).await
+}
+
+/// Start the engine of a gateway configuration (zrok backends through `overlay`).
+pub(crate) async fn start_engine(
+    cfg: &config::Config,
+    overlay: Option<&Arc<Overlay>>,
+) -> Result<Arc<Engine>, Failure> {
+    Engine::start(EngineOptions {
         aggregator: cfg.aggregator.clone(),
         backends: cfg.backends.clone(),
         mode: Mode::Gateway,
-        zrok: overlay
-            .as_ref()
-            .map(|o| common::zrok_backends(o, &cfg.aggregator)),
+        zrok: overlay.map(|o| common::zrok_backends(o, &cfg.aggregator)),
         discover: true,
     })
     .await
-    .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))?;
-    match (bound, overlay) {
-        (Some(b), _) => common::serve_bound(engine, b, true).await,
-        (None, Some(o)) => {
-            let managed = args.share_token.clone().or(cfg.share_token.clone());
-            let key = crate::core::zrok::GatewayKey::from_config_path(&args.config);
-            let served = match crate::core::overlay::Served::start(o.clone(), managed, key).await {
-                Ok(s) => s,
-                Err(e) => {
-                    engine.shutdown().await;
-                    return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
-                }
-            };
-            common::serve_share(engine, o, served).await
-        }
-        (None, None) => Err(common::zrok_unavailable()),
+    .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))
+}
+
+pub async fn dispatch(cli: GatewayCli) -> CliResult {
+    match cli.command {
+        GatewayCommand::Run(args) => run(args, cli.log).await,
     }
 }
 
 pub fn main() -> i32 {
-    let cli = GatewayCli::parse();
-    common::run_main("mcp-gateway", async move {
-        match cli.command {
-            GatewayCommand::Run(args) => run(args, cli.log).await,
-        }
-    })
+    common::main(dispatch)
 }

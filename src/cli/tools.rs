@@ -215,6 +215,5 @@ pub async fn dispatch(cli: ToolsCli) -> CliResult {
 }
 
 pub fn main() -> i32 {
-    let cli = ToolsCli::parse();
-    common::run_main("mcp-tools", dispatch(cli))
+    common::main(dispatch)
 }
