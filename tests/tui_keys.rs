@@ -20,11 +20,6 @@ fn event(k: &keymap::Key) -> KeyEvent {
 }
 
 #[test]
-fn no_duplicate_keys_in_any_scope() {
-    assert_eq!(keymap::duplicates(), Vec::<(Scope, String)>::new());
-}
-
-#[test]
 fn every_binding_is_in_the_help_overlay() {
     for read_only in [false, true] {
         let a = app(read_only);

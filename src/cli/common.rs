@@ -16,25 +16,25 @@ use crate::core::ziti::ZitiListener;
 use crate::core::zrok::GatewayKey;
 
 /// Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
-pub const EXIT_FAILURE: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_FAILURE: i32 = 1;
+pub(crate) const EXIT_USAGE: i32 = 2;
 
 /// An error that carries its exit code.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub code: i32,
     pub message: String,
 }
 
 impl Failure {
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure {
             code: EXIT_USAGE,
             message: message.into(),
         }
     }
 
-    pub fn runtime(message: impl Into<String>) -> Self {
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
         Failure {
             code: EXIT_FAILURE,
             message: message.into(),
@@ -48,11 +48,11 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
-pub type CliResult = Result<(), Failure>;
+pub(crate) type CliResult = Result<(), Failure>;
 
 /// Logging flags shared by every command.
 #[derive(Debug, Clone, Args)]
-pub struct LogFlags {
+pub(crate) struct LogFlags {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -70,7 +70,7 @@ pub struct LogFlags {
 impl LogFlags {
     /// With a log file (flag or config `log_file`), logs go to the file instead of stderr, as in
     /// the Go gateway; errors that stop the process are still printed on stderr.
-    pub fn options(&self, config_file: Option<&std::path::Path>) -> LogOptions {
+    pub(crate) fn options(&self, config_file: Option<&std::path::Path>) -> LogOptions {
         let file = self
             .log_file
             .clone()
@@ -87,7 +87,7 @@ impl LogFlags {
         }
     }
 
-    pub fn init(&self, config_file: Option<&std::path::Path>) -> Result<LogGuard, Failure> {
+    pub(crate) fn init(&self, config_file: Option<&std::path::Path>) -> Result<LogGuard, Failure> {
         telemetry::init(&self.options(config_file)).map_err(|e| Failure::usage(e.to_string()))
     }
 }
@@ -142,7 +142,7 @@ where
 }
 
 /// Print exactly one JSON line on stdout (the orchestrator contract) and flush.
-pub fn print_json_line(v: &serde_json::Value) -> CliResult {
+pub(crate) fn print_json_line(v: &serde_json::Value) -> CliResult {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}").map_err(|e| Failure::runtime(format!("stdout: {e}")))?;
     out.flush()
@@ -161,7 +161,7 @@ fn shutdown_token() -> tokio_util::sync::CancellationToken {
 
 /// Register SIGINT/SIGTERM handlers now (first thing at start), so a signal that arrives at any
 /// later moment is a clean shutdown, never the default kill.
-pub fn install_signal_handlers() {
+pub(crate) fn install_signal_handlers() {
     use tokio::signal::unix::{signal, SignalKind};
     let token = shutdown_token();
     let term = signal(SignalKind::terminate());
@@ -183,7 +183,7 @@ pub fn install_signal_handlers() {
 }
 
 /// Resolves when SIGINT or SIGTERM has arrived.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     shutdown_token().cancelled().await
 }
 
@@ -192,7 +192,7 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 }
 
 /// Where a running server is reachable.
-pub struct Bound {
+pub(crate) struct Bound {
     pub listener: TcpListener,
     pub mcp_url: String,
     pub sse_url: String,
@@ -200,7 +200,7 @@ pub struct Bound {
 }
 
 /// Bind `addr` (TCP), refusing non-loopback addresses unless `allow_remote`.
-pub async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Bound, Failure> {
+pub(crate) async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Bound, Failure> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::usage(format!("--listen {addr}: {e}")))?;
@@ -317,7 +317,7 @@ pub(crate) async fn share_listener(
 }
 
 /// The zrok overlay is not available: explain how to serve instead.
-pub fn zrok_unavailable() -> Failure {
+pub(crate) fn zrok_unavailable() -> Failure {
     Failure::usage(
         "zrok environment is not enabled\nhint: run 'zrok2 enable <token>', or serve on loopback with --listen 127.0.0.1:0",
     )
@@ -325,7 +325,7 @@ pub fn zrok_unavailable() -> Failure {
 
 /// Open the zrok overlay of this machine's environment (`~/.zrok2`). Not enabled is a usage error
 /// with the hint to enable it or serve on loopback.
-pub async fn open_overlay() -> Result<Arc<overlay::Overlay>, Failure> {
+pub(crate) async fn open_overlay() -> Result<Arc<overlay::Overlay>, Failure> {
     let root = crate::core::zrok::Root::load();
     overlay::Overlay::open(&root).await.map_err(|e| {
         let mut msg = e.to_string();
@@ -342,7 +342,7 @@ pub async fn open_overlay() -> Result<Arc<overlay::Overlay>, Failure> {
 }
 
 /// The zrok connector for engines whose backends include zrok shares.
-pub fn zrok_backends(
+pub(crate) fn zrok_backends(
     overlay: &Arc<overlay::Overlay>,
     agg: &crate::core::config::Aggregator,
 ) -> Arc<dyn crate::core::backend::ZrokConnector> {

@@ -9,7 +9,7 @@ use crate::core::serve;
 use crate::core::telemetry::{self, LogFormat, LogOptions};
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct TuiArgs {
+pub(crate) struct TuiArgs {
     /// Gateway configuration; without it, a demo gateway over mcp-filesystem on the current directory.
     #[arg(value_name = "CONFIG")]
     pub config: Option<PathBuf>,
@@ -44,7 +44,7 @@ fn default_log_file() -> PathBuf {
     base.join("logs").join("mcpz-tui.log")
 }
 
-pub async fn run(args: TuiArgs) -> CliResult {
+pub(crate) async fn run(args: TuiArgs) -> CliResult {
     let demo = args.config.is_none();
     let cfg = match &args.config {
         Some(p) => load_config(p)?,

@@ -16,7 +16,7 @@ use crate::core::overlay::Overlay;
     version,
     about = "Aggregate many MCP servers into one endpoint, reachable over a zrok private share or loopback"
 )]
-pub struct GatewayCli {
+pub(crate) struct GatewayCli {
     #[command(subcommand)]
     pub command: GatewayCommand,
     #[command(flatten)]
@@ -24,13 +24,13 @@ pub struct GatewayCli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum GatewayCommand {
+pub(crate) enum GatewayCommand {
     /// Run the MCP gateway.
     Run(RunArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Path to the gateway configuration (YAML).
     #[arg(value_name = "CONFIG")]
     pub config: PathBuf,
@@ -49,7 +49,7 @@ pub struct RunArgs {
 }
 
 /// Load the config, printing warnings; errors become exit code 2.
-pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
+pub(crate) fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
     match config::load(path) {
         Ok((cfg, warnings)) => {
             for w in warnings {
@@ -61,7 +61,7 @@ pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
     }
 }
 
-pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
+pub(crate) async fn run(args: RunArgs, log: LogFlags) -> CliResult {
     let cfg = load_config(&args.config)?;
     if args.check {
         eprintln!(
@@ -109,7 +109,7 @@ pub(crate) async fn start_engine(
     .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))
 }
 
-pub async fn dispatch(cli: GatewayCli) -> CliResult {
+pub(crate) async fn dispatch(cli: GatewayCli) -> CliResult {
     match cli.command {
         GatewayCommand::Run(args) => run(args, cli.log).await,
     }

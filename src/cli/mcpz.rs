@@ -10,13 +10,13 @@ use crate::cli::common::{self, CliResult};
     version,
     about = "Zero-trust access to MCP tools over OpenZiti and zrok"
 )]
-pub struct McpzCli {
+pub(crate) struct McpzCli {
     #[command(subcommand)]
     pub command: McpzCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum McpzCommand {
+pub(crate) enum McpzCommand {
     /// The MCP gateway (same as `mcp-gateway`).
     Gateway(crate::cli::gateway::GatewayCli),
     /// Expose one stdio MCP server (same as `mcp-bridge`).
@@ -32,7 +32,7 @@ pub enum McpzCommand {
     },
 }
 
-pub async fn dispatch(cli: McpzCli) -> CliResult {
+pub(crate) async fn dispatch(cli: McpzCli) -> CliResult {
     match cli.command {
         McpzCommand::Gateway(g) => crate::cli::gateway::dispatch(g).await,
         McpzCommand::Bridge(b) => crate::cli::bridge::run(b).await,

@@ -28,7 +28,7 @@ impl Pane {
         Pane::Logs,
     ];
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Pane::Backends => 0,
             Pane::Sessions => 1,
@@ -54,7 +54,7 @@ impl Pane {
         Pane::ALL[(self.index() + 1) % Pane::ALL.len()]
     }
 
-    pub fn prev(self) -> Pane {
+    pub(crate) fn prev(self) -> Pane {
         Pane::ALL[(self.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
     }
 }
@@ -83,7 +83,7 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// Short human description, used in feedback messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             RequestKind::RestartBackend { id } => format!("restart backend {id}"),
             RequestKind::EndSession { id } => format!("end session {id}"),

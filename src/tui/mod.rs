@@ -7,13 +7,13 @@
 //! [`ui`] draws a `Console` into a ratatui `Frame`; [`keymap`] is the single binding table;
 //! this file owns the terminal and the event loop. Design notes: `src/tui/README.md`.
 
-pub mod action;
+pub(crate) mod action;
 pub mod app;
 pub mod keymap;
-pub mod list;
-pub mod terminal;
+pub(crate) mod list;
+pub(crate) mod terminal;
 pub mod text;
-pub mod theme;
+pub(crate) mod theme;
 pub mod ui;
 pub mod view;
 
@@ -82,7 +82,7 @@ pub struct ConsoleOptions {
 
 impl ConsoleOptions {
     /// Fold in the environment: `NO_COLOR` (non-empty) and a non-UTF-8 locale.
-    pub fn with_env(mut self) -> Self {
+    pub(crate) fn with_env(mut self) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         self.no_color |= no_color;
         self.ascii |= !locale_is_utf8(|k| std::env::var(k).ok());

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 /// Parse the editor's text as a JSON object of tool arguments.
-pub fn parse_arguments(text: &str) -> Result<Map<String, Value>, String> {
+pub(crate) fn parse_arguments(text: &str) -> Result<Map<String, Value>, String> {
     let text = if text.trim().is_empty() { "{}" } else { text };
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
@@ -24,7 +24,7 @@ pub fn parse_arguments(text: &str) -> Result<Map<String, Value>, String> {
 }
 
 /// A starting point for the arguments: every property of the schema with a typed placeholder.
-pub fn arguments_template(schema: &Value) -> String {
+pub(crate) fn arguments_template(schema: &Value) -> String {
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
         return "{}".to_string();
     };

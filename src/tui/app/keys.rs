@@ -283,7 +283,7 @@ impl Console {
     }
 
     /// Ask the engine for the environment's shares.
-    pub fn refresh_shares(&mut self) -> Vec<Action> {
+    pub(crate) fn refresh_shares(&mut self) -> Vec<Action> {
         vec![self.request(RequestKind::ListShares)]
     }
 

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use super::list::{ListState, Stream};
-pub use arguments::{arguments_template, parse_arguments};
 
 use super::action::{Action, Pane, Request, RequestKind};
 use super::text::{Editor, TextInput};
@@ -30,7 +29,7 @@ pub const TRAFFIC_CAP: usize = 10_000;
 /// Log ring buffer size.
 pub const LOG_CAP: usize = 5_000;
 /// How long a feedback message stays up.
-pub const TOAST_TTL: Duration = Duration::from_secs(4);
+pub(crate) const TOAST_TTL: Duration = Duration::from_secs(4);
 
 // === Modals ===
 
@@ -82,9 +81,9 @@ pub enum Modal {
 // === Console ===
 
 pub struct Console {
-    pub read_only: bool,
-    pub theme: Theme,
-    pub banner: Option<String>,
+    pub(crate) read_only: bool,
+    pub(crate) theme: Theme,
+    pub(crate) banner: Option<String>,
     pub snapshot: Option<Arc<Snapshot>>,
     pub pane: Pane,
     /// Backends, Sessions, Tools, Shares.
@@ -101,17 +100,17 @@ pub struct Console {
     /// Events the broadcast channel dropped because we lagged.
     pub dropped: u64,
     /// Shares from the last `ListShares` reply, until the snapshot's share list changes.
-    pub listed_shares: Option<Vec<ShareState>>,
+    pub(crate) listed_shares: Option<Vec<ShareState>>,
     pub pending: HashMap<u64, RequestKind>,
     next_id: u64,
     /// Wall clock used for ages and uptime (set by `tick`; fixed in tests).
-    pub now: SystemTime,
+    pub(crate) now: SystemTime,
     /// Rows of the focused list at the last render (for PgUp/PgDn).
     pub page: usize,
     /// Something changed since the last frame.
-    pub dirty: bool,
+    pub(crate) dirty: bool,
     /// Tools whose filter verdict exposes them (counted once per snapshot).
-    pub tools_exposed: usize,
+    pub(crate) tools_exposed: usize,
 }
 
 impl Console {
@@ -142,7 +141,7 @@ impl Console {
         }
     }
 
-    pub fn set_toast(&mut self, level: ToastLevel, text: String) {
+    pub(crate) fn set_toast(&mut self, level: ToastLevel, text: String) {
         self.toast = Some(Toast {
             level,
             text,

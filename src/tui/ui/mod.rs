@@ -37,8 +37,8 @@ use super::view;
 use crate::core::state::{BackendStatus, Overlay};
 
 /// Smallest supported terminal.
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
+pub(crate) const MIN_WIDTH: u16 = 80;
+pub(crate) const MIN_HEIGHT: u16 = 24;
 
 /// Draw the whole console.
 pub fn render(app: &mut Console, frame: &mut Frame) {
