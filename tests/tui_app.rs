@@ -407,7 +407,7 @@ fn try_tool_flow() {
     );
     // While pending, another send does nothing.
     assert!(ctrl(&mut a, 's').is_empty());
-    // The result lands in the overlay.
+    // The result lands in the modal.
     a.apply_response(Response {
         id: request_id(&actions),
         result: Ok(ResponseValue::Text("{\n  \"ok\": true\n}".into())),

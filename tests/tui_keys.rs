@@ -20,7 +20,7 @@ fn event(k: &keymap::Key) -> KeyEvent {
 }
 
 #[test]
-fn every_binding_is_in_the_help_overlay() {
+fn every_binding_is_in_the_help_modal() {
     for read_only in [false, true] {
         let a = app(read_only);
         let help: Vec<String> = help_lines(&a).iter().map(|l| l.to_string()).collect();

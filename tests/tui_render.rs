@@ -122,7 +122,7 @@ fn golden_screens_80x24() {
 }
 
 #[test]
-fn golden_overlays_80x24() {
+fn golden_modals_80x24() {
     let mut a = app();
     ch_keys(&mut a, "?");
     golden("help_80x24", &draw(&mut a, 80, 24));
@@ -346,7 +346,7 @@ fn filter_shows_in_title_and_narrows() {
 }
 
 #[test]
-fn overlays_render() {
+fn modals_render() {
     let mut a = app();
     a.handle_key(key('r'));
     let t = text(&draw(&mut a, 80, 24));

@@ -71,23 +71,23 @@ impl Console {
         self.dirty = true;
     }
 
-    pub fn apply_response(&mut self, reply: Response) -> Vec<Action> {
+    pub fn apply_response(&mut self, response: Response) -> Vec<Action> {
         self.dirty = true;
-        let Some(kind) = self.pending.remove(&reply.id) else {
+        let Some(kind) = self.pending.remove(&response.id) else {
             return Vec::new();
         };
         if let Some(Modal::TryTool(t)) = &mut self.modal {
-            if t.pending == Some(reply.id) {
+            if t.pending == Some(response.id) {
                 t.pending = None;
                 t.scroll = 0;
-                t.result = Some(match &reply.result {
+                t.result = Some(match &response.result {
                     Ok(ResponseValue::Text(s)) => Ok(s.clone()),
                     Ok(other) => Ok(format!("{other:?}")),
                     Err(e) => Err(e.clone()),
                 });
             }
         }
-        match (&kind, reply.result) {
+        match (&kind, response.result) {
             (_, Err(e)) => {
                 let msg = format!("{} failed: {e}", kind.describe());
                 self.console_log(LogLevel::Error, &msg);
