@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use mcpz::core::live::state::{Event, LogLevel};
-use mcpz::tui::app::App;
+use mcpz::tui::app::Console;
 use mcpz::tui::{fixtures, render, ConsoleOptions, Pane};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -34,7 +34,7 @@ fn main() {
         Pane::Logs,
         Pane::Backends,
     ] {
-        let mut app = App::new(ConsoleOptions::default());
+        let mut app = Console::new(ConsoleOptions::default());
         app.apply_snapshot(&snapshot);
         app.tick(fixtures::t0());
         app.pane = pane;

@@ -2,32 +2,34 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use mcpz::core::live::state::{BackendStatus, Event, LogLevel, ShareState};
-use mcpz::tui::app::{App, Overlay, ToastLevel, LOG_CAP, TRAFFIC_CAP};
-use mcpz::tui::{fixtures, Action, ConsoleOptions, Pane, Reply, ReplyValue, Request, RequestKind};
+use mcpz::tui::app::{Console, Modal, ToastLevel, LOG_CAP, TRAFFIC_CAP};
+use mcpz::tui::{
+    fixtures, Action, ConsoleOptions, Pane, Request, RequestKind, Response, ResponseValue,
+};
 use serde_json::json;
 
-fn app() -> App {
-    let mut a = App::new(ConsoleOptions::default());
+fn app() -> Console {
+    let mut a = Console::new(ConsoleOptions::default());
     a.apply_snapshot(&fixtures::small());
     a.tick(fixtures::t0());
     a
 }
 
-fn press(a: &mut App, code: KeyCode) -> Vec<Action> {
+fn press(a: &mut Console, code: KeyCode) -> Vec<Action> {
     a.handle_key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
-fn ch(a: &mut App, c: char) -> Vec<Action> {
+fn ch(a: &mut Console, c: char) -> Vec<Action> {
     press(a, KeyCode::Char(c))
 }
 
-fn typ(a: &mut App, s: &str) {
+fn typ(a: &mut Console, s: &str) {
     for c in s.chars() {
         ch(a, c);
     }
 }
 
-fn ctrl(a: &mut App, c: char) -> Vec<Action> {
+fn ctrl(a: &mut Console, c: char) -> Vec<Action> {
     a.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
 }
 
@@ -48,7 +50,7 @@ fn request_id(actions: &[Action]) -> u64 {
     }
 }
 
-fn selected_tool(a: &App) -> String {
+fn selected_tool(a: &Console) -> String {
     let i = a.lists[2].selected().unwrap();
     a.snapshot.as_ref().unwrap().tools[i].name.clone()
 }
@@ -99,7 +101,7 @@ fn filter_is_case_insensitive_live_and_esc_clears() {
     assert!(press(&mut a, KeyCode::Enter).is_empty());
     assert!(ch(&mut a, 't').is_empty());
     press(&mut a, KeyCode::Down);
-    assert!(a.overlay.is_none());
+    assert!(a.modal.is_none());
 }
 
 #[test]
@@ -168,7 +170,7 @@ fn selection_is_stable_across_snapshot_updates() {
     // Sessions, by id, also through an event.
     ch(&mut a, '2');
     ch(&mut a, 'j');
-    let id = |a: &App| {
+    let id = |a: &Console| {
         a.snapshot.as_ref().unwrap().sessions[a.lists[1].selected().unwrap()]
             .id
             .clone()
@@ -187,7 +189,7 @@ fn selection_is_stable_across_snapshot_updates() {
 
 #[test]
 fn navigation_keys_clamp() {
-    let mut a = App::new(ConsoleOptions::default());
+    let mut a = Console::new(ConsoleOptions::default());
     a.apply_snapshot(&fixtures::large(5, 500, 10));
     ch(&mut a, '3');
     a.page = 20;
@@ -207,13 +209,13 @@ fn restart_backend_confirm_flow() {
     let mut a = app();
     ch(&mut a, 'j'); // files
     assert!(ch(&mut a, 'r').is_empty());
-    match &a.overlay {
-        Some(Overlay::Confirm { message, .. }) => assert_eq!(message, "Restart backend files?"),
+    match &a.modal {
+        Some(Modal::Confirm { message, .. }) => assert_eq!(message, "Restart backend files?"),
         other => panic!("{other:?}"),
     }
     // Default is no.
     assert!(press(&mut a, KeyCode::Enter).is_empty());
-    assert!(a.overlay.is_none());
+    assert!(a.modal.is_none());
     ch(&mut a, 'r');
     assert!(press(&mut a, KeyCode::Esc).is_empty());
     ch(&mut a, 'r');
@@ -224,11 +226,11 @@ fn restart_backend_confirm_flow() {
         sent(&actions),
         vec![RequestKind::RestartBackend { id: "files".into() }]
     );
-    assert!(a.overlay.is_none());
+    assert!(a.modal.is_none());
     assert_eq!(a.pending.len(), 1);
     // The reply becomes feedback; an error also goes to Logs.
     let id = request_id(&actions);
-    a.apply_reply(Reply {
+    a.apply_response(Response {
         id,
         result: Err("backend busy".into()),
     });
@@ -251,8 +253,8 @@ fn end_session_confirm_flow_with_both_keys() {
         let mut a = app();
         ch(&mut a, '2');
         ch(&mut a, key);
-        match &a.overlay {
-            Some(Overlay::Confirm { message, .. }) => {
+        match &a.modal {
+            Some(Modal::Confirm { message, .. }) => {
                 assert_eq!(message, "End session s-alpha (claude-code 1.0.3)?")
             }
             other => panic!("{other:?}"),
@@ -282,9 +284,9 @@ fn shares_create_delete_and_refresh() {
         }]
     );
     // The reply triggers a refresh.
-    let after = a.apply_reply(Reply {
+    let after = a.apply_response(Response {
         id: request_id(&actions),
-        result: Ok(ReplyValue::Text("qdprod".into())),
+        result: Ok(ResponseValue::Text("qdprod".into())),
     });
     assert_eq!(sent(&after), vec![RequestKind::ListShares]);
     assert_eq!(a.toast.as_ref().unwrap().text, "share qdprod created");
@@ -295,9 +297,9 @@ fn shares_create_delete_and_refresh() {
         backend_mode: "proxy".into(),
         created_at: None,
     }];
-    a.apply_reply(Reply {
+    a.apply_response(Response {
         id: request_id(&after),
-        result: Ok(ReplyValue::Shares(listed)),
+        result: Ok(ResponseValue::Shares(listed)),
     });
     assert_eq!(a.shares().len(), 1);
     // Empty name = random.
@@ -311,11 +313,11 @@ fn shares_create_delete_and_refresh() {
     ch(&mut a, 'n');
     typ(&mut a, "x");
     assert!(press(&mut a, KeyCode::Esc).is_empty());
-    assert!(a.overlay.is_none());
+    assert!(a.modal.is_none());
     // Delete asks, names the share, then sends.
     ch(&mut a, 'd');
-    match &a.overlay {
-        Some(Overlay::Confirm { message, .. }) => assert_eq!(message, "Delete share fresh1?"),
+    match &a.modal {
+        Some(Modal::Confirm { message, .. }) => assert_eq!(message, "Delete share fresh1?"),
         other => panic!("{other:?}"),
     }
     let actions = ch(&mut a, 'y');
@@ -335,7 +337,7 @@ fn the_running_share_is_not_deleted() {
     let mut a = app();
     ch(&mut a, '4');
     assert!(ch(&mut a, 'd').is_empty());
-    assert!(a.overlay.is_none());
+    assert!(a.modal.is_none());
     assert_eq!(a.toast.as_ref().unwrap().level, ToastLevel::Warn);
 }
 
@@ -356,12 +358,12 @@ fn try_tool_flow() {
     ch(&mut a, '3');
     press(&mut a, KeyCode::Enter);
     assert!(
-        matches!(&a.overlay, Some(Overlay::ToolDetail { tool, .. }) if tool == "github_create_issue")
+        matches!(&a.modal, Some(Modal::ToolDetail { tool, .. }) if tool == "github_create_issue")
     );
     press(&mut a, KeyCode::Esc);
     ch(&mut a, 't');
-    let editor_text = |a: &App| match &a.overlay {
-        Some(Overlay::TryTool(t)) => t.editor.text(),
+    let editor_text = |a: &Console| match &a.modal {
+        Some(Modal::TryTool(t)) => t.editor.text(),
         other => panic!("{other:?}"),
     };
     // Template from the schema.
@@ -371,8 +373,8 @@ fn try_tool_flow() {
     press(&mut a, KeyCode::End);
     ch(&mut a, ',');
     assert!(ctrl(&mut a, 's').is_empty());
-    match &a.overlay {
-        Some(Overlay::TryTool(t)) => {
+    match &a.modal {
+        Some(Modal::TryTool(t)) => {
             assert!(
                 t.error.as_deref().unwrap().starts_with("invalid JSON"),
                 "{:?}",
@@ -386,7 +388,7 @@ fn try_tool_flow() {
     typ(&mut a, "[1]");
     assert!(ctrl(&mut a, 's').is_empty());
     assert!(
-        matches!(&a.overlay, Some(Overlay::TryTool(t)) if t.error.as_deref() == Some("arguments must be a JSON object, not an array"))
+        matches!(&a.modal, Some(Modal::TryTool(t)) if t.error.as_deref() == Some("arguments must be a JSON object, not an array"))
     );
     // Valid JSON (typed over two lines, q is text) → CallTool.
     clear_editor(&mut a);
@@ -405,13 +407,13 @@ fn try_tool_flow() {
     );
     // While pending, another send does nothing.
     assert!(ctrl(&mut a, 's').is_empty());
-    // The result lands in the overlay.
-    a.apply_reply(Reply {
+    // The result lands in the modal.
+    a.apply_response(Response {
         id: request_id(&actions),
-        result: Ok(ReplyValue::Text("{\n  \"ok\": true\n}".into())),
+        result: Ok(ResponseValue::Text("{\n  \"ok\": true\n}".into())),
     });
-    match &a.overlay {
-        Some(Overlay::TryTool(t)) => {
+    match &a.modal {
+        Some(Modal::TryTool(t)) => {
             assert_eq!(t.result, Some(Ok("{\n  \"ok\": true\n}".to_string())));
             assert!(t.error.is_none() && t.pending.is_none());
         }
@@ -419,19 +421,19 @@ fn try_tool_flow() {
     }
     // Errors too.
     let actions = ctrl(&mut a, 's');
-    a.apply_reply(Reply {
+    a.apply_response(Response {
         id: request_id(&actions),
         result: Err("tool failed".into()),
     });
     assert!(
-        matches!(&a.overlay, Some(Overlay::TryTool(t)) if t.result == Some(Err("tool failed".to_string())))
+        matches!(&a.modal, Some(Modal::TryTool(t)) if t.result == Some(Err("tool failed".to_string())))
     );
     press(&mut a, KeyCode::Esc);
-    assert!(a.overlay.is_none());
+    assert!(a.modal.is_none());
 }
 
-fn clear_editor(a: &mut App) {
-    if let Some(Overlay::TryTool(t)) = &mut a.overlay {
+fn clear_editor(a: &mut Console) {
+    if let Some(Modal::TryTool(t)) = &mut a.modal {
         t.editor = mcpz::tui::text::Editor::new("");
     }
 }
@@ -542,9 +544,9 @@ fn backend_status_event_updates_the_row() {
 fn replies_for_unknown_requests_are_ignored() {
     let mut a = app();
     assert!(a
-        .apply_reply(Reply {
+        .apply_response(Response {
             id: 999,
-            result: Ok(ReplyValue::Done)
+            result: Ok(ResponseValue::Done)
         })
         .is_empty());
     assert!(a.toast.is_none());
@@ -594,12 +596,12 @@ async fn requests_become_commands_and_replies_come_back() {
     let reply = fut.await;
     assert_eq!(
         reply,
-        Reply {
+        Response {
             id: req.id,
-            result: Ok(ReplyValue::Done)
+            result: Ok(ResponseValue::Done)
         }
     );
-    a.apply_reply(reply);
+    a.apply_response(reply);
     assert_eq!(
         a.toast.as_ref().unwrap().text,
         "restart backend github: done"
@@ -628,7 +630,7 @@ async fn requests_become_commands_and_replies_come_back() {
         assert_eq!(name, "files_read_file");
         reply.send(Ok("{}".into())).unwrap();
     }
-    assert_eq!(fut.await.result, Ok(ReplyValue::Text("{}".into())));
+    assert_eq!(fut.await.result, Ok(ResponseValue::Text("{}".into())));
 }
 
 #[test]

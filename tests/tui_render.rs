@@ -7,15 +7,15 @@ use std::path::PathBuf;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use mcpz::core::live::state::{Event, LogLevel};
-use mcpz::tui::app::App;
+use mcpz::tui::app::Console;
 use mcpz::tui::{fixtures, render, ConsoleOptions, Pane};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
-fn app_with(opts: ConsoleOptions) -> App {
-    let mut app = App::new(opts);
+fn app_with(opts: ConsoleOptions) -> Console {
+    let mut app = Console::new(opts);
     app.apply_snapshot(&fixtures::small());
     app.tick(fixtures::t0());
     for i in 0..30 {
@@ -39,7 +39,7 @@ fn app_with(opts: ConsoleOptions) -> App {
     app
 }
 
-fn app() -> App {
+fn app() -> Console {
     app_with(ConsoleOptions::default())
 }
 
@@ -47,7 +47,7 @@ fn key(c: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
 }
 
-fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
+fn draw(app: &mut Console, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| render(app, f)).unwrap();
     term.backend().buffer().clone()
@@ -122,7 +122,7 @@ fn golden_screens_80x24() {
 }
 
 #[test]
-fn golden_overlays_80x24() {
+fn golden_modals_80x24() {
     let mut a = app();
     ch_keys(&mut a, "?");
     golden("help_80x24", &draw(&mut a, 80, 24));
@@ -139,7 +139,7 @@ fn golden_overlays_80x24() {
     golden("tools_ascii_read_only_80x24", &draw(&mut a, 80, 24));
 }
 
-fn ch_keys(a: &mut App, keys: &str) {
+fn ch_keys(a: &mut Console, keys: &str) {
     for c in keys.chars() {
         a.handle_key(key(c));
     }
@@ -289,7 +289,7 @@ fn tiny_and_odd_sizes_do_not_panic() {
         }
     }
     // Empty app (no snapshot yet).
-    let mut a = App::new(ConsoleOptions::default());
+    let mut a = Console::new(ConsoleOptions::default());
     for pane in Pane::ALL {
         a.pane = pane;
         let t = text(&draw(&mut a, 80, 24));
@@ -302,7 +302,7 @@ fn unicode_names_render() {
     let mut snap = fixtures::small();
     snap.backends[0].id = "gïthüb-日本語-🚀".to_string();
     snap.tools[0].name = "日本語_ツール_名前_とても長い_名前_です_もっと長く".to_string();
-    let mut a = App::new(ConsoleOptions::default());
+    let mut a = Console::new(ConsoleOptions::default());
     a.apply_snapshot(&snap);
     let t = text(&draw(&mut a, 80, 24));
     assert!(t.contains("gïthüb"));
@@ -346,7 +346,7 @@ fn filter_shows_in_title_and_narrows() {
 }
 
 #[test]
-fn overlays_render() {
+fn modals_render() {
     let mut a = app();
     a.handle_key(key('r'));
     let t = text(&draw(&mut a, 80, 24));
@@ -374,7 +374,7 @@ fn overlays_render() {
 
 #[test]
 fn large_snapshot_renders_visible_rows_only() {
-    let mut a = App::new(ConsoleOptions::default());
+    let mut a = Console::new(ConsoleOptions::default());
     a.apply_snapshot(&fixtures::large(50, 10_000, 1_000));
     a.tick(fixtures::t0());
     a.pane = Pane::Tools;

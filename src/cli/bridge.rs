@@ -16,7 +16,7 @@ use crate::core::engine::{Engine, EngineOptions, Mode};
     version,
     about = "Expose one stdio MCP server on a zrok private share (or loopback); every client gets its own subprocess"
 )]
-pub struct BridgeArgs {
+pub(crate) struct BridgeArgs {
     /// Environment variables for the command, KEY=VALUE (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -54,7 +54,7 @@ pub struct BridgeArgs {
 }
 
 /// Parse `500ms`, `30s`, `2m`, `1h`, `1m30s`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let mut total = std::time::Duration::ZERO;
     let mut num = String::new();
     let mut chars = s.trim().chars().peekable();
@@ -100,7 +100,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(total)
 }
 
-pub fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+pub(crate) fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
     let mut env = BTreeMap::new();
     for p in pairs {
         let Some((k, v)) = p.split_once('=') else {
@@ -117,7 +117,7 @@ pub fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> 
     Ok(env)
 }
 
-pub async fn run(args: BridgeArgs) -> CliResult {
+pub(crate) async fn run(args: BridgeArgs) -> CliResult {
     let _guard = args.log.init(None)?;
     let env = parse_env(&args.env)?;
     let Some(command) = args.command.first().cloned() else {
@@ -158,32 +158,15 @@ pub async fn run(args: BridgeArgs) -> CliResult {
     })
     .await
     .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))?;
-    match (bound, overlay) {
-        (Some(b), _) => common::serve_bound(engine, b, true).await,
-        (None, Some(o)) => {
-            let key = crate::core::zrok::GatewayKey::named(&format!(
-                "mcp-bridge {}",
-                args.command.join(" ")
-            ));
-            let served =
-                match crate::core::overlay::Served::start(o.clone(), args.share_token.clone(), key)
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        engine.shutdown().await;
-                        return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
-                    }
-                };
-            common::serve_share(engine, o, served).await
-        }
-        (None, None) => Err(common::zrok_unavailable()),
-    }
+    let key = || {
+        let name = format!("mcp-bridge {}", args.command.join(" "));
+        crate::core::zrok::GatewayKey::named(&name)
+    };
+    common::serve_engine(engine, bound, overlay, args.share_token.clone(), key).await
 }
 
 pub fn main() -> i32 {
-    let args = BridgeArgs::parse();
-    common::run_main("mcp-bridge", run(args))
+    common::main(run)
 }
 
 #[cfg(test)]

@@ -8,30 +8,33 @@ use clap::Args;
 
 use crate::core::engine::Engine;
 use crate::core::front::{self, ServeOptions};
-use crate::core::live::state::Overlay;
+use crate::core::live::state;
 use crate::core::live::telemetry::{self, LogFormat, LogGuard, LogOptions};
 use crate::core::net::TcpListener;
+use crate::core::overlay::{self, Served};
+use crate::core::ziti::ZitiListener;
+use crate::core::zrok::GatewayKey;
 
 /// Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
-pub const EXIT_FAILURE: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_FAILURE: i32 = 1;
+pub(crate) const EXIT_USAGE: i32 = 2;
 
 /// An error that carries its exit code.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub code: i32,
     pub message: String,
 }
 
 impl Failure {
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure {
             code: EXIT_USAGE,
             message: message.into(),
         }
     }
 
-    pub fn runtime(message: impl Into<String>) -> Self {
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
         Failure {
             code: EXIT_FAILURE,
             message: message.into(),
@@ -45,11 +48,11 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
-pub type CliResult = Result<(), Failure>;
+pub(crate) type CliResult = Result<(), Failure>;
 
 /// Logging flags shared by every command.
 #[derive(Debug, Clone, Args)]
-pub struct LogFlags {
+pub(crate) struct LogFlags {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -67,7 +70,7 @@ pub struct LogFlags {
 impl LogFlags {
     /// With a log file (flag or config `log_file`), logs go to the file instead of stderr, as in
     /// the Go gateway; errors that stop the process are still printed on stderr.
-    pub fn options(&self, config_file: Option<&std::path::Path>) -> LogOptions {
+    pub(crate) fn options(&self, config_file: Option<&std::path::Path>) -> LogOptions {
         let file = self
             .log_file
             .clone()
@@ -84,13 +87,22 @@ impl LogFlags {
         }
     }
 
-    pub fn init(&self, config_file: Option<&std::path::Path>) -> Result<LogGuard, Failure> {
+    pub(crate) fn init(&self, config_file: Option<&std::path::Path>) -> Result<LogGuard, Failure> {
         telemetry::init(&self.options(config_file)).map_err(|e| Failure::usage(e.to_string()))
     }
 }
 
+/// A binary's `main`: parse `C` from the command line, run `dispatch` on a runtime and return
+/// the exit code.
+pub(crate) fn main<C: clap::Parser, F: std::future::Future<Output = CliResult>>(
+    dispatch: impl FnOnce(C) -> F,
+) -> i32 {
+    let cli = C::parse();
+    run_main(C::command().get_name(), dispatch(cli))
+}
+
 /// Run a command's future on a multi-threaded runtime and turn its result into an exit code.
-pub fn run_main<F>(name: &str, f: F) -> i32
+fn run_main<F>(name: &str, f: F) -> i32
 where
     F: std::future::Future<Output = CliResult>,
 {
@@ -130,7 +142,7 @@ where
 }
 
 /// Print exactly one JSON line on stdout (the orchestrator contract) and flush.
-pub fn print_json_line(v: &serde_json::Value) -> CliResult {
+pub(crate) fn print_json_line(v: &serde_json::Value) -> CliResult {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{v}").map_err(|e| Failure::runtime(format!("stdout: {e}")))?;
     out.flush()
@@ -149,7 +161,7 @@ fn shutdown_token() -> tokio_util::sync::CancellationToken {
 
 /// Register SIGINT/SIGTERM handlers now (first thing at start), so a signal that arrives at any
 /// later moment is a clean shutdown, never the default kill.
-pub fn install_signal_handlers() {
+pub(crate) fn install_signal_handlers() {
     use tokio::signal::unix::{signal, SignalKind};
     let token = shutdown_token();
     let term = signal(SignalKind::terminate());
@@ -171,7 +183,7 @@ pub fn install_signal_handlers() {
 }
 
 /// Resolves when SIGINT or SIGTERM has arrived.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     shutdown_token().cancelled().await
 }
 
@@ -180,7 +192,7 @@ fn is_loopback(addr: &SocketAddr) -> bool {
 }
 
 /// Where a running server is reachable.
-pub struct Bound {
+pub(crate) struct Bound {
     pub listener: TcpListener,
     pub mcp_url: String,
     pub sse_url: String,
@@ -188,7 +200,7 @@ pub struct Bound {
 }
 
 /// Bind `addr` (TCP), refusing non-loopback addresses unless `allow_remote`.
-pub async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Bound, Failure> {
+pub(crate) async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Bound, Failure> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::usage(format!("--listen {addr}: {e}")))?;
@@ -215,31 +227,97 @@ pub async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Bound, Fail
     })
 }
 
-/// Serve `engine` on a bound TCP listener: print the JSON line, serve until a signal or
-/// `engine.shutdown` fires, then shut everything down.
-pub async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: bool) -> CliResult {
-    engine.hub.set_overlay(Overlay::Loopback {
+/// Publish that `engine` serves on `bound` (the console header, `/status`).
+pub(crate) fn announce_loopback(engine: &Engine, bound: &Bound) {
+    engine.hub.set_overlay(state::Overlay::Loopback {
         mcp_url: bound.mcp_url.clone(),
         sse_url: bound.sse_url.clone(),
     });
+}
+
+/// Serve `engine` on a bound TCP listener: print the JSON line, serve until a signal or
+/// `engine.shutdown` fires, then shut everything down.
+pub(crate) async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: bool) -> CliResult {
+    announce_loopback(&engine, &bound);
     let app = front::router(engine.clone(), &bound.opts);
     if print_line {
         print_json_line(&serde_json::json!({"mcp_url": bound.mcp_url, "sse_url": bound.sse_url}))?;
     }
     tracing::info!(mcp_url = %bound.mcp_url, sse_url = %bound.sse_url, "serving");
     let stop = engine.shutdown.clone();
-    let server = tokio::spawn(front::serve(Box::new(bound.listener), app, stop.clone()));
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = stop.cancelled() => {}
-    }
-    engine.shutdown().await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+    let server = tokio::spawn(front::serve(Box::new(bound.listener), app, stop));
+    serve_until_stopped(&engine, server).await;
     Ok(())
 }
 
+/// Wait for a signal or `engine.shutdown`, then shut the engine down and give the server 3 s.
+async fn serve_until_stopped<T>(engine: &Engine, server: tokio::task::JoinHandle<T>) {
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = engine.shutdown.cancelled() => {}
+    }
+    engine.shutdown().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+}
+
+/// Serve `engine` on `bound` if given, else on a zrok share of `overlay` (`managed`: an existing
+/// share; otherwise an ephemeral one under the gateway's `key`).
+pub(crate) async fn serve_engine(
+    engine: Arc<Engine>,
+    bound: Option<Bound>,
+    overlay: Option<Arc<overlay::Overlay>>,
+    managed: Option<String>,
+    key: impl FnOnce() -> GatewayKey,
+) -> CliResult {
+    match (bound, overlay) {
+        (Some(b), _) => serve_bound(engine, b, true).await,
+        (None, Some(o)) => {
+            let served = start_share(&engine, &o, managed, key()).await?;
+            serve_share(engine, o, served).await
+        }
+        (None, None) => Err(zrok_unavailable()),
+    }
+}
+
+/// Create or adopt the share to serve on; if that fails, shut the engine down.
+pub(crate) async fn start_share(
+    engine: &Engine,
+    overlay: &Arc<overlay::Overlay>,
+    managed: Option<String>,
+    key: GatewayKey,
+) -> Result<Served, Failure> {
+    match Served::start(overlay.clone(), managed, key).await {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            engine.shutdown().await;
+            Err(Failure::runtime(format!("failed to serve on zrok: {e}")))
+        }
+    }
+}
+
+/// Publish that `engine` serves on `served`'s share and take the share's listener; without one,
+/// the share is closed.
+pub(crate) async fn share_listener(
+    engine: &Engine,
+    overlay: &overlay::Overlay,
+    mut served: Served,
+) -> Result<(Served, ZitiListener), Failure> {
+    engine.hub.set_overlay(state::Overlay::Zrok {
+        api_endpoint: overlay.endpoint.clone(),
+        share_token: served.token.clone(),
+        ephemeral: served.ephemeral,
+    });
+    match served.listener.take() {
+        Some(l) => Ok((served, l)),
+        None => {
+            served.close().await;
+            Err(Failure::runtime("share has no listener"))
+        }
+    }
+}
+
 /// The zrok overlay is not available: explain how to serve instead.
-pub fn zrok_unavailable() -> Failure {
+pub(crate) fn zrok_unavailable() -> Failure {
     Failure::usage(
         "zrok environment is not enabled\nhint: run 'zrok2 enable <token>', or serve on loopback with --listen 127.0.0.1:0",
     )
@@ -247,27 +325,25 @@ pub fn zrok_unavailable() -> Failure {
 
 /// Open the zrok overlay of this machine's environment (`~/.zrok2`). Not enabled is a usage error
 /// with the hint to enable it or serve on loopback.
-pub async fn open_overlay() -> Result<Arc<crate::core::overlay::Overlay>, Failure> {
+pub(crate) async fn open_overlay() -> Result<Arc<overlay::Overlay>, Failure> {
     let root = crate::core::zrok::Root::load();
-    crate::core::overlay::Overlay::open(&root)
-        .await
-        .map_err(|e| {
-            let mut msg = e.to_string();
-            if let Some(h) = e.hint() {
-                msg.push_str(&format!("\nhint: {h}"));
+    overlay::Overlay::open(&root).await.map_err(|e| {
+        let mut msg = e.to_string();
+        if let Some(h) = e.hint() {
+            msg.push_str(&format!("\nhint: {h}"));
+        }
+        match e {
+            overlay::OverlayError::Zrok(crate::core::zrok::ZrokError::NotEnabled(_)) => {
+                Failure::usage(msg)
             }
-            match e {
-                crate::core::overlay::OverlayError::Zrok(
-                    crate::core::zrok::ZrokError::NotEnabled(_),
-                ) => Failure::usage(msg),
-                _ => Failure::runtime(msg),
-            }
-        })
+            _ => Failure::runtime(msg),
+        }
+    })
 }
 
 /// The zrok connector for engines whose backends include zrok shares.
-pub fn zrok_backends(
-    overlay: &Arc<crate::core::overlay::Overlay>,
+pub(crate) fn zrok_backends(
+    overlay: &Arc<overlay::Overlay>,
     agg: &crate::core::config::Aggregator,
 ) -> Arc<dyn crate::core::backend::ZrokConnector> {
     Arc::new(crate::core::backend::zrok::ZrokBackends {
@@ -279,20 +355,12 @@ pub fn zrok_backends(
 
 /// Serve `engine` on a zrok share: print `{"share_token":…}`, serve until a signal or
 /// `engine.shutdown`, then shut down and delete the share if it is ephemeral.
-pub async fn serve_share(
+async fn serve_share(
     engine: Arc<Engine>,
-    overlay: Arc<crate::core::overlay::Overlay>,
-    mut served: crate::core::overlay::Served,
+    overlay: Arc<overlay::Overlay>,
+    served: Served,
 ) -> CliResult {
-    engine.hub.set_overlay(Overlay::Zrok {
-        api_endpoint: overlay.endpoint.clone(),
-        share_token: served.token.clone(),
-        ephemeral: served.ephemeral,
-    });
-    let Some(listener) = served.listener.take() else {
-        served.close().await;
-        return Err(Failure::runtime("share has no listener"));
-    };
+    let (served, listener) = share_listener(&engine, &overlay, served).await?;
     if let Err(e) = print_json_line(&serde_json::json!({"share_token": served.token})) {
         drop(listener);
         served.close().await;
@@ -305,13 +373,8 @@ pub async fn serve_share(
     );
     let app = front::router(engine.clone(), &ServeOptions::overlay());
     let stop = engine.shutdown.clone();
-    let server = tokio::spawn(front::serve(Box::new(listener), app, stop.clone()));
-    tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
-        _ = stop.cancelled() => {}
-    }
-    engine.shutdown().await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+    let server = tokio::spawn(front::serve(Box::new(listener), app, stop));
+    serve_until_stopped(&engine, server).await;
     served.close().await;
     Ok(())
 }

@@ -3,15 +3,13 @@
 use std::path::PathBuf;
 
 use crate::cli::common::{self, CliResult, Failure};
-use crate::cli::gateway::load_config;
+use crate::cli::gateway::{load_config, start_engine};
 use crate::core::config;
-use crate::core::engine::{Engine, EngineOptions, Mode};
 use crate::core::front;
-use crate::core::live::state::Overlay;
 use crate::core::live::telemetry::{self, LogFormat, LogOptions};
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct TuiArgs {
+pub(crate) struct TuiArgs {
     /// Gateway configuration; without it, a demo gateway over mcp-filesystem on the current directory.
     #[arg(value_name = "CONFIG")]
     pub config: Option<PathBuf>,
@@ -46,7 +44,7 @@ fn default_log_file() -> PathBuf {
     base.join("logs").join("mcpz-tui.log")
 }
 
-pub async fn run(args: TuiArgs) -> CliResult {
+pub(crate) async fn run(args: TuiArgs) -> CliResult {
     let demo = args.config.is_none();
     let cfg = match &args.config {
         Some(p) => load_config(p)?,
@@ -95,17 +93,7 @@ pub async fn run(args: TuiArgs) -> CliResult {
         (None, None) => Some(common::bind_loopback("127.0.0.1:0", false).await?),
         (Some(_), _) => None,
     };
-    let engine = Engine::start(EngineOptions {
-        aggregator: cfg.aggregator.clone(),
-        backends: cfg.backends.clone(),
-        mode: Mode::Gateway,
-        zrok: overlay
-            .as_ref()
-            .map(|o| common::zrok_backends(o, &cfg.aggregator)),
-        discover: true,
-    })
-    .await
-    .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))?;
+    let engine = start_engine(&cfg, overlay.as_ref()).await?;
     telemetry::attach_hub(&engine.hub);
     let (listener, banner, served, serve_opts): (
         Box<dyn crate::core::net::Listener>,
@@ -114,10 +102,7 @@ pub async fn run(args: TuiArgs) -> CliResult {
         _,
     ) = match (bound, &overlay) {
         (Some(b), _) => {
-            engine.hub.set_overlay(Overlay::Loopback {
-                mcp_url: b.mcp_url.clone(),
-                sse_url: b.sse_url.clone(),
-            });
+            common::announce_loopback(&engine, &b);
             let banner = if demo {
                 format!(
                         "demo gateway on loopback (no zrok environment): connect with  mcp-tools run {}",
@@ -137,23 +122,13 @@ pub async fn run(args: TuiArgs) -> CliResult {
                 Some(p) => crate::core::zrok::GatewayKey::from_config_path(p),
                 None => crate::core::zrok::GatewayKey::named("mcpz tui demo"),
             };
-            let mut served =
-                match crate::core::overlay::Served::start(o.clone(), managed, key).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        engine.shutdown().await;
-                        return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
-                    }
-                };
-            engine.hub.set_overlay(Overlay::Zrok {
-                api_endpoint: o.endpoint.clone(),
-                share_token: served.token.clone(),
-                ephemeral: served.ephemeral,
-            });
-            let Some(l) = served.listener.take() else {
-                served.close().await;
-                engine.shutdown().await;
-                return Err(Failure::runtime("share has no listener"));
+            let served = common::start_share(&engine, o, managed, key).await?;
+            let (served, l) = match common::share_listener(&engine, o, served).await {
+                Ok(served_and_listener) => served_and_listener,
+                Err(e) => {
+                    engine.shutdown().await;
+                    return Err(e);
+                }
             };
             let banner = format!(
                 "{} on zrok share {}: connect with  mcp-tools run {}",

@@ -1,12 +1,14 @@
 //! `mcp-gateway run CONFIG`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::cli::common::{self, CliResult, Failure, LogFlags};
 use crate::core::config;
 use crate::core::engine::{Engine, EngineOptions, Mode};
+use crate::core::overlay::Overlay;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -14,7 +16,7 @@ use crate::core::engine::{Engine, EngineOptions, Mode};
     version,
     about = "Aggregate many MCP servers into one endpoint, reachable over a zrok private share or loopback"
 )]
-pub struct GatewayCli {
+pub(crate) struct GatewayCli {
     #[command(subcommand)]
     pub command: GatewayCommand,
     #[command(flatten)]
@@ -22,13 +24,13 @@ pub struct GatewayCli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum GatewayCommand {
+pub(crate) enum GatewayCommand {
     /// Run the MCP gateway.
     Run(RunArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Path to the gateway configuration (YAML).
     #[arg(value_name = "CONFIG")]
     pub config: PathBuf,
@@ -47,7 +49,7 @@ pub struct RunArgs {
 }
 
 /// Load the config, printing warnings; errors become exit code 2.
-pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
+pub(crate) fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
     match config::load(path) {
         Ok((cfg, warnings)) => {
             for w in warnings {
@@ -59,7 +61,7 @@ pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
     }
 }
 
-pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
+pub(crate) async fn run(args: RunArgs, log: LogFlags) -> CliResult {
     let cfg = load_config(&args.config)?;
     if args.check {
         eprintln!(
@@ -85,40 +87,34 @@ pub async fn run(args: RunArgs, log: LogFlags) -> CliResult {
     } else {
         None
     };
-    let engine = Engine::start(EngineOptions {
+    let engine = start_engine(&cfg, overlay.as_ref()).await?;
+    let managed = args.share_token.clone().or(cfg.share_token.clone());
+    let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
+    common::serve_engine(engine, bound, overlay, managed, key).await
+}
+
+/// Start the engine of a gateway configuration (zrok backends through `overlay`).
+pub(crate) async fn start_engine(
+    cfg: &config::Config,
+    overlay: Option<&Arc<Overlay>>,
+) -> Result<Arc<Engine>, Failure> {
+    Engine::start(EngineOptions {
         aggregator: cfg.aggregator.clone(),
         backends: cfg.backends.clone(),
         mode: Mode::Gateway,
-        zrok: overlay
-            .as_ref()
-            .map(|o| common::zrok_backends(o, &cfg.aggregator)),
+        zrok: overlay.map(|o| common::zrok_backends(o, &cfg.aggregator)),
         discover: true,
     })
     .await
-    .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))?;
-    match (bound, overlay) {
-        (Some(b), _) => common::serve_bound(engine, b, true).await,
-        (None, Some(o)) => {
-            let managed = args.share_token.clone().or(cfg.share_token.clone());
-            let key = crate::core::zrok::GatewayKey::from_config_path(&args.config);
-            let served = match crate::core::overlay::Served::start(o.clone(), managed, key).await {
-                Ok(s) => s,
-                Err(e) => {
-                    engine.shutdown().await;
-                    return Err(Failure::runtime(format!("failed to serve on zrok: {e}")));
-                }
-            };
-            common::serve_share(engine, o, served).await
-        }
-        (None, None) => Err(common::zrok_unavailable()),
+    .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))
+}
+
+pub(crate) async fn dispatch(cli: GatewayCli) -> CliResult {
+    match cli.command {
+        GatewayCommand::Run(args) => run(args, cli.log).await,
     }
 }
 
 pub fn main() -> i32 {
-    let cli = GatewayCli::parse();
-    common::run_main("mcp-gateway", async move {
-        match cli.command {
-            GatewayCommand::Run(args) => run(args, cli.log).await,
-        }
-    })
+    common::main(dispatch)
 }

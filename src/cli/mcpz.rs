@@ -10,13 +10,13 @@ use crate::cli::common::{self, CliResult};
     version,
     about = "Zero-trust access to MCP tools over OpenZiti and zrok"
 )]
-pub struct McpzCli {
+pub(crate) struct McpzCli {
     #[command(subcommand)]
     pub command: McpzCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum McpzCommand {
+pub(crate) enum McpzCommand {
     /// The MCP gateway (same as `mcp-gateway`).
     Gateway(crate::cli::gateway::GatewayCli),
     /// Expose one stdio MCP server (same as `mcp-bridge`).
@@ -32,11 +32,9 @@ pub enum McpzCommand {
     },
 }
 
-pub async fn dispatch(cli: McpzCli) -> CliResult {
+pub(crate) async fn dispatch(cli: McpzCli) -> CliResult {
     match cli.command {
-        McpzCommand::Gateway(g) => match g.command {
-            crate::cli::gateway::GatewayCommand::Run(a) => crate::cli::gateway::run(a, g.log).await,
-        },
+        McpzCommand::Gateway(g) => crate::cli::gateway::dispatch(g).await,
         McpzCommand::Bridge(b) => crate::cli::bridge::run(b).await,
         McpzCommand::Tools(t) => crate::cli::tools::dispatch(t).await,
         McpzCommand::Tui(a) => crate::cli::console::run(a).await,
@@ -49,6 +47,5 @@ pub async fn dispatch(cli: McpzCli) -> CliResult {
 }
 
 pub fn main() -> i32 {
-    let cli = McpzCli::parse();
-    common::run_main("mcpz", dispatch(cli))
+    common::main(dispatch)
 }

@@ -16,7 +16,7 @@ use crate::core::engine::{Engine, EngineOptions, Mode};
     version,
     about = "Connect MCP clients to a remote MCP server on a zrok share (or a URL)"
 )]
-pub struct ToolsCli {
+pub(crate) struct ToolsCli {
     #[command(subcommand)]
     pub command: ToolsCommand,
     #[command(flatten)]
@@ -24,7 +24,7 @@ pub struct ToolsCli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ToolsCommand {
+pub(crate) enum ToolsCommand {
     /// Speak MCP on stdio and forward to TARGET (for agents that launch MCP servers).
     Run(TargetArgs),
     /// Serve TARGET as streamable HTTP on a local address.
@@ -45,7 +45,7 @@ pub enum ToolsCommand {
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
+pub(crate) struct TargetArgs {
     /// A zrok share token, or a URL: `http://HOST:PORT/mcp` (streamable HTTP) or `.../sse` (legacy SSE).
     #[arg(value_name = "TARGET")]
     pub target: String,
@@ -58,7 +58,7 @@ pub struct TargetArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct HttpArgs {
+pub(crate) struct HttpArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Address to serve on.
@@ -76,7 +76,7 @@ pub struct HttpArgs {
 }
 
 /// Turn a target into a backend definition.
-pub fn target_backend(target: &str) -> Result<config::Backend, Failure> {
+pub(crate) fn target_backend(target: &str) -> Result<config::Backend, Failure> {
     let transport = if target.starts_with("http://") || target.starts_with("https://") {
         let url = url::Url::parse(target)
             .map_err(|e| Failure::usage(format!("{target}: invalid URL: {e}")))?;
@@ -138,7 +138,7 @@ async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure
     .map_err(|e| Failure::runtime(e.cause))
 }
 
-pub async fn run_stdio(args: TargetArgs) -> CliResult {
+pub(crate) async fn run_stdio(args: TargetArgs) -> CliResult {
     let engine = engine_for(&args).await?;
     let session = engine.new_session("stdio", "stdio");
     let ended = session.ended();
@@ -165,7 +165,7 @@ pub async fn run_stdio(args: TargetArgs) -> CliResult {
     r
 }
 
-pub async fn run_http(args: HttpArgs) -> CliResult {
+pub(crate) async fn run_http(args: HttpArgs) -> CliResult {
     let mut bound = common::bind_loopback(&args.bind, args.allow_remote).await?;
     bound.opts.stateless = args.stateless;
     bound.opts.json_response = args.json_response;
@@ -173,7 +173,7 @@ pub async fn run_http(args: HttpArgs) -> CliResult {
     common::serve_bound(engine, bound, true).await
 }
 
-pub async fn dispatch(cli: ToolsCli) -> CliResult {
+pub(crate) async fn dispatch(cli: ToolsCli) -> CliResult {
     // stdout carries MCP in `run`: logs always go to stderr.
     let _guard = cli.log.init(None)?;
     match cli.command {
@@ -215,6 +215,5 @@ pub async fn dispatch(cli: ToolsCli) -> CliResult {
 }
 
 pub fn main() -> i32 {
-    let cli = ToolsCli::parse();
-    common::run_main("mcp-tools", dispatch(cli))
+    common::main(dispatch)
 }

@@ -1,7 +1,7 @@
-//! What the console asks of the outside world: the output of `App::handle_key`.
+//! What the console asks of the outside world: the output of `Console::handle_key`.
 //!
 //! Actions carry no channels: the run loop turns a [`Request`] into a `core::live::control::Command`
-//! with a fresh oneshot, and feeds the answer back through `App::apply_reply`.
+//! with a fresh oneshot, and feeds the answer back through `Console::apply_response`.
 
 use serde_json::{Map, Value};
 
@@ -28,7 +28,7 @@ impl Pane {
         Pane::Logs,
     ];
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Pane::Backends => 0,
             Pane::Sessions => 1,
@@ -54,7 +54,7 @@ impl Pane {
         Pane::ALL[(self.index() + 1) % Pane::ALL.len()]
     }
 
-    pub fn prev(self) -> Pane {
+    pub(crate) fn prev(self) -> Pane {
         Pane::ALL[(self.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
     }
 }
@@ -83,7 +83,7 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// Short human description, used in feedback messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             RequestKind::RestartBackend { id } => format!("restart backend {id}"),
             RequestKind::EndSession { id } => format!("end session {id}"),
@@ -105,16 +105,16 @@ pub struct Request {
 
 /// The engine's answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum ReplyValue {
+pub enum ResponseValue {
     Done,
     Text(String),
     Shares(Vec<ShareState>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
+pub struct Response {
     pub id: u64,
-    pub result: Result<ReplyValue, String>,
+    pub result: Result<ResponseValue, String>,
 }
 
 /// Side effects requested by the UI state machine.

@@ -91,31 +91,13 @@ pub fn small() -> Snapshot {
             max: None,
         },
     };
+    let allowed = |pattern: &str| ToolFilter::AllowedBy(pattern.into());
+    let denied = |pattern: &str| ToolFilter::DeniedBy(pattern.into());
     let tools = vec![
-        tool(
-            "create_issue",
-            "github",
-            ToolFilter::AllowedBy("*_issue".into()),
-            60,
-        ),
-        tool(
-            "list_repos",
-            "github",
-            ToolFilter::AllowedBy("list_*".into()),
-            50,
-        ),
-        tool(
-            "search_code",
-            "github",
-            ToolFilter::AllowedBy("search_*".into()),
-            10,
-        ),
-        tool(
-            "delete_repo",
-            "github",
-            ToolFilter::DeniedBy("delete_*".into()),
-            0,
-        ),
+        tool("create_issue", "github", allowed("*_issue"), 60),
+        tool("list_repos", "github", allowed("list_*"), 50),
+        tool("search_code", "github", allowed("search_*"), 10),
+        tool("delete_repo", "github", denied("delete_*"), 0),
         tool("read_file", "files", ToolFilter::Unfiltered, 25),
         tool("write_file", "files", ToolFilter::Unfiltered, 5),
     ];

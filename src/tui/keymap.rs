@@ -1,4 +1,4 @@
-//! The one table of key bindings. The hint bar, the help overlay and key dispatch all read it.
+//! The one table of key bindings. The hint bar, the help modal and key dispatch all read it.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -17,19 +17,19 @@ pub enum Scope {
     Editor,
     /// A y/N confirm dialog.
     Confirm,
-    /// Read-only overlays (help, tool detail, tool result).
-    Overlay,
+    /// Read-only modals (help, tool detail, tool result).
+    Modal,
 }
 
 impl Scope {
-    pub fn title(self) -> &'static str {
+    pub(crate) fn title(self) -> &'static str {
         match self {
             Scope::Global => "Global",
             Scope::Pane(p) => p.title(),
             Scope::Input => "Text input (filter, share name)",
             Scope::Editor => "Arguments editor (try tool)",
             Scope::Confirm => "Confirm dialog",
-            Scope::Overlay => "Help and detail overlays",
+            Scope::Modal => "Help and detail overlays",
         }
     }
 }
@@ -78,7 +78,7 @@ pub struct Key {
 }
 
 impl Key {
-    pub const fn plain(code: KeyCode) -> Key {
+    pub(crate) const fn plain(code: KeyCode) -> Key {
         Key {
             code,
             mods: KeyModifiers::NONE,
@@ -87,7 +87,7 @@ impl Key {
     pub const fn ch(c: char) -> Key {
         Key::plain(KeyCode::Char(c))
     }
-    pub const fn ctrl(c: char) -> Key {
+    pub(crate) const fn ctrl(c: char) -> Key {
         Key {
             code: KeyCode::Char(c),
             mods: KeyModifiers::CONTROL,
@@ -95,7 +95,7 @@ impl Key {
     }
 
     /// Normalise a terminal key event for lookup.
-    pub fn from_event(ev: &KeyEvent) -> Key {
+    pub(crate) fn from_event(ev: &KeyEvent) -> Key {
         let mut mods =
             ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         match ev.code {
@@ -109,7 +109,7 @@ impl Key {
         Key { code, mods }
     }
 
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let base = match self.code {
             KeyCode::Char(' ') => "space".to_string(),
             KeyCode::Char(c) => c.to_string(),
@@ -144,7 +144,7 @@ pub struct Binding {
     pub scope: Scope,
     /// Short label for the hint bar.
     pub label: &'static str,
-    /// Longer text for the help overlay.
+    /// Longer text for the help modal.
     pub help: &'static str,
     pub in_bar: bool,
     /// Changes engine state: blocked by `--read-only`.
@@ -235,12 +235,12 @@ pub static BINDINGS: &[Binding] = &[
     // Confirm
     b(&[Key::ch('y')], A::Yes, S::Confirm, "yes", "Confirm", true),
     b(&[Key::ch('n'), Key::plain(KeyCode::Enter), Key::plain(KeyCode::Esc)], A::No, S::Confirm, "no", "Cancel (default)", true),
-    // Overlays
-    b(&[Key::plain(KeyCode::Esc), Key::ch('?'), Key::ch('q')], A::Close, S::Overlay, "close", "Close the overlay", true),
-    b(&[Key::plain(KeyCode::Up), Key::ch('k')], A::Up, S::Overlay, "scroll", "Scroll up", true),
-    b(&[Key::plain(KeyCode::Down), Key::ch('j')], A::Down, S::Overlay, "scroll", "Scroll down", false),
-    b(&[Key::plain(KeyCode::PageUp)], A::PageUp, S::Overlay, "page up", "Page up", false),
-    b(&[Key::plain(KeyCode::PageDown)], A::PageDown, S::Overlay, "page down", "Page down", false),
+    // Modals
+    b(&[Key::plain(KeyCode::Esc), Key::ch('?'), Key::ch('q')], A::Close, S::Modal, "close", "Close the overlay", true),
+    b(&[Key::plain(KeyCode::Up), Key::ch('k')], A::Up, S::Modal, "scroll", "Scroll up", true),
+    b(&[Key::plain(KeyCode::Down), Key::ch('j')], A::Down, S::Modal, "scroll", "Scroll down", false),
+    b(&[Key::plain(KeyCode::PageUp)], A::PageUp, S::Modal, "page up", "Page up", false),
+    b(&[Key::plain(KeyCode::PageDown)], A::PageDown, S::Modal, "page down", "Page down", false),
 ];
 
 /// Bindings visible in a scope: the pane's own first, then (for panes) the globals.
@@ -253,29 +253,39 @@ pub fn scope_bindings(scope: Scope) -> impl Iterator<Item = &'static Binding> {
 }
 
 /// The binding a key triggers in a scope, if any.
-pub fn lookup(scope: Scope, key: Key) -> Option<&'static Binding> {
+pub(crate) fn lookup(scope: Scope, key: Key) -> Option<&'static Binding> {
     scope_bindings(scope).find(|b| b.keys.contains(&key))
-}
-
-/// Keys that appear twice within one effective scope (should be empty; checked by tests).
-pub fn duplicates() -> Vec<(Scope, String)> {
-    let mut scopes: Vec<Scope> = Pane::ALL.iter().map(|p| Scope::Pane(*p)).collect();
-    scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Overlay]);
-    let mut dups = Vec::new();
-    for scope in scopes {
-        let keys: Vec<Key> = scope_bindings(scope)
-            .flat_map(|b| b.keys.iter().copied())
-            .collect();
-        for (i, k) in keys.iter().enumerate() {
-            if keys[..i].contains(k) {
-                dups.push((scope, k.label()));
-            }
-        }
-    }
-    dups
 }
 
 /// Label of a binding's keys, e.g. `x/d`.
 pub fn keys_label(b: &Binding) -> String {
     b.keys.iter().map(Key::label).collect::<Vec<_>>().join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys that appear twice within one effective scope (pane + globals).
+    fn duplicates() -> Vec<(Scope, String)> {
+        let mut scopes: Vec<Scope> = Pane::ALL.iter().map(|p| Scope::Pane(*p)).collect();
+        scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Modal]);
+        let mut dups = Vec::new();
+        for scope in scopes {
+            let keys: Vec<Key> = scope_bindings(scope)
+                .flat_map(|b| b.keys.iter().copied())
+                .collect();
+            for (i, k) in keys.iter().enumerate() {
+                if keys[..i].contains(k) {
+                    dups.push((scope, k.label()));
+                }
+            }
+        }
+        dups
+    }
+
+    #[test]
+    fn no_duplicate_keys_in_any_scope() {
+        assert_eq!(duplicates(), Vec::<(Scope, String)>::new());
+    }
 }

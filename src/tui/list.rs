@@ -14,14 +14,14 @@ pub struct ListState {
     /// Position in `view`.
     pub cursor: usize,
     /// Key of the selected item.
-    pub key: Option<String>,
+    key: Option<String>,
     /// First visible row (set by rendering).
-    pub offset: usize,
+    offset: usize,
 }
 
 impl ListState {
     /// Recompute the view from `len` items; keep the selected key if it is still visible.
-    pub fn rebuild<'a>(
+    pub(crate) fn rebuild<'a>(
         &mut self,
         len: usize,
         keep: impl Fn(usize) -> bool,
@@ -43,7 +43,7 @@ impl ListState {
     }
 
     /// Select the row at `pos` (clamped).
-    pub fn move_to<'a>(&mut self, pos: usize, key_of: impl Fn(usize) -> &'a str) {
+    pub(crate) fn move_to<'a>(&mut self, pos: usize, key_of: impl Fn(usize) -> &'a str) {
         if self.view.is_empty() {
             self.cursor = 0;
             self.key = None;
@@ -53,13 +53,27 @@ impl ListState {
         self.key = Some(key_of(self.view[self.cursor]).to_string());
     }
 
+    /// The items of rows `offset..offset + height` of the view.
+    pub(crate) fn window<'a, T>(
+        &'a self,
+        items: &'a [T],
+        offset: usize,
+        height: usize,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        self.view
+            .iter()
+            .skip(offset)
+            .take(height)
+            .filter_map(|i| items.get(*i))
+    }
+
     /// Index into the snapshot list of the selected item.
     pub fn selected(&self) -> Option<usize> {
         self.view.get(self.cursor).copied()
     }
 
     /// Scroll so the cursor is visible in `height` rows; returns the first visible row.
-    pub fn scroll(&mut self, height: usize) -> usize {
+    pub(crate) fn scroll(&mut self, height: usize) -> usize {
         let height = height.max(1);
         if self.cursor < self.offset {
             self.offset = self.cursor;
@@ -82,9 +96,9 @@ pub struct Stream<T> {
     cap: usize,
     /// Sequence numbers of items passing the filter, ascending.
     view: VecDeque<u64>,
-    pub follow: bool,
+    pub(crate) follow: bool,
     cursor_seq: Option<u64>,
-    pub offset: usize,
+    offset: usize,
     /// When frozen: only items with a sequence below this are shown.
     frozen_below: Option<u64>,
 }
@@ -130,12 +144,12 @@ impl<T> Stream<T> {
         self.items.is_empty()
     }
 
-    pub fn get(&self, seq: u64) -> Option<&T> {
+    pub(crate) fn get(&self, seq: u64) -> Option<&T> {
         seq.checked_sub(self.first_seq)
             .and_then(|i| self.items.get(i as usize))
     }
 
-    pub fn rebuild(&mut self, keep: impl Fn(&T) -> bool) {
+    pub(crate) fn rebuild(&mut self, keep: impl Fn(&T) -> bool) {
         self.view.clear();
         for (i, item) in self.items.iter().enumerate() {
             if keep(item) {
@@ -163,7 +177,7 @@ impl<T> Stream<T> {
         self.frozen_below.is_some()
     }
 
-    pub fn toggle_freeze(&mut self) {
+    pub(crate) fn toggle_freeze(&mut self) {
         self.frozen_below = match self.frozen_below {
             Some(_) => None,
             None => Some(self.next_seq()),
@@ -184,7 +198,7 @@ impl<T> Stream<T> {
     }
 
     /// Sequence number of the row at a visible position.
-    pub fn seq_at(&self, pos: usize) -> Option<u64> {
+    pub(crate) fn seq_at(&self, pos: usize) -> Option<u64> {
         (pos < self.visible_len()).then(|| self.view[pos])
     }
 
@@ -192,7 +206,12 @@ impl<T> Stream<T> {
         self.seq_at(pos).and_then(|s| self.get(s))
     }
 
-    pub fn move_by(&mut self, delta: isize) {
+    /// The items of visible rows `offset..offset + height`.
+    pub(crate) fn window(&self, offset: usize, height: usize) -> impl Iterator<Item = &T> + '_ {
+        (offset..offset + height).filter_map(|pos| self.item_at(pos))
+    }
+
+    pub(crate) fn move_by(&mut self, delta: isize) {
         let len = self.visible_len();
         let Some(cur) = self.cursor() else { return };
         let pos = (cur as isize + delta).clamp(0, len as isize - 1) as usize;
@@ -204,17 +223,32 @@ impl<T> Stream<T> {
         }
     }
 
-    pub fn top(&mut self) {
+    pub(crate) fn top(&mut self) {
         self.follow = false;
         self.cursor_seq = self.seq_at(0);
     }
 
-    pub fn bottom(&mut self) {
+    pub(crate) fn bottom(&mut self) {
         self.follow = true;
     }
 
+    /// Move the cursor to `to(cursor, rows)`: at or past either end, to that end (the bottom
+    /// follows the tail again).
+    pub(crate) fn nav(&mut self, to: &dyn Fn(usize, usize) -> isize) {
+        let len = self.visible_len();
+        let Some(cur) = self.cursor() else { return };
+        let target = to(cur, len);
+        if target >= len as isize - 1 {
+            self.bottom();
+        } else if target <= 0 {
+            self.top();
+        } else {
+            self.move_by(target - cur as isize);
+        }
+    }
+
     /// First visible row for `height` rows.
-    pub fn scroll(&mut self, height: usize) -> usize {
+    pub(crate) fn scroll(&mut self, height: usize) -> usize {
         let height = height.max(1);
         let len = self.visible_len();
         let cur = self.cursor().unwrap_or(0);
@@ -227,26 +261,6 @@ impl<T> Stream<T> {
         }
         self.offset = self.offset.min(len.saturating_sub(height));
         self.offset
-    }
-}
-
-/// Cursor movement shared by both stream types.
-pub(crate) trait StreamNav {
-    fn nav(&mut self, to: &dyn Fn(usize, usize) -> isize);
-}
-
-impl<T> StreamNav for Stream<T> {
-    fn nav(&mut self, to: &dyn Fn(usize, usize) -> isize) {
-        let len = self.visible_len();
-        let Some(cur) = self.cursor() else { return };
-        let target = to(cur, len);
-        if target >= len as isize - 1 {
-            self.bottom();
-        } else if target <= 0 {
-            self.top();
-        } else {
-            self.move_by(target - cur as isize);
-        }
     }
 }
 

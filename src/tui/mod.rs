@@ -4,16 +4,16 @@
 //! (mpsc, `try_send` only) and polls their replies. `core` never imports this module.
 //!
 //! Layout: [`app`] holds UI state and turns keys into [`Action`]s (no I/O, no drawing);
-//! [`ui`] draws an `App` into a ratatui `Frame`; [`keymap`] is the single binding table;
+//! [`ui`] draws a `Console` into a ratatui `Frame`; [`keymap`] is the single binding table;
 //! this file owns the terminal and the event loop. Design notes: `src/tui/README.md`.
 
-pub mod action;
+pub(crate) mod action;
 pub mod app;
 pub mod keymap;
-pub mod list;
-pub mod terminal;
+pub(crate) mod list;
+pub(crate) mod terminal;
 pub mod text;
-pub mod theme;
+pub(crate) mod theme;
 pub mod ui;
 pub mod view;
 
@@ -31,8 +31,8 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-pub use action::{Action, Pane, Reply, ReplyValue, Request, RequestKind};
-pub use app::App;
+pub use action::{Action, Pane, Request, RequestKind, Response, ResponseValue};
+pub use app::Console;
 pub use ui::render;
 
 use crate::core::live::control::Command;
@@ -82,7 +82,7 @@ pub struct ConsoleOptions {
 
 impl ConsoleOptions {
     /// Fold in the environment: `NO_COLOR` (non-empty) and a non-UTF-8 locale.
-    pub fn with_env(mut self) -> Self {
+    pub(crate) fn with_env(mut self) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         self.no_color |= no_color;
         self.ascii |= !locale_is_utf8(|k| std::env::var(k).ok());
@@ -111,12 +111,12 @@ pub async fn run(
     opts: ConsoleOptions,
 ) -> anyhow::Result<()> {
     let opts = opts.with_env();
-    let mut app = App::new(opts.clone());
+    let mut app = Console::new(opts.clone());
     let first = snapshot.borrow_and_update().clone();
     let _ = app.set_snapshot(first);
     let (mut term, _guard) = terminal::init(opts.mouse)?;
     let mut input = EventStream::new();
-    let mut replies: FuturesUnordered<BoxFuture<'static, Reply>> = FuturesUnordered::new();
+    let mut replies: FuturesUnordered<BoxFuture<'static, Response>> = FuturesUnordered::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut snapshot_open = true;
@@ -186,7 +186,7 @@ pub async fn run(
                 }
                 Vec::new()
             }
-            Some(reply) = replies.next(), if !replies.is_empty() => app.apply_reply(reply),
+            Some(reply) = replies.next(), if !replies.is_empty() => app.apply_response(reply),
             _ = clock.tick() => { app.tick(SystemTime::now()); Vec::new() }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => Vec::new(),
         };
@@ -198,10 +198,10 @@ pub async fn run(
 
 /// Carry out actions; returns true on quit. Never waits: commands go out with `try_send`.
 fn perform(
-    app: &mut App,
+    app: &mut Console,
     term: &mut terminal::Term,
     commands: &mpsc::Sender<Command>,
-    replies: &mut FuturesUnordered<BoxFuture<'static, Reply>>,
+    replies: &mut FuturesUnordered<BoxFuture<'static, Response>>,
     actions: Vec<Action>,
 ) -> anyhow::Result<bool> {
     let mut queue = actions;
@@ -224,7 +224,7 @@ fn perform(
                                 }
                                 mpsc::error::TrySendError::Closed(_) => "engine is not running",
                             };
-                            queue.extend(app.apply_reply(Reply {
+                            queue.extend(app.apply_response(Response {
                                 id,
                                 result: Err(why.to_string()),
                             }));
@@ -237,76 +237,58 @@ fn perform(
     Ok(false)
 }
 
-fn reply_future<T: Send + 'static>(
+/// A command built around a fresh reply channel, and the future of its [`Response`] (`map` turns
+/// the engine's answer into a [`ResponseValue`]).
+fn with_reply<T: Send + 'static>(
     id: u64,
-    rx: oneshot::Receiver<Result<T, String>>,
-    map: fn(T) -> ReplyValue,
-) -> BoxFuture<'static, Reply> {
-    async move {
+    command: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+    map: fn(T) -> ResponseValue,
+) -> (Command, BoxFuture<'static, Response>) {
+    let (tx, rx) = oneshot::channel::<Result<T, String>>();
+    let future = async move {
         let result = match rx.await {
             Ok(r) => r.map(map),
             Err(_) => Err("the engine dropped the request".to_string()),
         };
-        Reply { id, result }
-    }
-    .boxed()
+        Response { id, result }
+    };
+    (command(tx), future.boxed())
 }
 
 /// Attach a reply channel to a request.
-pub fn to_command(req: Request) -> (Command, BoxFuture<'static, Reply>) {
+pub fn to_command(req: Request) -> (Command, BoxFuture<'static, Response>) {
     let id = req.id;
+    let done = |()| ResponseValue::Done;
     match req.kind {
-        RequestKind::RestartBackend { id: backend } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::RestartBackend {
-                    id: backend,
-                    reply: tx,
-                },
-                reply_future(id, rx, |()| ReplyValue::Done),
-            )
-        }
+        RequestKind::RestartBackend { id: backend } => with_reply(
+            id,
+            |reply| Command::RestartBackend { id: backend, reply },
+            done,
+        ),
         RequestKind::EndSession { id: session } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::EndSession {
-                    id: session,
-                    reply: tx,
-                },
-                reply_future(id, rx, |()| ReplyValue::Done),
-            )
+            with_reply(id, |reply| Command::EndSession { id: session, reply }, done)
         }
-        RequestKind::CallTool { name, arguments } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::CallTool {
-                    name,
-                    arguments,
-                    reply: tx,
-                },
-                reply_future(id, rx, ReplyValue::Text),
-            )
-        }
-        RequestKind::ListShares => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::ListShares { reply: tx },
-                reply_future(id, rx, ReplyValue::Shares),
-            )
-        }
-        RequestKind::CreateShare { name } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::CreateShare { name, reply: tx },
-                reply_future(id, rx, ReplyValue::Text),
-            )
-        }
+        RequestKind::CallTool { name, arguments } => with_reply(
+            id,
+            |reply| Command::CallTool {
+                name,
+                arguments,
+                reply,
+            },
+            ResponseValue::Text,
+        ),
+        RequestKind::ListShares => with_reply(
+            id,
+            |reply| Command::ListShares { reply },
+            ResponseValue::Shares,
+        ),
+        RequestKind::CreateShare { name } => with_reply(
+            id,
+            |reply| Command::CreateShare { name, reply },
+            ResponseValue::Text,
+        ),
         RequestKind::DeleteShare { token } => {
-            let (tx, rx) = oneshot::channel();
-            (
-                Command::DeleteShare { token, reply: tx },
-                reply_future(id, rx, |()| ReplyValue::Done),
-            )
+            with_reply(id, |reply| Command::DeleteShare { token, reply }, done)
         }
     }
 }

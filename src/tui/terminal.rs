@@ -14,14 +14,14 @@ use crossterm::{cursor, execute, queue};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
+pub(crate) type Term = Terminal<CrosstermBackend<Stdout>>;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static MOUSE: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
 
 /// Restores the terminal when dropped.
-pub struct Guard(());
+pub(crate) struct Guard(());
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -30,7 +30,7 @@ impl Drop for Guard {
 }
 
 /// Put the terminal in console mode. Keep the guard alive for as long as the console runs.
-pub fn init(mouse: bool) -> io::Result<(Term, Guard)> {
+pub(crate) fn init(mouse: bool) -> io::Result<(Term, Guard)> {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -53,7 +53,7 @@ pub fn init(mouse: bool) -> io::Result<(Term, Guard)> {
 }
 
 /// Leave console mode; safe to call more than once.
-pub fn restore() {
+pub(crate) fn restore() {
     if !ACTIVE.swap(false, Ordering::SeqCst) {
         return;
     }
@@ -71,7 +71,7 @@ pub fn restore() {
 }
 
 /// Draw one frame inside a synchronized update, so terminals never show half a frame.
-pub fn draw(term: &mut Term, f: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
+pub(crate) fn draw(term: &mut Term, f: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
     queue!(term.backend_mut(), BeginSynchronizedUpdate)?;
     term.draw(f)?;
     queue!(term.backend_mut(), EndSynchronizedUpdate)?;
@@ -79,7 +79,7 @@ pub fn draw(term: &mut Term, f: impl FnOnce(&mut ratatui::Frame)) -> io::Result<
 }
 
 /// Write raw bytes (an OSC 52 sequence) to the terminal.
-pub fn write_raw(term: &mut Term, s: &str) -> io::Result<()> {
+pub(crate) fn write_raw(term: &mut Term, s: &str) -> io::Result<()> {
     let b = term.backend_mut();
     b.write_all(s.as_bytes())?;
     b.flush()

@@ -26,7 +26,7 @@ impl TextInput {
     }
 
     /// Apply an editing key; returns false if the key is not an editing key.
-    pub fn edit(&mut self, key: &KeyEvent) -> bool {
+    pub(crate) fn edit(&mut self, key: &KeyEvent) -> bool {
         let len = self.text.chars().count();
         match key.code {
             KeyCode::Char(c)
@@ -65,9 +65,9 @@ impl TextInput {
 /// A multi-line editor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Editor {
-    pub lines: Vec<String>,
-    pub row: usize,
-    pub col: usize,
+    pub(crate) lines: Vec<String>,
+    pub(crate) row: usize,
+    pub(crate) col: usize,
 }
 
 impl Editor {
@@ -92,7 +92,7 @@ impl Editor {
     }
 
     /// Apply an editing key; returns false if the key is not an editing key.
-    pub fn edit(&mut self, key: &KeyEvent) -> bool {
+    pub(crate) fn edit(&mut self, key: &KeyEvent) -> bool {
         if self.lines.is_empty() {
             self.lines.push(String::new());
         }

@@ -28,7 +28,7 @@ pub struct Theme {
 }
 
 impl Theme {
-    pub fn new(color: bool, ascii: bool) -> Theme {
+    pub(crate) fn new(color: bool, ascii: bool) -> Theme {
         Theme { color, ascii }
     }
 
@@ -40,7 +40,7 @@ impl Theme {
         }
     }
 
-    pub fn border(&self) -> border::Set<'static> {
+    pub(crate) fn border(&self) -> border::Set<'static> {
         if self.ascii {
             ASCII_BORDER
         } else {
@@ -49,7 +49,7 @@ impl Theme {
     }
 
     /// Separator between header fields.
-    pub fn sep(&self) -> &'static str {
+    pub(crate) fn sep(&self) -> &'static str {
         if self.ascii {
             " | "
         } else {
@@ -57,19 +57,11 @@ impl Theme {
         }
     }
 
-    pub fn ellipsis(&self) -> &'static str {
-        if self.ascii {
-            "~"
-        } else {
-            "…"
-        }
-    }
-
-    pub fn title(&self) -> Style {
+    pub(crate) fn title(&self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 
-    pub fn dim(&self) -> Style {
+    pub(crate) fn dim(&self) -> Style {
         if self.color {
             Style::new().fg(Color::DarkGray)
         } else {
@@ -77,28 +69,28 @@ impl Theme {
         }
     }
 
-    pub fn header_row(&self) -> Style {
+    pub(crate) fn header_row(&self) -> Style {
         Style::new().add_modifier(Modifier::BOLD)
     }
 
     /// Selected row: reverse video works without colour.
-    pub fn selected(&self) -> Style {
+    pub(crate) fn selected(&self) -> Style {
         Style::new().add_modifier(Modifier::REVERSED)
     }
 
-    pub fn warn(&self) -> Style {
+    pub(crate) fn warn(&self) -> Style {
         self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
     }
 
-    pub fn error(&self) -> Style {
+    pub(crate) fn error(&self) -> Style {
         self.fg(ORANGE).add_modifier(Modifier::BOLD)
     }
 
-    pub fn ok(&self) -> Style {
+    pub(crate) fn ok(&self) -> Style {
         self.fg(Color::LightBlue)
     }
 
-    pub fn backend_status(&self, s: &BackendStatus) -> (&'static str, &'static str, Style) {
+    pub(crate) fn backend_status(&self, s: &BackendStatus) -> (&'static str, &'static str, Style) {
         let (u, a, style) = match s {
             BackendStatus::Starting => ("◐", "~", self.fg(Color::Cyan)),
             BackendStatus::Ready => ("●", "+", self.ok()),
@@ -110,7 +102,7 @@ impl Theme {
     }
 
     /// Glyph, word and style for a call outcome.
-    pub fn outcome(&self, o: &CallOutcome) -> (&'static str, String, Style) {
+    pub(crate) fn outcome(&self, o: &CallOutcome) -> (&'static str, String, Style) {
         let (u, a, word, style) = match o {
             CallOutcome::Ok => ("●", "+", "ok".to_string(), self.ok()),
             CallOutcome::ToolError(m) => ("▲", "!", format!("tool error: {m}"), self.warn()),
@@ -121,7 +113,7 @@ impl Theme {
         (if self.ascii { a } else { u }, word, style)
     }
 
-    pub fn filter(&self, f: &ToolFilter) -> (&'static str, String, Style) {
+    pub(crate) fn filter(&self, f: &ToolFilter) -> (&'static str, String, Style) {
         let (u, a, word, style) = match f {
             ToolFilter::Unfiltered => ("●", "+", "allowed".to_string(), self.ok()),
             ToolFilter::AllowedBy(p) => ("●", "+", format!("allowed by {p}"), self.ok()),
@@ -136,7 +128,7 @@ impl Theme {
         (if self.ascii { a } else { u }, word, style)
     }
 
-    pub fn level(&self, l: LogLevel) -> (&'static str, Style) {
+    pub(crate) fn level(&self, l: LogLevel) -> (&'static str, Style) {
         match l {
             LogLevel::Trace => ("TRACE", self.dim()),
             LogLevel::Debug => ("DEBUG", self.dim()),

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `0.4ms`, `12ms`, `1.23s`, `2m05s`.
-pub fn fmt_latency(d: Duration) -> String {
+pub(crate) fn fmt_latency(d: Duration) -> String {
     let us = d.as_micros();
     if us < 10_000 {
         format!("{:.1}ms", us as f64 / 1000.0)
@@ -17,12 +17,12 @@ pub fn fmt_latency(d: Duration) -> String {
     }
 }
 
-pub fn fmt_opt_latency(d: Option<Duration>) -> String {
+pub(crate) fn fmt_opt_latency(d: Option<Duration>) -> String {
     d.map(fmt_latency).unwrap_or_else(|| "-".to_string())
 }
 
 /// Coarse span: `12s`, `3m05s`, `1h02m`, `2d03h`.
-pub fn fmt_span(d: Duration) -> String {
+pub(crate) fn fmt_span(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 {
         format!("{s}s")
@@ -36,12 +36,12 @@ pub fn fmt_span(d: Duration) -> String {
 }
 
 /// Time from `then` to `now`, zero if the clock went backwards.
-pub fn since(now: SystemTime, then: SystemTime) -> Duration {
+pub(crate) fn since(now: SystemTime, then: SystemTime) -> Duration {
     now.duration_since(then).unwrap_or_default()
 }
 
 /// `HH:MM:SS.mmm` (UTC).
-pub fn fmt_clock(t: SystemTime) -> String {
+pub(crate) fn fmt_clock(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let s = d.as_secs() % 86_400;
     format!(
@@ -54,7 +54,7 @@ pub fn fmt_clock(t: SystemTime) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM` (UTC), from days since the epoch (civil-from-days, H. Hinnant).
-pub fn fmt_date(t: SystemTime) -> String {
+pub(crate) fn fmt_date(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -74,31 +74,18 @@ pub fn fmt_date(t: SystemTime) -> String {
     )
 }
 
-/// Shorten to at most `max` characters, marking the cut with `ellipsis`.
-pub fn truncate(s: &str, max: usize, ellipsis: &str) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    if max == 0 {
-        return String::new();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push_str(ellipsis);
-    out
-}
-
 /// First line only, for one-row cells.
-pub fn one_line(s: &str) -> &str {
+pub(crate) fn one_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
 /// Case-insensitive substring test; `needle_lc` must already be lowercase.
-pub fn matches(needle_lc: &str, fields: &[&str]) -> bool {
+pub(crate) fn matches(needle_lc: &str, fields: &[&str]) -> bool {
     needle_lc.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(needle_lc))
 }
 
 /// Standard base64 (for OSC 52), to avoid a dependency for 20 lines.
-pub fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
@@ -157,12 +144,5 @@ mod tests {
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
-
-    #[test]
-    fn truncate_is_char_safe() {
-        assert_eq!(truncate("héllo wörld", 5, "…"), "héll…");
-        assert_eq!(truncate("ab", 5, "…"), "ab");
-        assert_eq!(truncate("abc", 0, "…"), "");
     }
 }

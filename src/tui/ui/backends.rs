@@ -2,90 +2,53 @@
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{draw_rows, pane_block, split_detail};
+use super::table::{badge, right, Column, PaneArea};
 use crate::tui::action::Pane;
-use crate::tui::app::App;
+use crate::tui::app::Console;
 use crate::tui::view::{fmt_opt_latency, one_line};
 
-pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
-    let block = pane_block(app, Pane::Backends, "");
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let (table, detail) = split_detail(inner, 2);
-    let height = table.height.saturating_sub(1) as usize;
-    app.page = height;
-    let offset = app.lists[0].scroll(height);
-    let wide = area.width >= 120;
-    let app = &*app;
-    let t = &app.theme;
-    let list = &app.lists[0];
+const COLUMNS: [Column; 10] = [
+    Column::sized("ID", Constraint::Min(10), Constraint::Length(20)),
+    Column::new("TRANSPORT", Constraint::Length(9)),
+    Column::new("STATUS", Constraint::Length(11)),
+    Column::new("TOOLS", Constraint::Length(7)),
+    Column::new("SESS", Constraint::Length(5)),
+    Column::new("CALLS", Constraint::Length(7)),
+    Column::new("ERRS", Constraint::Length(5)),
+    Column::new("P50", Constraint::Length(7)),
+    Column::new("P95", Constraint::Length(7)),
+    Column::wide("LAST ERROR", Constraint::Fill(1)),
+];
+
+pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
+    let pane = PaneArea::open(app, frame, area, Pane::Backends, "", 2);
     let Some(snap) = &app.snapshot else { return };
-    let rows: Vec<Row> = list
-        .view
-        .iter()
-        .skip(offset)
-        .take(height)
-        .filter_map(|i| snap.backends.get(*i))
-        .map(|b| {
-            let (glyph, word, style) = t.backend_status(&b.status);
-            let mut cells = vec![
-                Cell::from(b.id.clone()),
-                Cell::from(b.transport.as_str()),
-                Cell::from(Span::styled(format!("{glyph} {word}"), style)),
-                Cell::from(format!("{}/{}", b.tools_exposed, b.tools_total)),
-                Cell::from(Line::from(b.sessions.to_string()).right_aligned()),
-                Cell::from(Line::from(b.calls.to_string()).right_aligned()),
-                Cell::from(Line::from(b.errors.to_string()).right_aligned()),
-                Cell::from(Line::from(fmt_opt_latency(b.latency.p50)).right_aligned()),
-                Cell::from(Line::from(fmt_opt_latency(b.latency.p95)).right_aligned()),
-            ];
-            if wide {
-                let e = b.last_error.as_deref().map(one_line).unwrap_or("");
-                cells.push(Cell::from(Span::styled(e.to_string(), t.warn())));
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let mut header = vec![
-        "ID",
-        "TRANSPORT",
-        "STATUS",
-        "TOOLS",
-        "SESS",
-        "CALLS",
-        "ERRS",
-        "P50",
-        "P95",
-    ];
-    let mut widths = vec![
-        Constraint::Min(10),
-        Constraint::Length(9),
-        Constraint::Length(11),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(7),
-        Constraint::Length(7),
-    ];
-    if wide {
-        header.push("LAST ERROR");
-        widths[0] = Constraint::Length(20);
-        widths.push(Constraint::Fill(1));
-    }
-    let sel = list.cursor.checked_sub(offset);
-    draw_rows(
+    let (t, list) = (&app.theme, &app.lists[0]);
+    let backends = list.window(&snap.backends, pane.offset, pane.height);
+    pane.table(
         app,
         frame,
-        table,
-        &header,
-        &widths,
-        rows,
-        sel,
+        &COLUMNS,
+        backends,
         "no backends configured",
+        |b| {
+            let last_error = b.last_error.as_deref().map(one_line).unwrap_or("");
+            vec![
+                Cell::from(b.id.clone()),
+                Cell::from(b.transport.as_str()),
+                badge(t.backend_status(&b.status)),
+                Cell::from(format!("{}/{}", b.tools_exposed, b.tools_total)),
+                right(b.sessions.to_string()),
+                right(b.calls.to_string()),
+                right(b.errors.to_string()),
+                right(fmt_opt_latency(b.latency.p50)),
+                right(fmt_opt_latency(b.latency.p95)),
+                Cell::from(Span::styled(last_error.to_string(), t.warn())),
+            ]
+        },
     );
     if let Some(b) = list.selected().and_then(|i| snap.backends.get(i)) {
         let mut text = format!("target: {}", b.target);
@@ -108,6 +71,7 @@ pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
                 Span::raw(one_line(e).to_string()),
             ]));
         }
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), detail);
+        let detail = Paragraph::new(lines).wrap(Wrap { trim: true });
+        frame.render_widget(detail, pane.detail);
     }
 }

@@ -2,59 +2,44 @@
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Cell, Row};
+use ratatui::widgets::Cell;
 use ratatui::Frame;
 
-use super::{draw_rows, pane_block};
+use super::table::{Column, PaneArea};
 use crate::tui::action::Pane;
-use crate::tui::app::App;
+use crate::tui::app::Console;
 use crate::tui::view::{fmt_clock, one_line};
 
-pub fn draw(app: &mut App, frame: &mut Frame, area: Rect) {
+const COLUMNS: [Column; 4] = [
+    Column::new("TIME (UTC)", Constraint::Length(12)),
+    Column::new("LEVEL", Constraint::Length(5)),
+    Column::sized("TARGET", Constraint::Length(18), Constraint::Length(30)),
+    Column::new("MESSAGE", Constraint::Fill(1)),
+];
+
+pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
     let (level, _) = app.theme.level(app.log_level);
     let extra = format!(
         "level >= {} ({} buffered)",
         level.to_lowercase(),
         app.logs.len()
     );
-    let block = pane_block(app, Pane::Logs, &extra);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let height = inner.height.saturating_sub(1) as usize;
-    app.page = height;
-    let offset = app.logs.scroll(height);
-    let wide = area.width >= 120;
-    let app = &*app;
-    let t = &app.theme;
-    let cursor = app.logs.cursor();
-    let end = (offset + height).min(app.logs.visible_len());
-    let rows: Vec<Row> = (offset..end)
-        .filter_map(|pos| app.logs.item_at(pos))
-        .map(|l| {
-            let (word, style) = t.level(l.level);
-            Row::new(vec![
+    let pane = PaneArea::open(app, frame, area, Pane::Logs, &extra, 0);
+    let lines = app.logs.window(pane.offset, pane.height);
+    pane.table(
+        app,
+        frame,
+        &COLUMNS,
+        lines,
+        "no log lines at this level",
+        |l| {
+            let (word, style) = app.theme.level(l.level);
+            vec![
                 Cell::from(fmt_clock(l.at)),
                 Cell::from(Span::styled(word, style)),
                 Cell::from(l.target.clone()),
                 Cell::from(one_line(&l.message).to_string()),
-            ])
-        })
-        .collect();
-    let widths = [
-        Constraint::Length(12),
-        Constraint::Length(5),
-        Constraint::Length(if wide { 30 } else { 18 }),
-        Constraint::Fill(1),
-    ];
-    let sel = cursor.and_then(|c| c.checked_sub(offset));
-    draw_rows(
-        app,
-        frame,
-        inner,
-        &["TIME (UTC)", "LEVEL", "TARGET", "MESSAGE"],
-        &widths,
-        rows,
-        sel,
-        "no log lines at this level",
+            ]
+        },
     );
 }

@@ -1,4 +1,4 @@
-//! Layout, header, tabs, feedback line and hint bar; panes and overlays live in sibling files.
+//! Layout, header, tabs, feedback line and hint bar; panes and modals live in sibling files.
 //!
 //! ```text
 //!  mcp-gateway 0.1.0 │ zrok https://api.zrok.io share abc123 │ up 1h02m │ READ-ONLY
@@ -16,31 +16,32 @@
 
 mod backends;
 mod logs;
-mod overlays;
-pub use overlays::help_lines;
+mod modals;
+pub use modals::help_lines;
 mod sessions;
 mod shares;
+mod table;
 mod tools;
 mod traffic;
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::action::Pane;
-use super::app::{App, ToastLevel};
+use super::app::{Console, ToastLevel};
 use super::keymap::{self, Scope};
 use super::view;
-use crate::core::live::state::{BackendStatus, Overlay as NetOverlay};
+use crate::core::live::state::{BackendStatus, Overlay};
 
 /// Smallest supported terminal.
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
+pub(crate) const MIN_WIDTH: u16 = 80;
+pub(crate) const MIN_HEIGHT: u16 = 24;
 
 /// Draw the whole console.
-pub fn render(app: &mut App, frame: &mut Frame) {
+pub fn render(app: &mut Console, frame: &mut Frame) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         too_small(frame, area);
@@ -74,7 +75,7 @@ pub fn render(app: &mut App, frame: &mut Frame) {
     }
     draw_feedback(app, frame, feedback);
     draw_hints(app, frame, hints);
-    overlays::draw(app, frame, area);
+    modals::draw(app, frame, area);
 }
 
 fn too_small(frame: &mut Frame, area: Rect) {
@@ -96,7 +97,7 @@ fn too_small(frame: &mut Frame, area: Rect) {
     }
 }
 
-fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_header(app: &Console, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let sep = Span::styled(t.sep(), t.dim());
     let Some(s) = &app.snapshot else {
@@ -124,7 +125,7 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         l1.push(Span::styled("FROZEN", t.warn()));
     }
     let overlay = match &g.overlay {
-        NetOverlay::Zrok {
+        Overlay::Zrok {
             api_endpoint,
             share_token,
             ephemeral,
@@ -139,11 +140,11 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
             Span::styled(share_token.clone(), t.title()),
             Span::styled(" (c copy)", t.dim()),
         ]),
-        NetOverlay::Loopback { mcp_url, .. } => Line::from(vec![
+        Overlay::Loopback { mcp_url, .. } => Line::from(vec![
             Span::raw(format!(" loopback {mcp_url}")),
             Span::styled(" (c copy)", t.dim()),
         ]),
-        NetOverlay::Starting => Line::styled(" overlay starting...", t.warn()),
+        Overlay::Starting => Line::styled(" overlay starting...", t.warn()),
     };
     let ready = s
         .backends
@@ -176,7 +177,7 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_tabs(app: &Console, frame: &mut Frame, area: Rect) {
     let mut spans = vec![Span::raw(" ")];
     for p in Pane::ALL {
         let label = format!("[{}] {}", p.index() + 1, p.title());
@@ -191,9 +192,9 @@ fn draw_tabs(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn draw_feedback(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_feedback(app: &Console, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    if app.filter_editing && app.overlay.is_none() {
+    if app.filter_editing && app.modal.is_none() {
         let text = &app.filters[app.pane.index()];
         let line = Line::from(vec![
             Span::styled(" filter /", t.title()),
@@ -232,7 +233,7 @@ fn draw_feedback(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// Hint items for the current scope, from the keymap.
-pub fn hint_items(app: &App) -> Vec<(String, &'static str)> {
+pub fn hint_items(app: &Console) -> Vec<(String, &'static str)> {
     let scope = app.scope();
     let mut items: Vec<(String, &'static str)> = keymap::scope_bindings(scope)
         .filter(|b| b.in_bar && b.action != keymap::KeyAction::Help)
@@ -245,7 +246,7 @@ pub fn hint_items(app: &App) -> Vec<(String, &'static str)> {
     items
 }
 
-fn draw_hints(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_hints(app: &Console, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let mut items = hint_items(app);
     let width = |items: &[(String, &str)]| -> usize {
@@ -267,69 +268,4 @@ fn draw_hints(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::raw(format!(" {l}   ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// Bordered block for a pane: `[n] Title (filter: x) extra`.
-pub(crate) fn pane_block<'a>(app: &App, pane: Pane, extra: &str) -> Block<'a> {
-    let mut title = format!("[{}] {}", pane.index() + 1, pane.title());
-    let f = &app.filters[pane.index()];
-    if !f.is_empty() {
-        title.push_str(&format!(" (filter: {f})"));
-    }
-    if !extra.is_empty() {
-        title.push(' ');
-        title.push_str(extra);
-    }
-    Block::bordered()
-        .border_set(app.theme.border())
-        .title(Span::styled(title, app.theme.title()))
-}
-
-/// Table of already-sliced visible rows; `selected` is relative to the slice.
-// Plain parameters read better here than a one-use struct.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn draw_rows(
-    app: &App,
-    frame: &mut Frame,
-    area: Rect,
-    header: &[&str],
-    widths: &[Constraint],
-    rows: Vec<Row<'_>>,
-    selected: Option<usize>,
-    empty: &str,
-) {
-    let t = &app.theme;
-    let header = Row::new(header.iter().map(|h| h.to_string())).style(t.header_row());
-    let no_rows = rows.is_empty();
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            if Some(i) == selected {
-                r.style(t.selected())
-            } else {
-                r
-            }
-        })
-        .collect();
-    frame.render_widget(
-        Table::new(rows, widths.to_vec())
-            .header(header)
-            .column_spacing(1),
-        area,
-    );
-    if no_rows && area.height > 1 {
-        let msg = Rect::new(area.x, area.y + 1, area.width, 1);
-        frame.render_widget(
-            Paragraph::new(Line::styled(empty.to_string(), t.dim())),
-            msg,
-        );
-    }
-}
-
-/// Split a pane's inner area into the table and a `detail`-line footer.
-pub(crate) fn split_detail(area: Rect, detail: u16) -> (Rect, Rect) {
-    let detail = if area.height > detail + 3 { detail } else { 0 };
-    let [a, b] = Layout::vertical([Constraint::Fill(1), Constraint::Length(detail)]).areas(area);
-    (a, b)
 }

@@ -1,4 +1,4 @@
-//! Overlays drawn over the panes: help, confirm, share-name prompt, tool detail, try tool.
+//! Modals drawn over the panes: help, confirm, share-name prompt, tool detail, try tool.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -6,8 +6,9 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::tui::action::Pane;
-use crate::tui::app::{App, Overlay, TryTool};
+use crate::tui::app::{Console, Modal, TryTool};
 use crate::tui::keymap::{self, Scope, BINDINGS};
+use crate::tui::text::TextInput;
 
 /// A rectangle of at most `w`x`h` centred in `area`.
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
@@ -21,42 +22,47 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn boxed<'a>(app: &App, title: &str) -> Block<'a> {
-    Block::bordered()
+/// Clear a box of at most `w`x`h` centred in `area`, draw its border and title, and return the
+/// inside.
+fn open(app: &Console, frame: &mut Frame, area: Rect, (w, h): (u16, u16), title: &str) -> Rect {
+    let r = centered(area, w, h);
+    frame.render_widget(Clear, r);
+    let block = Block::bordered()
         .border_set(app.theme.border())
-        .title(Span::styled(format!(" {title} "), app.theme.title()))
+        .title(Span::styled(format!(" {title} "), app.theme.title()));
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    inner
 }
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    match &app.overlay {
+pub fn draw(app: &Console, frame: &mut Frame, area: Rect) {
+    match &app.modal {
         None => {}
-        Some(Overlay::Help { scroll }) => help(app, frame, area, *scroll),
-        Some(Overlay::Confirm { message, .. }) => confirm(app, frame, area, message),
-        Some(Overlay::SharePrompt { input }) => {
-            let r = centered(area, 60, 6);
-            frame.render_widget(Clear, r);
-            let block = boxed(app, "New share");
-            let inner = block.inner(r);
-            frame.render_widget(block, r);
-            let lines = vec![
-                Line::from("Name (empty = random token):"),
-                Line::from(Span::styled(format!("> {}", input.text), app.theme.title())),
-                Line::styled("Enter create   Esc cancel", app.theme.dim()),
-            ];
-            frame.render_widget(Paragraph::new(lines), inner);
-            let before: String = input.text.chars().take(input.cursor).collect();
-            let x = inner.x + 2 + Span::raw(before).width() as u16;
-            if inner.height > 1 {
-                frame.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y + 1));
-            }
-        }
-        Some(Overlay::ToolDetail { tool, scroll }) => detail(app, frame, area, tool, *scroll),
-        Some(Overlay::TryTool(t)) => try_tool(app, frame, area, t),
+        Some(Modal::Help { scroll }) => help(app, frame, area, *scroll),
+        Some(Modal::Confirm { message, .. }) => confirm(app, frame, area, message),
+        Some(Modal::SharePrompt { input }) => share_prompt(app, frame, area, input),
+        Some(Modal::ToolDetail { tool, scroll }) => detail(app, frame, area, tool, *scroll),
+        Some(Modal::TryTool(t)) => try_tool(app, frame, area, t),
     }
 }
 
-/// Lines of the help overlay, from the binding table (also used by tests).
-pub fn help_lines(app: &App) -> Vec<Line<'static>> {
+fn share_prompt(app: &Console, frame: &mut Frame, area: Rect, input: &TextInput) {
+    let inner = open(app, frame, area, (60, 6), "New share");
+    let lines = vec![
+        Line::from("Name (empty = random token):"),
+        Line::from(Span::styled(format!("> {}", input.text), app.theme.title())),
+        Line::styled("Enter create   Esc cancel", app.theme.dim()),
+    ];
+    frame.render_widget(Paragraph::new(lines), inner);
+    let before: String = input.text.chars().take(input.cursor).collect();
+    let x = inner.x + 2 + Span::raw(before).width() as u16;
+    if inner.height > 1 {
+        frame.set_cursor_position((x.min(inner.right().saturating_sub(1)), inner.y + 1));
+    }
+}
+
+/// Lines of the help modal, from the binding table (also used by tests).
+pub fn help_lines(app: &Console) -> Vec<Line<'static>> {
     let t = &app.theme;
     // The focused pane first: that is what the operator is asking about.
     let mut scopes = vec![Scope::Pane(app.pane), Scope::Global];
@@ -66,7 +72,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
             .filter(|p| **p != app.pane)
             .map(|p| Scope::Pane(*p)),
     );
-    scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Overlay]);
+    scopes.extend([Scope::Input, Scope::Editor, Scope::Confirm, Scope::Modal]);
     let mut lines = Vec::new();
     for scope in scopes {
         lines.push(Line::styled(scope.title().to_string(), t.title()));
@@ -87,23 +93,21 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     lines
 }
 
-fn help(app: &App, frame: &mut Frame, area: Rect, scroll: u16) {
-    let r = centered(area, 76, area.height.saturating_sub(2));
-    frame.render_widget(Clear, r);
-    let block = boxed(app, "Help (Esc close, j/k scroll)");
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+fn help(app: &Console, frame: &mut Frame, area: Rect, scroll: u16) {
+    let inner = open(
+        app,
+        frame,
+        area,
+        (76, area.height.saturating_sub(2)),
+        "Help (Esc close, j/k scroll)",
+    );
     let lines = help_lines(app);
     let max = (lines.len() as u16).saturating_sub(inner.height);
     frame.render_widget(Paragraph::new(lines).scroll((scroll.min(max), 0)), inner);
 }
 
-fn confirm(app: &App, frame: &mut Frame, area: Rect, message: &str) {
-    let r = centered(area, 64, 6);
-    frame.render_widget(Clear, r);
-    let block = boxed(app, "Confirm");
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
+fn confirm(app: &Console, frame: &mut Frame, area: Rect, message: &str) {
+    let inner = open(app, frame, area, (64, 6), "Confirm");
     let lines = vec![
         Line::styled(format!("{message} y/N"), app.theme.warn()),
         Line::from(""),
@@ -112,16 +116,14 @@ fn confirm(app: &App, frame: &mut Frame, area: Rect, message: &str) {
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
 }
 
-fn detail(app: &App, frame: &mut Frame, area: Rect, name: &str, scroll: u16) {
-    let r = centered(
+fn detail(app: &Console, frame: &mut Frame, area: Rect, name: &str, scroll: u16) {
+    let inner = open(
+        app,
+        frame,
         area,
-        area.width.saturating_sub(8),
-        area.height.saturating_sub(4),
+        (area.width.saturating_sub(8), area.height.saturating_sub(4)),
+        name,
     );
-    frame.render_widget(Clear, r);
-    let block = boxed(app, name);
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
     let Some(tool) = app
         .snapshot
         .as_ref()
@@ -165,17 +167,15 @@ fn detail(app: &App, frame: &mut Frame, area: Rect, name: &str, scroll: u16) {
     );
 }
 
-fn try_tool(app: &App, frame: &mut Frame, area: Rect, t: &TryTool) {
+fn try_tool(app: &Console, frame: &mut Frame, area: Rect, t: &TryTool) {
     let th = &app.theme;
-    let r = centered(
+    let inner = open(
+        app,
+        frame,
         area,
-        area.width.saturating_sub(4),
-        area.height.saturating_sub(2),
+        (area.width.saturating_sub(4), area.height.saturating_sub(2)),
+        &format!("Try {}", t.tool),
     );
-    frame.render_widget(Clear, r);
-    let block = boxed(app, &format!("Try {}", t.tool));
-    let inner = block.inner(r);
-    frame.render_widget(block, r);
     let [ed, status, res] = Layout::vertical([
         Constraint::Fill(1),
         Constraint::Length(2),
