@@ -346,7 +346,7 @@ fn copy_token_uses_osc52_action() {
     let mut a = app();
     assert_eq!(ch(&mut a, 'c'), vec![Action::Copy("mcpzdemo01".into())]);
     let mut s = fixtures::small();
-    s.gateway.overlay = mcpz::core::live::state::Overlay::Starting;
+    s.gateway.serving = mcpz::core::live::state::Serving::Starting;
     a.apply_snapshot(&s);
     assert!(ch(&mut a, 'c').is_empty());
     assert_eq!(mcpz::tui::view::osc52("ab"), "\x1b]52;c;YWI=\x07");

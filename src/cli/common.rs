@@ -229,7 +229,7 @@ pub(crate) async fn bind_loopback(addr: &str, allow_remote: bool) -> Result<Boun
 
 /// Publish that `engine` serves on `bound` (the console header, `/status`).
 pub(crate) fn announce_loopback(engine: &Engine, bound: &Bound) {
-    engine.hub.set_overlay(state::Overlay::Loopback {
+    engine.hub.set_serving(state::Serving::Loopback {
         mcp_url: bound.mcp_url.clone(),
         sse_url: bound.sse_url.clone(),
     });
@@ -302,7 +302,7 @@ pub(crate) async fn share_listener(
     overlay: &overlay::Overlay,
     mut served: Served,
 ) -> Result<(Served, ZitiListener), Failure> {
-    engine.hub.set_overlay(state::Overlay::Zrok {
+    engine.hub.set_serving(state::Serving::Zrok {
         api_endpoint: overlay.endpoint.clone(),
         share_token: served.token.clone(),
         ephemeral: served.ephemeral,

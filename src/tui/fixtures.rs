@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::core::live::state::{
     BackendState, BackendStatus, CallEvent, CallOutcome, CallPath, GatewayInfo, Latency, LogLevel,
-    LogLine, Overlay, SessionState, ShareState, Snapshot, ToolFilter, ToolState, TransportKind,
+    LogLine, Serving, SessionState, ShareState, Snapshot, ToolFilter, ToolState, TransportKind,
 };
 
 /// 2026-01-01 12:00:00 UTC: the fixed "now" of fixtures.
@@ -118,7 +118,7 @@ pub fn small() -> Snapshot {
             name: "mcp-gateway".to_string(),
             version: "0.1.0".to_string(),
             separator: "_".to_string(),
-            overlay: Overlay::Zrok {
+            serving: Serving::Zrok {
                 api_endpoint: "https://api.zrok.io".to_string(),
                 share_token: "mcpzdemo01".to_string(),
                 ephemeral: false,

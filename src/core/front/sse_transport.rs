@@ -200,12 +200,12 @@ struct SessionEntry {
     closed: CancellationToken,
 }
 
-type Sessions = Arc<Mutex<HashMap<String, SessionEntry>>>;
+type SseSessions = Arc<Mutex<HashMap<String, SessionEntry>>>;
 
 #[derive(Clone)]
 struct AppState {
     cfg: Arc<SseServerConfig>,
-    sessions: Sessions,
+    sessions: SseSessions,
     on_connect: SseConnect,
 }
 
@@ -252,7 +252,7 @@ fn plain_error(status: StatusCode, msg: &str) -> Response {
 /// Removes the session and cancels it when the GET body is dropped (client gone or stream done).
 struct SessionGuard {
     id: String,
-    sessions: Sessions,
+    sessions: SseSessions,
     closed: CancellationToken,
 }
 

@@ -6,28 +6,28 @@ use tokio::sync::oneshot;
 use super::state::ShareState;
 
 /// Result of a console action, ready to show to the operator.
-pub type Reply<T> = oneshot::Sender<Result<T, String>>;
+pub type ReplyTx<T> = oneshot::Sender<Result<T, String>>;
 
 #[derive(Debug)]
 pub enum Command {
     /// Stop and start a backend's discovery connection again (sessions keep theirs).
-    RestartBackend { id: String, reply: Reply<()> },
+    RestartBackend { id: String, reply: ReplyTx<()> },
     /// End a client session (its backend connections and subprocesses are released).
-    EndSession { id: String, reply: Reply<()> },
+    EndSession { id: String, reply: ReplyTx<()> },
     /// Call a tool by its namespaced name on a console-owned session; the reply is the result
     /// rendered as pretty JSON.
     CallTool {
         name: String,
         arguments: serde_json::Map<String, serde_json::Value>,
-        reply: Reply<String>,
+        reply: ReplyTx<String>,
     },
     /// List this environment's zrok shares (persistent and running).
-    ListShares { reply: Reply<Vec<ShareState>> },
+    ListShares { reply: ReplyTx<Vec<ShareState>> },
     /// Create a persistent private share (`None` = random token); the reply is the token.
     CreateShare {
         name: Option<String>,
-        reply: Reply<String>,
+        reply: ReplyTx<String>,
     },
     /// Delete a persistent share by token.
-    DeleteShare { token: String, reply: Reply<()> },
+    DeleteShare { token: String, reply: ReplyTx<()> },
 }

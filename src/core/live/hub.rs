@@ -163,8 +163,8 @@ impl Hub {
         });
     }
 
-    pub fn set_overlay(&self, overlay: Overlay) {
-        self.lock().gateway.overlay = overlay;
+    pub fn set_serving(&self, serving: Serving) {
+        self.lock().gateway.serving = serving;
         self.touch();
     }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 /// Where the gateway is reachable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Overlay {
+pub enum Serving {
     /// Serving on a loopback (or other) TCP address.
     Loopback { mcp_url: String, sse_url: String },
     /// Serving on a zrok private share.
@@ -171,7 +171,7 @@ pub struct GatewayInfo {
     pub name: String,
     pub version: String,
     pub separator: String,
-    pub overlay: Overlay,
+    pub serving: Serving,
     pub started_at: SystemTime,
 }
 
@@ -194,7 +194,7 @@ impl Snapshot {
                 name: name.to_string(),
                 version: version.to_string(),
                 separator: separator.to_string(),
-                overlay: Overlay::Starting,
+                serving: Serving::Starting,
                 started_at: SystemTime::now(),
             },
             backends: Vec::new(),

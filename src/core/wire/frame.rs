@@ -64,7 +64,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 let mut v = Vec::new();
-                while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
+                while let Some(JsonKey(k)) = m.next_key::<JsonKey<'de>>()? {
                     v.push((k, m.next_value::<&'de RawValue>()?));
                 }
                 Ok(Fields(v))
@@ -75,7 +75,7 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 }
 
 #[derive(Deserialize)]
-struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
+struct JsonKey<'a>(#[serde(borrow)] Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for CallParams<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -90,12 +90,12 @@ impl<'de> Deserialize<'de> for CallParams<'de> {
                 let mut rest = Vec::new();
                 let mut meta = None;
                 let mut progress = None;
-                while let Some(Key(k)) = m.next_key::<Key<'de>>()? {
+                while let Some(JsonKey(k)) = m.next_key::<JsonKey<'de>>()? {
                     if k == "name" {
                         if name.is_some() {
                             return Err(serde::de::Error::duplicate_field("name"));
                         }
-                        let Key(n) = m.next_value::<Key<'de>>()?;
+                        let JsonKey(n) = m.next_value::<JsonKey<'de>>()?;
                         name = Some(n);
                         continue;
                     }

@@ -4,7 +4,7 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseButton, MouseEventKind};
 
 use super::arguments::{arguments_template, parse_arguments};
 use super::{Console, Modal, ToastLevel, TryTool};
-use crate::core::live::state::{LogLevel, Overlay};
+use crate::core::live::state::{LogLevel, Serving};
 use crate::tui::action::{Action, Pane, RequestKind};
 use crate::tui::keymap::{self, Binding, Key, KeyAction, Scope};
 use crate::tui::text::{Editor, TextInput};
@@ -310,9 +310,9 @@ impl Console {
     }
 
     fn copy_token(&mut self) -> Vec<Action> {
-        let text = match self.snapshot.as_ref().map(|s| &s.gateway.overlay) {
-            Some(Overlay::Zrok { share_token, .. }) => share_token.clone(),
-            Some(Overlay::Loopback { mcp_url, .. }) => mcp_url.clone(),
+        let text = match self.snapshot.as_ref().map(|s| &s.gateway.serving) {
+            Some(Serving::Zrok { share_token, .. }) => share_token.clone(),
+            Some(Serving::Loopback { mcp_url, .. }) => mcp_url.clone(),
             _ => {
                 self.set_toast(
                     ToastLevel::Warn,

@@ -34,7 +34,7 @@ use super::action::Pane;
 use super::app::{Console, ToastLevel};
 use super::keymap::{self, Scope};
 use super::view;
-use crate::core::live::state::{BackendStatus, Overlay};
+use crate::core::live::state::{BackendStatus, Serving};
 
 /// Smallest supported terminal.
 pub(crate) const MIN_WIDTH: u16 = 80;
@@ -124,8 +124,8 @@ fn draw_header(app: &Console, frame: &mut Frame, area: Rect) {
         l1.push(sep.clone());
         l1.push(Span::styled("FROZEN", t.warn()));
     }
-    let overlay = match &g.overlay {
-        Overlay::Zrok {
+    let overlay = match &g.serving {
+        Serving::Zrok {
             api_endpoint,
             share_token,
             ephemeral,
@@ -140,11 +140,11 @@ fn draw_header(app: &Console, frame: &mut Frame, area: Rect) {
             Span::styled(share_token.clone(), t.title()),
             Span::styled(" (c copy)", t.dim()),
         ]),
-        Overlay::Loopback { mcp_url, .. } => Line::from(vec![
+        Serving::Loopback { mcp_url, .. } => Line::from(vec![
             Span::raw(format!(" loopback {mcp_url}")),
             Span::styled(" (c copy)", t.dim()),
         ]),
-        Overlay::Starting => Line::styled(" overlay starting...", t.warn()),
+        Serving::Starting => Line::styled(" overlay starting...", t.warn()),
     };
     let ready = s
         .backends

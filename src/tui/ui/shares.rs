@@ -5,7 +5,7 @@ use ratatui::widgets::Cell;
 use ratatui::Frame;
 
 use super::table::{Column, PaneArea, TableRow};
-use crate::core::live::state::Overlay;
+use crate::core::live::state::Serving;
 use crate::tui::action::Pane;
 use crate::tui::app::Console;
 use crate::tui::view::fmt_date;
@@ -18,8 +18,8 @@ const COLUMNS: [Column; 4] = [
 ];
 
 pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
-    let running = match app.snapshot.as_ref().map(|s| &s.gateway.overlay) {
-        Some(Overlay::Zrok { share_token, .. }) => format!("(serving {share_token})"),
+    let running = match app.snapshot.as_ref().map(|s| &s.gateway.serving) {
+        Some(Serving::Zrok { share_token, .. }) => format!("(serving {share_token})"),
         _ => "(not serving on zrok)".to_string(),
     };
     let pane = PaneArea::open(app, frame, area, Pane::Shares, &running, 0);

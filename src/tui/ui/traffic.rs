@@ -9,11 +9,13 @@ use crate::tui::action::Pane;
 use crate::tui::app::Console;
 use crate::tui::view::{fmt_clock, fmt_latency};
 
-const COLUMNS: [Column; 6] = [
+const COLUMNS: [Column; 7] = [
     Column::new("TIME (UTC)", Constraint::Length(12)),
     Column::sized("SESSION", Constraint::Length(10), Constraint::Length(16)),
     Column::new("TOOL", Constraint::Fill(2)),
     Column::wide("METHOD", Constraint::Length(14)),
+    // Which way the call went: `fast` (a raw frame) or `rmcp` (decoded by the rmcp service).
+    Column::wide("PATH", Constraint::Length(4)),
     Column::new("DURATION", Constraint::Length(8)),
     Column::new("OUTCOME", Constraint::Fill(1)),
 ];
@@ -33,6 +35,7 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
             Cell::from(c.session.clone()),
             Cell::from(c.target.clone()),
             Cell::from(c.method.clone()),
+            Cell::from(c.path.as_str()),
             right(fmt_latency(c.duration)),
             badge(app.theme.outcome(&c.outcome)),
         ]
