@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::cli::common::{self, CliResult, Failure, LogFlags};
+use crate::cli::common::{self, CliResult, Failure, LogFlags, Signals};
 use crate::core::config;
 use crate::core::engine::{Engine, EngineOptions, Mode};
 
@@ -117,7 +117,7 @@ pub(crate) fn parse_env(pairs: &[String]) -> Result<BTreeMap<String, String>, Fa
     Ok(env)
 }
 
-pub(crate) async fn run(args: BridgeArgs) -> CliResult {
+pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
     let _guard = args.log.init(None)?;
     let env = parse_env(&args.env)?;
     let Some(command) = args.command.first().cloned() else {
@@ -149,20 +149,26 @@ pub(crate) async fn run(args: BridgeArgs) -> CliResult {
         },
         tools: config::ToolFilter::none(),
     };
-    let engine = Engine::start(EngineOptions {
+    sig.started();
+    let start = Engine::start(EngineOptions {
         aggregator: agg,
         backends: vec![backend],
         mode: Mode::Transparent,
         zrok: None,
         discover: true,
-    })
-    .await
-    .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))?;
+    });
+    let engine = sig
+        .unless_stopped("starting the backend", async {
+            start
+                .await
+                .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))
+        })
+        .await?;
     let key = || {
         let name = format!("mcp-bridge {}", args.command.join(" "));
         crate::core::zrok::GatewayKey::named(&name)
     };
-    common::serve_engine(engine, bound, overlay, args.share_token.clone(), key).await
+    common::serve_engine(engine, bound, overlay, args.share_token.clone(), key, &sig).await
 }
 
 pub fn main() -> i32 {

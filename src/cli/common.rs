@@ -15,6 +15,8 @@ use crate::core::overlay::{self, Served};
 use crate::core::ziti::ZitiListener;
 use crate::core::zrok::GatewayKey;
 
+pub(crate) use super::signals::Signals;
+
 /// Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad configuration.
 pub(crate) const EXIT_FAILURE: i32 = 1;
 pub(crate) const EXIT_USAGE: i32 = 2;
@@ -95,14 +97,15 @@ impl LogFlags {
 /// A binary's `main`: parse `C` from the command line, run `dispatch` on a runtime and return
 /// the exit code.
 pub(crate) fn main<C: clap::Parser, F: std::future::Future<Output = CliResult>>(
-    dispatch: impl FnOnce(C) -> F,
+    dispatch: impl FnOnce(C, Signals) -> F,
 ) -> i32 {
     let cli = C::parse();
-    run_main(C::command().get_name(), dispatch(cli))
+    let name = C::command().get_name().to_string();
+    run_main(&name, |sig| dispatch(cli, sig))
 }
 
 /// Run a command's future on a multi-threaded runtime and turn its result into an exit code.
-fn run_main<F>(name: &str, f: F) -> i32
+fn run_main<F>(name: &str, f: impl FnOnce(Signals) -> F) -> i32
 where
     F: std::future::Future<Output = CliResult>,
 {
@@ -118,10 +121,8 @@ where
             return EXIT_FAILURE;
         }
     };
-    let r = rt.block_on(async {
-        install_signal_handlers();
-        f.await
-    });
+    // Signals first: from here on SIGINT/SIGTERM never kill the process by default.
+    let r = rt.block_on(async { f(Signals::install(name)).await });
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     match r {
         Ok(()) => 0,
@@ -148,43 +149,6 @@ pub(crate) fn print_json_line(v: &serde_json::Value) -> CliResult {
     out.flush()
         .map_err(|e| Failure::runtime(format!("stdout: {e}")))?;
     Ok(())
-}
-
-static SHUTDOWN: std::sync::OnceLock<tokio_util::sync::CancellationToken> =
-    std::sync::OnceLock::new();
-
-fn shutdown_token() -> tokio_util::sync::CancellationToken {
-    SHUTDOWN
-        .get_or_init(tokio_util::sync::CancellationToken::new)
-        .clone()
-}
-
-/// Register SIGINT/SIGTERM handlers now (first thing at start), so a signal that arrives at any
-/// later moment is a clean shutdown, never the default kill.
-pub(crate) fn install_signal_handlers() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let token = shutdown_token();
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    tokio::spawn(async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        token.cancel();
-    });
-}
-
-/// Resolves when SIGINT or SIGTERM has arrived.
-pub(crate) async fn shutdown_signal() {
-    shutdown_token().cancelled().await
 }
 
 fn is_loopback(addr: &SocketAddr) -> bool {
@@ -237,7 +201,12 @@ pub(crate) fn announce_loopback(engine: &Engine, bound: &Bound) {
 
 /// Serve `engine` on a bound TCP listener: print the JSON line, serve until a signal or
 /// `engine.shutdown` fires, then shut everything down.
-pub(crate) async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: bool) -> CliResult {
+pub(crate) async fn serve_bound(
+    engine: Arc<Engine>,
+    bound: Bound,
+    print_line: bool,
+    sig: &Signals,
+) -> CliResult {
     announce_loopback(&engine, &bound);
     let app = front::router(engine.clone(), &bound.opts);
     if print_line {
@@ -246,14 +215,18 @@ pub(crate) async fn serve_bound(engine: Arc<Engine>, bound: Bound, print_line: b
     tracing::info!(mcp_url = %bound.mcp_url, sse_url = %bound.sse_url, "serving");
     let stop = engine.shutdown.clone();
     let server = tokio::spawn(front::serve(Box::new(bound.listener), app, stop));
-    serve_until_stopped(&engine, server).await;
+    serve_until_stopped(&engine, server, sig).await;
     Ok(())
 }
 
 /// Wait for a signal or `engine.shutdown`, then shut the engine down and give the server 3 s.
-async fn serve_until_stopped<T>(engine: &Engine, server: tokio::task::JoinHandle<T>) {
+async fn serve_until_stopped<T>(
+    engine: &Engine,
+    server: tokio::task::JoinHandle<T>,
+    sig: &Signals,
+) {
     tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = sig.wait() => tracing::info!("shutting down"),
         _ = engine.shutdown.cancelled() => {}
     }
     engine.shutdown().await;
@@ -268,12 +241,13 @@ pub(crate) async fn serve_engine(
     overlay: Option<Arc<overlay::Overlay>>,
     managed: Option<String>,
     key: impl FnOnce() -> GatewayKey,
+    sig: &Signals,
 ) -> CliResult {
     match (bound, overlay) {
-        (Some(b), _) => serve_bound(engine, b, true).await,
+        (Some(b), _) => serve_bound(engine, b, true, sig).await,
         (None, Some(o)) => {
             let served = start_share(&engine, &o, managed, key()).await?;
-            serve_share(engine, o, served).await
+            serve_share(engine, o, served, sig).await
         }
         (None, None) => Err(zrok_unavailable()),
     }
@@ -359,6 +333,7 @@ async fn serve_share(
     engine: Arc<Engine>,
     overlay: Arc<overlay::Overlay>,
     served: Served,
+    sig: &Signals,
 ) -> CliResult {
     let (served, listener) = share_listener(&engine, &overlay, served).await?;
     if let Err(e) = print_json_line(&serde_json::json!({"share_token": served.token})) {
@@ -374,7 +349,7 @@ async fn serve_share(
     let app = front::router(engine.clone(), &ServeOptions::overlay());
     let stop = engine.shutdown.clone();
     let server = tokio::spawn(front::serve(Box::new(listener), app, stop));
-    serve_until_stopped(&engine, server).await;
+    serve_until_stopped(&engine, server, sig).await;
     served.close().await;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::common::{self, CliResult, Failure};
+use crate::cli::common::{self, CliResult, Failure, Signals};
 use crate::cli::gateway::{load_config, start_engine};
 use crate::core::config;
 use crate::core::front;
@@ -44,10 +44,10 @@ fn default_log_file() -> PathBuf {
     base.join("logs").join("mcpz-tui.log")
 }
 
-pub(crate) async fn run(args: TuiArgs) -> CliResult {
+pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
     let demo = args.config.is_none();
     let cfg = match &args.config {
-        Some(p) => load_config(p)?,
+        Some(p) => load_config(p, &sig).await?,
         None => {
             let cwd = std::env::current_dir()
                 .map_err(|e| Failure::runtime(format!("current directory: {e}")))?;
@@ -93,7 +93,7 @@ pub(crate) async fn run(args: TuiArgs) -> CliResult {
         (None, None) => Some(common::bind_loopback("127.0.0.1:0", false).await?),
         (Some(_), _) => None,
     };
-    let engine = start_engine(&cfg, overlay.as_ref()).await?;
+    let engine = start_engine(&cfg, overlay.as_ref(), &sig).await?;
     telemetry::attach_hub(&engine.hub);
     let (listener, banner, served, serve_opts): (
         Box<dyn crate::core::net::Listener>,
@@ -168,7 +168,7 @@ pub(crate) async fn run(args: TuiArgs) -> CliResult {
     let ui = crate::tui::run(engine.hub.subscribe(), engine.hub.events(), commands, opts);
     let r = tokio::select! {
         r = ui => r.map_err(|e| Failure::runtime(format!("console: {e}"))),
-        _ = common::shutdown_signal() => Ok(()),
+        _ = sig.wait() => Ok(()),
     };
     engine.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;

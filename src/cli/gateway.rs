@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::cli::common::{self, CliResult, Failure, LogFlags};
+use crate::cli::common::{self, CliResult, Failure, LogFlags, Signals};
 use crate::core::config;
 use crate::core::engine::{Engine, EngineOptions, Mode};
 use crate::core::overlay::Overlay;
@@ -48,9 +48,19 @@ pub(crate) struct RunArgs {
     pub share_token: Option<String>,
 }
 
-/// Load the config, printing warnings; errors become exit code 2.
-pub(crate) fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
-    match config::load(path) {
+/// Load the config, printing warnings; errors become exit code 2. The file is read on a
+/// blocking thread, so that a read that hangs (a FIFO, a hung mount) leaves the runtime, and
+/// with it the signal handler, running.
+pub(crate) async fn load_config(
+    path: &std::path::Path,
+    sig: &Signals,
+) -> Result<config::Config, Failure> {
+    sig.doing(format!("reading {}", path.display()));
+    let p = path.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || config::load(&p))
+        .await
+        .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?;
+    match loaded {
         Ok((cfg, warnings)) => {
             for w in warnings {
                 eprintln!("{w}");
@@ -61,8 +71,8 @@ pub(crate) fn load_config(path: &std::path::Path) -> Result<config::Config, Fail
     }
 }
 
-pub(crate) async fn run(args: RunArgs, log: LogFlags) -> CliResult {
-    let cfg = load_config(&args.config)?;
+pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult {
+    let cfg = load_config(&args.config, &sig).await?;
     if args.check {
         eprintln!(
             "{}: ok ({} backends)",
@@ -87,31 +97,37 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags) -> CliResult {
     } else {
         None
     };
-    let engine = start_engine(&cfg, overlay.as_ref()).await?;
+    let engine = start_engine(&cfg, overlay.as_ref(), &sig).await?;
     let managed = args.share_token.clone().or(cfg.share_token.clone());
     let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
-    common::serve_engine(engine, bound, overlay, managed, key).await
+    common::serve_engine(engine, bound, overlay, managed, key, &sig).await
 }
 
 /// Start the engine of a gateway configuration (zrok backends through `overlay`).
 pub(crate) async fn start_engine(
     cfg: &config::Config,
     overlay: Option<&Arc<Overlay>>,
+    sig: &Signals,
 ) -> Result<Arc<Engine>, Failure> {
-    Engine::start(EngineOptions {
+    sig.started();
+    let start = Engine::start(EngineOptions {
         aggregator: cfg.aggregator.clone(),
         backends: cfg.backends.clone(),
         mode: Mode::Gateway,
         zrok: overlay.map(|o| common::zrok_backends(o, &cfg.aggregator)),
         discover: true,
+    });
+    sig.unless_stopped("starting the backends", async {
+        start
+            .await
+            .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))
     })
     .await
-    .map_err(|e| Failure::runtime(format!("failed to start gateway: {e}")))
 }
 
-pub(crate) async fn dispatch(cli: GatewayCli) -> CliResult {
+pub(crate) async fn dispatch(cli: GatewayCli, sig: Signals) -> CliResult {
     match cli.command {
-        GatewayCommand::Run(args) => run(args, cli.log).await,
+        GatewayCommand::Run(args) => run(args, cli.log, sig).await,
     }
 }
 

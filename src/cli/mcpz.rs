@@ -2,7 +2,7 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::cli::common::{self, CliResult};
+use crate::cli::common::{self, CliResult, Signals};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,12 +32,12 @@ pub(crate) enum McpzCommand {
     },
 }
 
-pub(crate) async fn dispatch(cli: McpzCli) -> CliResult {
+pub(crate) async fn dispatch(cli: McpzCli, sig: Signals) -> CliResult {
     match cli.command {
-        McpzCommand::Gateway(g) => crate::cli::gateway::dispatch(g).await,
-        McpzCommand::Bridge(b) => crate::cli::bridge::run(b).await,
-        McpzCommand::Tools(t) => crate::cli::tools::dispatch(t).await,
-        McpzCommand::Tui(a) => crate::cli::console::run(a).await,
+        McpzCommand::Gateway(g) => crate::cli::gateway::dispatch(g, sig).await,
+        McpzCommand::Bridge(b) => crate::cli::bridge::run(b, sig).await,
+        McpzCommand::Tools(t) => crate::cli::tools::dispatch(t, sig).await,
+        McpzCommand::Tui(a) => crate::cli::console::run(a, sig).await,
         McpzCommand::Completions { shell } => {
             let mut cmd = McpzCli::command();
             clap_complete::generate(shell, &mut cmd, "mcpz", &mut std::io::stdout());

@@ -5,4 +5,5 @@ pub(crate) mod common;
 pub(crate) mod console;
 pub mod gateway;
 pub mod mcpz;
+mod signals;
 pub mod tools;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use clap::{Parser, Subcommand};
 use rmcp::ServiceExt;
 
-use crate::cli::common::{self, CliResult, Failure, LogFlags};
+use crate::cli::common::{self, CliResult, Failure, LogFlags, Signals};
 use crate::core::config;
 use crate::core::engine::{Engine, EngineOptions, Mode};
 
@@ -114,7 +114,7 @@ pub(crate) fn target_backend(target: &str) -> Result<config::Backend, Failure> {
     })
 }
 
-async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure> {
+async fn engine_for(args: &TargetArgs, sig: &Signals) -> Result<std::sync::Arc<Engine>, Failure> {
     let backend = target_backend(&args.target)?;
     let zrok = if matches!(backend.transport, config::Transport::Zrok { .. }) {
         Some(common::open_overlay().await?)
@@ -127,6 +127,7 @@ async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure
         call_timeout: args.call_timeout,
         ..config::Aggregator::default()
     };
+    sig.started();
     Engine::start(EngineOptions {
         zrok: zrok.as_ref().map(|o| common::zrok_backends(o, &agg)),
         aggregator: agg,
@@ -138,8 +139,8 @@ async fn engine_for(args: &TargetArgs) -> Result<std::sync::Arc<Engine>, Failure
     .map_err(|e| Failure::runtime(e.cause))
 }
 
-pub(crate) async fn run_stdio(args: TargetArgs) -> CliResult {
-    let engine = engine_for(&args).await?;
+pub(crate) async fn run_stdio(args: TargetArgs, sig: Signals) -> CliResult {
+    let engine = engine_for(&args, &sig).await?;
     let session = engine.new_session("stdio", "stdio");
     let ended = session.ended();
     let (stdin, stdout) = crate::core::front::stdio::stdio();
@@ -153,7 +154,7 @@ pub(crate) async fn run_stdio(args: TargetArgs) -> CliResult {
             let ct = service.cancellation_token();
             tokio::select! {
                 r = service.waiting() => { r.map(|_| ()).map_err(|e| Failure::runtime(e.to_string())) }
-                _ = common::shutdown_signal() => { ct.cancel(); Ok(()) }
+                _ = sig.wait() => { ct.cancel(); Ok(()) }
                 _ = ended.cancelled() => { ct.cancel(); Ok(()) }
             }
         }
@@ -165,26 +166,27 @@ pub(crate) async fn run_stdio(args: TargetArgs) -> CliResult {
     r
 }
 
-pub(crate) async fn run_http(args: HttpArgs) -> CliResult {
+pub(crate) async fn run_http(args: HttpArgs, sig: Signals) -> CliResult {
     let mut bound = common::bind_loopback(&args.bind, args.allow_remote).await?;
     bound.opts.stateless = args.stateless;
     bound.opts.json_response = args.json_response;
-    let engine = engine_for(&args.target).await?;
-    common::serve_bound(engine, bound, true).await
+    let engine = engine_for(&args.target, &sig).await?;
+    common::serve_bound(engine, bound, true, &sig).await
 }
 
-pub(crate) async fn dispatch(cli: ToolsCli) -> CliResult {
+pub(crate) async fn dispatch(cli: ToolsCli, sig: Signals) -> CliResult {
     // stdout carries MCP in `run`: logs always go to stderr.
     let _guard = cli.log.init(None)?;
     match cli.command {
-        ToolsCommand::Run(a) => run_stdio(a).await,
-        ToolsCommand::Http(a) => run_http(a).await,
+        ToolsCommand::Run(a) => run_stdio(a, sig).await,
+        ToolsCommand::Http(a) => run_http(a, sig).await,
         ToolsCommand::Create { name } => {
             if let Some(n) = &name {
                 crate::core::zrok::ShareName::parse(n)
                     .map_err(|e| Failure::usage(e.to_string()))?;
             }
             let o = common::open_overlay().await?;
+            sig.started();
             let token = crate::core::overlay::create_persistent(&o, name.as_deref())
                 .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -192,6 +194,7 @@ pub(crate) async fn dispatch(cli: ToolsCli) -> CliResult {
         }
         ToolsCommand::Delete { name } => {
             let o = common::open_overlay().await?;
+            sig.started();
             crate::core::overlay::delete_share(&o, &name)
                 .await
                 .map_err(|e| Failure::runtime(format!("delete {name}: {e}")))
