@@ -134,25 +134,17 @@ fn remote_backends() {
             share_token: "xyz789abc".into()
         }
     );
-    match &c.backends[1].transport {
+    // Go's default protocol is SSE.
+    assert_eq!(
+        c.backends[1].transport,
         Transport::Http {
-            endpoint,
-            protocol,
-            headers,
-            tls,
-            allow_insecure,
-        } => {
-            assert_eq!(endpoint.as_str(), "https://mcp.example.com/sse");
-            assert_eq!(*protocol, HttpProtocol::Sse, "Go's default protocol is SSE");
-            assert_eq!(
-                headers.get("Authorization").unwrap(),
-                "Bearer api-secret-value"
-            );
-            assert_eq!(*tls, None);
-            assert!(!allow_insecure);
+            endpoint: "https://mcp.example.com/sse".parse().unwrap(),
+            protocol: HttpProtocol::Sse,
+            headers: [("Authorization".into(), "Bearer api-secret-value".into())].into(),
+            tls: None,
+            allow_insecure: false,
         }
-        t => panic!("{t:?}"),
-    }
+    );
     match &c.backends[2].transport {
         Transport::Http { protocol, tls, .. } => {
             assert_eq!(*protocol, HttpProtocol::Streamable);
