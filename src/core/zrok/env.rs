@@ -351,6 +351,16 @@ mod tests {
         std::fs::write(p, text).unwrap();
     }
 
+    /// A zrok root (metadata v0.4) holding `files`.
+    fn root_v04(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
+        for (name, text) in files {
+            write(t.path(), name, text);
+        }
+        t
+    }
+
     const ENV: &str = r#"{
   "zrok_token": "abcdefghijkl",
   "ziti_identity": "z9k8qwh32O",
@@ -376,9 +386,7 @@ mod tests {
 
     #[test]
     fn enabled_environment() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(t.path(), "environment.json", ENV);
+        let t = root_v04(&[("environment.json", ENV)]);
         let r = Root::load_with(t.path(), Some("http://ignored:1".into()));
         let e = r.require_enabled().unwrap();
         assert_eq!(e.account_token(), "abcdefghijkl");
@@ -412,13 +420,10 @@ mod tests {
 
     #[test]
     fn endpoint_precedence_without_environment() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(
-            t.path(),
+        let t = root_v04(&[(
             "config.json",
             "{\n  \"api_endpoint\": \"https://zrok.example//\",\n  \"headless\": true\n}",
-        );
+        )]);
         let r = Root::load_with(t.path(), None);
         assert!(r.config().unwrap().headless);
         assert_eq!(
@@ -438,10 +443,7 @@ mod tests {
 
     #[test]
     fn malformed_files_count_as_absent() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(t.path(), "config.json", "{broken");
-        write(t.path(), "environment.json", "[]");
+        let t = root_v04(&[("config.json", "{broken"), ("environment.json", "[]")]);
         let r = Root::load_with(t.path(), None);
         assert!(r.config().is_none());
         let e = r.require_enabled().unwrap_err();
@@ -456,13 +458,10 @@ mod tests {
 
     #[test]
     fn v1_endpoint_is_rebased() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(
-            t.path(),
+        let t = root_v04(&[(
             "environment.json",
             r#"{"zrok_token":"abcdefghijkl","ziti_identity":"z","api_endpoint":"https://api.zrok.io"}"#,
-        );
+        )]);
         assert_eq!(
             Root::load_with(t.path(), None).api_endpoint().url,
             DEFAULT_API_ENDPOINT
