@@ -1,11 +1,10 @@
 //! `POST /access`, `DELETE /unaccess` and `GET /accesses`.
 
-use std::fmt;
-
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{null_default, ApiError, Tok, ZrokClient};
+use super::client::{non_empty, required};
+use super::{null_default, ApiError, ZrokClient};
 use crate::core::redact::token_prefix;
 
 /// An access as `GET /accesses` describes it.
@@ -24,16 +23,15 @@ pub struct Access {
     pub updated_at: i64,
 }
 
-impl fmt::Debug for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Access")
-            .field("id", &self.id)
-            .field("frontend_token", &Tok(&self.frontend_token))
-            .field("env_z_id", &self.env_z_id)
-            .field("share_token", &Tok(&self.share_token))
-            .finish_non_exhaustive()
-    }
-}
+debug_with_tokens!(
+    Access {
+        id,
+        frontend_token: token,
+        env_z_id,
+        share_token: token
+    },
+    finish_non_exhaustive
+);
 
 /// `POST /access` result.
 #[derive(Clone, PartialEq, Eq)]
@@ -42,14 +40,13 @@ pub struct AccessGrant {
     pub backend_mode: String,
 }
 
-impl fmt::Debug for AccessGrant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessGrant")
-            .field("frontend_token", &Tok(&self.frontend_token))
-            .field("backend_mode", &self.backend_mode)
-            .finish()
-    }
-}
+debug_with_tokens!(
+    AccessGrant {
+        frontend_token: token,
+        backend_mode
+    },
+    finish
+);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -89,23 +86,9 @@ impl ZrokClient {
             env_z_id: env_zid,
             share_token,
         };
-        let r: AccessResponse = self
-            .call_required(
-                &op,
-                Method::POST,
-                self.url(&["access"]),
-                Some(&req),
-                &[share_token],
-            )
-            .await?;
-        if r.frontend_token.is_empty() {
-            return Err(ApiError::Decode {
-                op,
-                message: "no frontendToken in the response".into(),
-            });
-        }
+        let r: AccessResponse = self.post(&op, "access", &req, &[share_token]).await?;
         Ok(AccessGrant {
-            frontend_token: r.frontend_token,
+            frontend_token: non_empty(&op, "frontendToken", r.frontend_token)?,
             backend_mode: r.backend_mode,
         })
     }
@@ -128,15 +111,8 @@ impl ZrokClient {
             env_z_id: env_zid,
             share_token,
         };
-        self.call::<serde_json::Value>(
-            &op,
-            Method::DELETE,
-            self.url(&["unaccess"]),
-            Some(&req),
-            &[share_token, frontend_token],
-        )
-        .await
-        .map(|_| ())
+        self.delete(&op, "unaccess", &req, &[share_token, frontend_token])
+            .await
     }
 
     /// `GET /accesses`, optionally only those held by `env_zid`.
@@ -145,9 +121,9 @@ impl ZrokClient {
         if let Some(e) = env_zid {
             url.query_pairs_mut().append_pair("envZId", e);
         }
-        let r: AccessesResponse = self
-            .call_required("list accesses", Method::GET, url, None::<&()>, &[])
-            .await?;
+        let op = "list accesses";
+        let r: AccessesResponse =
+            required(op, self.call(op, Method::GET, url, None::<&()>, &[]).await?)?;
         Ok(r.accesses)
     }
 }

@@ -258,20 +258,32 @@ impl ZrokClient {
             })
     }
 
-    pub(super) async fn call_required<T: DeserializeOwned>(
+    /// `POST /{path}` with a JSON body, answered with a JSON body.
+    pub(super) async fn post<T: DeserializeOwned>(
         &self,
         op: &str,
-        method: Method,
-        url: Url,
-        body: Option<&impl Serialize>,
+        path: &str,
+        body: &impl Serialize,
         scrub: &[&str],
     ) -> Result<T, ApiError> {
-        self.call(op, method, url, body, scrub)
-            .await?
-            .ok_or_else(|| ApiError::Decode {
-                op: op.to_string(),
-                message: "empty response body".into(),
-            })
+        let answer = self
+            .call(op, Method::POST, self.url(&[path]), Some(body), scrub)
+            .await?;
+        required(op, answer)
+    }
+
+    /// `DELETE /{path}` with a JSON body (as `/unshare` and `/unaccess` take); any answer body
+    /// must still be JSON, but is not used.
+    pub(super) async fn delete(
+        &self,
+        op: &str,
+        path: &str,
+        body: &impl Serialize,
+        scrub: &[&str],
+    ) -> Result<(), ApiError> {
+        self.call::<serde_json::Value>(op, Method::DELETE, self.url(&[path]), Some(body), scrub)
+            .await
+            .map(|_| ())
     }
 
     /// `POST /clientVersionCheck` (no auth). `Ok(())` when the controller accepts this client's
@@ -324,6 +336,25 @@ impl ZrokClient {
                 message: format!("invalid JSON: {e}"),
             })
     }
+}
+
+/// The decoded body of an answer that must have one.
+pub(super) fn required<T>(op: &str, body: Option<T>) -> Result<T, ApiError> {
+    body.ok_or_else(|| ApiError::Decode {
+        op: op.to_string(),
+        message: "empty response body".into(),
+    })
+}
+
+/// `value`, unless the controller left the field `name` empty.
+pub(super) fn non_empty(op: &str, name: &str, value: String) -> Result<String, ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::Decode {
+            op: op.to_string(),
+            message: format!("no {name} in the response"),
+        });
+    }
+    Ok(value)
 }
 
 /// A transport error without its URL (which may hold a share token), with its causes.

@@ -14,6 +14,26 @@
 //! - `error`: [`ApiError`] and the controller's error bodies;
 //! - `shares`, `accesses`, `overview`: the calls and answer types of each resource.
 
+/// `impl Debug` showing the listed fields in this order, those marked `: token` only by their
+/// prefix; `$finish` is `finish` or `finish_non_exhaustive`.
+macro_rules! debug_with_tokens {
+    (@value $v:expr, token) => {
+        &$crate::core::zrok::api::Tok(&$v)
+    };
+    (@value $v:expr) => {
+        &$v
+    };
+    ($ty:ident { $($field:ident $(: $token:ident)?),* $(,)? }, $finish:ident) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), debug_with_tokens!(@value self.$field $(, $token)?)))*
+                    .$finish()
+            }
+        }
+    };
+}
+
 mod accesses;
 mod client;
 mod error;

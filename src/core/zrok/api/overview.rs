@@ -1,11 +1,10 @@
 //! `GET /overview`: the account's environments with their shares and frontends.
 
-use std::fmt;
-
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::{null_default, ApiError, Share, Tok, ZrokClient};
+use super::client::required;
+use super::{null_default, ApiError, Share, ZrokClient};
 
 /// `GET /overview`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -80,28 +79,22 @@ pub struct Frontend {
     pub updated_at: i64,
 }
 
-impl fmt::Debug for Frontend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Frontend")
-            .field("id", &self.id)
-            .field("frontend_token", &Tok(&self.frontend_token))
-            .field("share_token", &Tok(&self.share_token))
-            .field("backend_mode", &self.backend_mode)
-            .field("z_id", &self.z_id)
-            .finish_non_exhaustive()
-    }
-}
+debug_with_tokens!(
+    Frontend {
+        id,
+        frontend_token: token,
+        share_token: token,
+        backend_mode,
+        z_id
+    },
+    finish_non_exhaustive
+);
 
 impl ZrokClient {
     /// `GET /overview`.
     pub async fn overview(&self) -> Result<Overview, ApiError> {
-        self.call_required::<Overview>(
-            "overview",
-            Method::GET,
-            self.url(&["overview"]),
-            None::<&()>,
-            &[],
-        )
-        .await
+        let op = "overview";
+        let answer = self.call(op, Method::GET, self.url(&["overview"]), None::<&()>, &[]);
+        required(op, answer.await?)
     }
 }

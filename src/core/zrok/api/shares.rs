@@ -1,11 +1,10 @@
 //! `POST /share`, `DELETE /unshare`, `GET /detail/share/{token}` and `GET /shares`.
 
-use std::fmt;
-
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{modes, null_default, ApiError, Tok, ZrokClient};
+use super::client::{non_empty, required};
+use super::{modes, null_default, ApiError, ZrokClient};
 use crate::core::redact::token_prefix;
 use crate::core::zrok::ShareName;
 
@@ -29,20 +28,19 @@ pub struct Share {
     pub updated_at: i64,
 }
 
-impl fmt::Debug for Share {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Share")
-            .field("share_token", &Tok(&self.share_token))
-            .field("z_id", &self.z_id)
-            .field("env_z_id", &self.env_z_id)
-            .field("share_mode", &self.share_mode)
-            .field("backend_mode", &self.backend_mode)
-            .field("target", &self.target)
-            .field("limited", &self.limited)
-            .field("created_at", &self.created_at)
-            .finish_non_exhaustive()
-    }
-}
+debug_with_tokens!(
+    Share {
+        share_token: token,
+        z_id,
+        env_z_id,
+        share_mode,
+        backend_mode,
+        target,
+        limited,
+        created_at
+    },
+    finish_non_exhaustive
+);
 
 /// Filters for `GET /shares`.
 #[derive(Debug, Clone, Default)]
@@ -102,16 +100,8 @@ impl ZrokClient {
             private_share_token: name.map(|n| n.as_str()),
         };
         let scrub: Vec<&str> = name.map(|n| n.as_str()).into_iter().collect();
-        let r: ShareResponse = self
-            .call_required(&op, Method::POST, self.url(&["share"]), Some(&req), &scrub)
-            .await?;
-        if r.share_token.is_empty() {
-            return Err(ApiError::Decode {
-                op,
-                message: "no shareToken in the response".into(),
-            });
-        }
-        Ok(r.share_token)
+        let r: ShareResponse = self.post(&op, "share", &req, &scrub).await?;
+        non_empty(&op, "shareToken", r.share_token)
     }
 
     /// `DELETE /unshare`. `env_zid` must be the environment that owns the share (404 otherwise).
@@ -121,28 +111,17 @@ impl ZrokClient {
             env_z_id: env_zid,
             share_token,
         };
-        self.call::<serde_json::Value>(
-            &op,
-            Method::DELETE,
-            self.url(&["unshare"]),
-            Some(&req),
-            &[share_token],
-        )
-        .await
-        .map(|_| ())
+        self.delete(&op, "unshare", &req, &[share_token]).await
     }
 
     /// `GET /detail/share/{token}` (404 if unknown or owned by another account).
     pub async fn share_detail(&self, share_token: &str) -> Result<Share, ApiError> {
         let op = format!("share detail {}", token_prefix(share_token));
-        self.call_required::<Share>(
-            &op,
-            Method::GET,
-            self.url(&["detail", "share", share_token]),
-            None::<&()>,
-            &[share_token],
-        )
-        .await
+        let url = self.url(&["detail", "share", share_token]);
+        let answer = self
+            .call(&op, Method::GET, url, None::<&()>, &[share_token])
+            .await?;
+        required(&op, answer)
     }
 
     /// `GET /shares` with filters.
@@ -160,9 +139,9 @@ impl ZrokClient {
         if url.query() == Some("") {
             url.set_query(None);
         }
-        let r: SharesResponse = self
-            .call_required("list shares", Method::GET, url, None::<&()>, &[])
-            .await?;
+        let op = "list shares";
+        let r: SharesResponse =
+            required(op, self.call(op, Method::GET, url, None::<&()>, &[]).await?)?;
         Ok(r.shares)
     }
 }
