@@ -75,22 +75,31 @@ impl KeyPair {
 
     /// The dialing side's keys (`crypto_kx_client_session_keys`).
     pub fn client_session_keys(&self, server_pk: &[u8]) -> Result<SessionKeys, CryptoError> {
-        let spk = Self::peer(server_pk)?;
-        let (mut rx, mut tx) = ([0u8; 32], [0u8; 32]);
-        crypto_kx::crypto_kx_client_session_keys(&mut rx, &mut tx, &self.pk, &self.sk, &spk)
-            .map_err(|_| CryptoError::KeyExchange)?;
-        Ok(SessionKeys { rx, tx })
+        self.session_keys(server_pk, crypto_kx::crypto_kx_client_session_keys)
     }
 
     /// The hosting side's keys (`crypto_kx_server_session_keys`).
     pub fn server_session_keys(&self, client_pk: &[u8]) -> Result<SessionKeys, CryptoError> {
-        let cpk = Self::peer(client_pk)?;
+        self.session_keys(client_pk, crypto_kx::crypto_kx_server_session_keys)
+    }
+
+    fn session_keys(&self, peer: &[u8], kx: KxSessionKeys) -> Result<SessionKeys, CryptoError> {
+        let peer = Self::peer(peer)?;
         let (mut rx, mut tx) = ([0u8; 32], [0u8; 32]);
-        crypto_kx::crypto_kx_server_session_keys(&mut rx, &mut tx, &self.pk, &self.sk, &cpk)
-            .map_err(|_| CryptoError::KeyExchange)?;
+        kx(&mut rx, &mut tx, &self.pk, &self.sk, &peer).map_err(|_| CryptoError::KeyExchange)?;
         Ok(SessionKeys { rx, tx })
     }
 }
+
+/// `crypto_kx_client_session_keys` or `crypto_kx_server_session_keys`: (rx, tx, our public key,
+/// our secret key, the peer's public key).
+type KxSessionKeys = fn(
+    &mut crypto_kx::SessionKey,
+    &mut crypto_kx::SessionKey,
+    &crypto_kx::PublicKey,
+    &crypto_kx::SecretKey,
+    &crypto_kx::PublicKey,
+) -> Result<(), dryoc::Error>;
 
 /// The sending half of a secretstream.
 pub struct Encryptor {
