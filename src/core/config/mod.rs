@@ -26,21 +26,21 @@ use std::time::Duration;
 use crate::core::state::{ToolFilter as FilterResult, TransportKind};
 
 pub use error::{ConfigError, ConfigErrors, Location, Warning};
-pub use values::{format_duration, glob_match};
+use values::glob_match;
 
 /// Default aggregator name reported to MCP clients.
-pub const DEFAULT_NAME: &str = "mcp-gateway";
-pub const DEFAULT_VERSION: &str = "1.0.0";
-pub const DEFAULT_SEPARATOR: &str = "_";
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_NAME: &str = "mcp-gateway";
+pub(crate) const DEFAULT_VERSION: &str = "1.0.0";
+pub(crate) const DEFAULT_SEPARATOR: &str = "_";
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// mcpz extension: idle client sessions are closed after this long.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// mcpz extension: largest JSON-RPC message accepted, in bytes (16 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Same default as the Go gateway's `DefaultOrchestratorConfig`.
-pub const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
-pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
+pub(crate) const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A validated gateway configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,13 +97,6 @@ pub struct Backend {
     pub name: Option<String>,
     pub transport: Transport,
     pub tools: ToolFilter,
-}
-
-impl Backend {
-    /// `name`, or the id when no name is set.
-    pub fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.id)
-    }
 }
 
 /// How to reach a backend. `type: http` and `type: https` both become [`Transport::Http`]; the

@@ -62,7 +62,6 @@ fn defaults_applied() {
     let b = &c.backends[0];
     assert_eq!(b.id, "fs");
     assert_eq!(b.name, None);
-    assert_eq!(b.display_name(), "fs");
     assert_eq!(b.tools, ToolFilter::none());
     assert_eq!(
         b.transport,
@@ -83,7 +82,7 @@ fn go_example_equivalent() {
     assert_eq!(c.backends.len(), 2);
     let fs = &c.backends[0];
     assert_eq!(fs.id, "filesystem");
-    assert_eq!(fs.display_name(), "Filesystem Tools");
+    assert_eq!(fs.name.as_deref(), Some("Filesystem Tools"));
     assert_eq!(fs.tools.mode, FilterMode::Allow);
     assert_eq!(
         fs.tools.check("read_file"),
