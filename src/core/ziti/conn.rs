@@ -163,10 +163,9 @@ pub struct ZitiStream {
     stats: Arc<ConnStats>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
     read_timeout: Deadline,
-    write_timeout: Deadline,
 }
 
-/// An optional idle timeout for one direction: armed when an operation has to wait, cleared when it completes.
+/// An optional idle timeout for reads: armed when a read has to wait, cleared when it completes.
 #[derive(Default)]
 struct Deadline {
     limit: Option<Duration>,
@@ -244,18 +243,12 @@ impl ZitiStream {
             stats,
             on_drop,
             read_timeout: Deadline::default(),
-            write_timeout: Deadline::default(),
         }
     }
 
     /// Fail reads with `TimedOut` when no data arrives for this long (`None`: wait forever, the default).
     pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
         self.read_timeout = Deadline { limit, sleep: None };
-    }
-
-    /// Fail writes with `TimedOut` when the router accepts nothing for this long (`None`: wait forever).
-    pub fn set_write_timeout(&mut self, limit: Option<Duration>) {
-        self.write_timeout = Deadline { limit, sleep: None };
     }
 
     pub fn conn_id(&self) -> u32 {
@@ -418,9 +411,8 @@ impl ZitiStream {
         }
         let reserved = match this.tx.poll_reserve(cx) {
             Poll::Ready(r) => r,
-            Poll::Pending => return this.write_timeout.poll_wait(cx, "write"),
+            Poll::Pending => return Poll::Pending,
         };
-        this.write_timeout.reset();
         if reserved.is_err() {
             return broken_pipe("ziti: router connection lost");
         }

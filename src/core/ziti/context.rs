@@ -19,9 +19,9 @@ use super::ZitiError;
 
 /// Options for `Context::dial_with`.
 #[derive(Debug, Clone)]
-pub struct DialOptions {
+pub(crate) struct DialOptions {
     /// Whole dial: controller look-ups, router connection, circuit set-up.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for DialOptions {
@@ -333,7 +333,7 @@ impl Context {
         self.dial_with(service, &DialOptions::default()).await
     }
 
-    pub async fn dial_with(
+    pub(crate) async fn dial_with(
         &self,
         service: &str,
         opts: &DialOptions,

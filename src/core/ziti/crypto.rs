@@ -7,15 +7,12 @@
 use dryoc::classic::crypto_kx;
 use dryoc::classic::crypto_secretstream_xchacha20poly1305 as ss;
 
-pub const PUBLIC_KEY_BYTES: usize = 32;
-pub const SESSION_KEY_BYTES: usize = 32;
 /// secretstream header (openziti/secretstream `StreamHeaderBytes`).
-pub const STREAM_HEADER_BYTES: usize = 24;
+pub(crate) const STREAM_HEADER_BYTES: usize = 24;
 /// Per-message overhead: 1 tag byte + 16 MAC bytes (`StreamABytes`).
-pub const STREAM_ABYTES: usize = 17;
+pub(crate) const STREAM_ABYTES: usize = 17;
 /// `TagMessage` (openziti/secretstream `stream.go`).
-pub const TAG_MESSAGE: u8 = 0;
-pub const TAG_FINAL: u8 = 3;
+pub(crate) const TAG_MESSAGE: u8 = 0;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
@@ -170,9 +167,9 @@ mod tests {
 
     #[test]
     fn constants_match_openziti_secretstream() {
-        // openziti/secretstream stream.go: TagMessage=0, TagFinal=TagPush|TagRekey=3,
+        // openziti/secretstream stream.go: TagMessage=0,
         // StreamHeaderBytes=NonceSizeX=24, StreamABytes=16+1.
-        assert_eq!((TAG_MESSAGE, TAG_FINAL), (0, 3));
+        assert_eq!(TAG_MESSAGE, 0);
         assert_eq!((STREAM_HEADER_BYTES, STREAM_ABYTES), (24, 17));
         assert_eq!(
             STREAM_HEADER_BYTES,

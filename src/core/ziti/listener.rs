@@ -69,28 +69,6 @@ impl ZitiListener {
     pub fn service(&self) -> &str {
         &self.service
     }
-
-    /// Number of routers currently holding a terminator for us.
-    pub fn terminators(&self) -> usize {
-        *self.bound.borrow()
-    }
-
-    /// Wait until at least `n` terminators are bound, or the timeout passes.
-    pub async fn wait_for_terminators(
-        &mut self,
-        n: usize,
-        wait: Duration,
-    ) -> Result<(), ZitiError> {
-        let fut = self.bound.wait_for(|b| *b >= n);
-        match tokio::time::timeout(wait, fut).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(ZitiError::Closed),
-            Err(_) => Err(ZitiError::Timeout(format!(
-                "waiting for {n} terminator(s) for {}",
-                self.service
-            ))),
-        }
-    }
 }
 
 impl Drop for ZitiListener {
@@ -450,7 +428,7 @@ impl HostTask {
             header.is_some(),
             circuit,
         );
-        let stream = self.ctx.open_stream(stats, &ch, rx, rx_crypto, tx_crypto);
+        let stream = self.ctx.open_stream(stats, ch, rx, rx_crypto, tx_crypto);
         if self.accept_tx.send(stream).await.is_err() {
             return Err(ZitiError::Closed);
         }

@@ -17,14 +17,14 @@
 //! Layout: `wire` (framing and constants), `crypto` (kx + secretstream), `identity`, `der`, `ctrl`, `channel`,
 //! `conn` (streams and stats), `context` (dial), `listener` (bind/host), and the `net` adapters below.
 
-pub mod channel;
-pub mod conn;
-pub mod context;
+pub(crate) mod channel;
+pub(crate) mod conn;
+pub(crate) mod context;
 pub mod crypto;
-pub mod ctrl;
+pub(crate) mod ctrl;
 pub mod der;
-pub mod identity;
-pub mod listener;
+pub(crate) mod identity;
+pub(crate) mod listener;
 pub mod wire;
 
 use std::io;
@@ -32,7 +32,7 @@ use std::io;
 use async_trait::async_trait;
 
 pub use conn::{ConnInfo, ConnState, Direction, ZitiStream};
-pub use context::{Context, DialOptions};
+pub use context::Context;
 pub use identity::Identity;
 pub use listener::{ListenOptions, ZitiListener};
 

@@ -69,10 +69,6 @@ impl RouterChannel {
         self.closed.cancelled().await
     }
 
-    pub fn close(&self) {
-        self.closed.cancel();
-    }
-
     /// Smoothed round-trip latency.
     pub fn latency(&self) -> Duration {
         Duration::from_nanos(self.latency_ns.load(Ordering::Relaxed))

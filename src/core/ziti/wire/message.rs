@@ -218,7 +218,7 @@ pub fn decode(buf: &mut BytesMut) -> Result<Option<Message>, FrameError> {
 }
 
 /// Decode a headers section (`key i32 | len u32 | value` repeated). Later duplicates win, as in Go's map.
-pub fn decode_headers(data: &Bytes) -> Result<BTreeMap<i32, Bytes>, FrameError> {
+fn decode_headers(data: &Bytes) -> Result<BTreeMap<i32, Bytes>, FrameError> {
     let mut out = BTreeMap::new();
     let mut i = 0usize;
     let mut count = 0usize;

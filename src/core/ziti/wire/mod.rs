@@ -15,6 +15,4 @@ mod consts;
 mod message;
 
 pub use consts::*;
-pub use message::{
-    conn_inspect_response, decode, decode_headers, split_multipart, FrameError, Message,
-};
+pub use message::{conn_inspect_response, decode, split_multipart, FrameError, Message};
