@@ -19,13 +19,13 @@ use serde::Deserialize;
 use crate::core::redact::token_prefix;
 
 /// The endpoint used when nothing else is configured.
-pub const DEFAULT_API_ENDPOINT: &str = "https://api-v2.zrok.io";
+const DEFAULT_API_ENDPOINT: &str = "https://api-v2.zrok.io";
 /// Environment variable overriding the configured endpoint (ignored once the environment is enabled).
-pub const API_ENDPOINT_VAR: &str = "ZROK2_API_ENDPOINT";
+const API_ENDPOINT_VAR: &str = "ZROK2_API_ENDPOINT";
 /// Metadata version written by the Go CLI.
-pub const METADATA_VERSION: &str = "v0.4";
+const METADATA_VERSION: &str = "v0.4";
 /// Metadata version label used by the Python SDK (tolerated when reading).
-pub const METADATA_VERSION_PY: &str = "v2.0";
+const METADATA_VERSION_PY: &str = "v2.0";
 
 /// Where the API endpoint came from (labels as printed by `zrok2 status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +160,7 @@ pub struct Root {
 }
 
 /// `$HOME/.zrok2`, or `None` when `HOME` is unset or empty.
-pub fn default_root_dir() -> Option<PathBuf> {
+fn default_root_dir() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
     Some(PathBuf::from(home).join(".zrok2"))
 }
@@ -283,7 +283,8 @@ impl Root {
         self.config.as_ref()
     }
 
-    pub fn is_enabled(&self) -> bool {
+    #[cfg(test)]
+    fn is_enabled(&self) -> bool {
         self.environment.is_some()
     }
 
@@ -302,12 +303,7 @@ impl Root {
 
     /// The OpenZiti identity file of the environment (`identities/environment.json`).
     pub fn identity_path(&self) -> PathBuf {
-        self.identity_path_named("environment")
-    }
-
-    /// `identities/<name>.json`.
-    pub fn identity_path_named(&self, name: &str) -> PathBuf {
-        self.path.join("identities").join(format!("{name}.json"))
+        self.path.join("identities").join("environment.json")
     }
 
     /// The API endpoint, resolved like `zrok2` (later rules win): built-in default, `config.json`,

@@ -60,8 +60,8 @@ pub struct InvalidShareName {
 }
 
 impl ShareName {
-    pub const MIN_LEN: usize = 3;
-    pub const MAX_LEN: usize = 32;
+    const MIN_LEN: usize = 3;
+    const MAX_LEN: usize = 32;
 
     /// Check a name before any request is made.
     pub fn parse(name: &str) -> Result<ShareName, InvalidShareName> {

@@ -138,7 +138,8 @@ impl ZrokClient {
     }
 
     /// `{scheme}://{host}[:port]/api/v2`.
-    pub fn base_url(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn base_url(&self) -> &str {
         self.base.as_str()
     }
 

@@ -54,23 +54,21 @@ pub use overview::{EnvironmentInfo, EnvironmentOverview, Frontend, Overview};
 pub use shares::{Share, ShareQuery};
 
 /// The media type of the zrok v2 API.
-pub const MEDIA_TYPE: &str = "application/zrok.v1+json";
+pub(crate) const MEDIA_TYPE: &str = "application/zrok.v1+json";
 /// The version this client reports in `POST /clientVersionCheck` (the controller's default pattern
 /// accepts `^(refs/(heads|tags)/)?v2\.0`).
-pub const CLIENT_VERSION: &str = concat!("v2.0.4 [mcpz ", env!("CARGO_PKG_VERSION"), "]");
+pub(crate) const CLIENT_VERSION: &str = concat!("v2.0.4 [mcpz ", env!("CARGO_PKG_VERSION"), "]");
 /// Default per-call timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest response body accepted.
-pub const MAX_BODY: usize = 16 << 20;
+pub(crate) const MAX_BODY: usize = 16 << 20;
 
 /// Share modes, backend modes and permission modes as the API spells them.
-pub mod modes {
-    pub const SHARE_PRIVATE: &str = "private";
-    pub const SHARE_PUBLIC: &str = "public";
-    pub const BACKEND_PROXY: &str = "proxy";
-    pub const PERMISSION_OPEN: &str = "open";
-    pub const PERMISSION_CLOSED: &str = "closed";
-    pub const AUTH_NONE: &str = "none";
+pub(crate) mod modes {
+    pub(crate) const SHARE_PRIVATE: &str = "private";
+    pub(crate) const BACKEND_PROXY: &str = "proxy";
+    pub(crate) const PERMISSION_OPEN: &str = "open";
+    pub(crate) const AUTH_NONE: &str = "none";
 }
 
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
