@@ -247,7 +247,9 @@ impl ZitiStream {
     }
 
     /// Fail reads with `TimedOut` when no data arrives for this long (`None`: wait forever, the default).
-    pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
+    /// Only the tests set one today.
+    #[cfg(test)]
+    pub(crate) fn set_read_timeout(&mut self, limit: Option<Duration>) {
         self.read_timeout = Deadline { limit, sleep: None };
     }
 

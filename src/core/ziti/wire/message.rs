@@ -10,7 +10,7 @@ use super::{
 };
 
 /// Answer to a router's ConnInspectRequest (sdk-golang `NewConnInspectResponse(0, type, state)` + `ReplyTo`).
-pub fn conn_inspect_response(req: &Message, conn_type: u8, state_json: String) -> Message {
+pub(crate) fn conn_inspect_response(req: &Message, conn_type: u8, state_json: String) -> Message {
     let mut r = Message::new(ct::CONN_INSPECT_RESPONSE_WIRE, state_json.into_bytes());
     r.put_u32(hdr::CONN_ID, 0)
         .put_byte(hdr::CONN_TYPE, conn_type)
@@ -49,7 +49,7 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(content_type: i32, body: impl Into<Bytes>) -> Self {
+    pub(crate) fn new(content_type: i32, body: impl Into<Bytes>) -> Self {
         Message {
             content_type,
             sequence: 0,
@@ -58,66 +58,66 @@ impl Message {
         }
     }
 
-    pub fn put(&mut self, key: i32, value: impl Into<Bytes>) -> &mut Self {
+    pub(crate) fn put(&mut self, key: i32, value: impl Into<Bytes>) -> &mut Self {
         self.headers.insert(key, value.into());
         self
     }
-    pub fn put_u32(&mut self, key: i32, v: u32) -> &mut Self {
+    pub(crate) fn put_u32(&mut self, key: i32, v: u32) -> &mut Self {
         self.put(key, Bytes::copy_from_slice(&v.to_le_bytes()))
     }
-    pub fn put_u64(&mut self, key: i32, v: u64) -> &mut Self {
+    pub(crate) fn put_u64(&mut self, key: i32, v: u64) -> &mut Self {
         self.put(key, Bytes::copy_from_slice(&v.to_le_bytes()))
     }
-    pub fn put_u16(&mut self, key: i32, v: u16) -> &mut Self {
+    pub(crate) fn put_u16(&mut self, key: i32, v: u16) -> &mut Self {
         self.put(key, Bytes::copy_from_slice(&v.to_le_bytes()))
     }
-    pub fn put_bool(&mut self, key: i32, v: bool) -> &mut Self {
+    pub(crate) fn put_bool(&mut self, key: i32, v: bool) -> &mut Self {
         self.put(key, Bytes::from_static(if v { &[1] } else { &[0] }))
     }
-    pub fn put_byte(&mut self, key: i32, v: u8) -> &mut Self {
+    pub(crate) fn put_byte(&mut self, key: i32, v: u8) -> &mut Self {
         self.put(key, Bytes::copy_from_slice(&[v]))
     }
 
     /// Our end-to-end public key and its crypto method (libsodium).
-    pub fn put_public_key(&mut self, key: [u8; 32]) -> &mut Self {
+    pub(crate) fn put_public_key(&mut self, key: [u8; 32]) -> &mut Self {
         self.put(hdr::PUBLIC_KEY, key.to_vec())
             .put_byte(hdr::CRYPTO_METHOD, CRYPTO_METHOD_LIBSODIUM)
     }
 
-    pub fn get(&self, key: i32) -> Option<&Bytes> {
+    pub(crate) fn get(&self, key: i32) -> Option<&Bytes> {
         self.headers.get(&key)
     }
     /// A u32 header; `None` if absent or not exactly 4 bytes (as channel's `GetUint32Header`).
-    pub fn get_u32(&self, key: i32) -> Option<u32> {
+    pub(crate) fn get_u32(&self, key: i32) -> Option<u32> {
         let b = self.headers.get(&key)?;
         let a: [u8; 4] = b.as_ref().try_into().ok()?;
         Some(u32::from_le_bytes(a))
     }
-    pub fn get_u64(&self, key: i32) -> Option<u64> {
+    pub(crate) fn get_u64(&self, key: i32) -> Option<u64> {
         let b = self.headers.get(&key)?;
         let a: [u8; 8] = b.as_ref().try_into().ok()?;
         Some(u64::from_le_bytes(a))
     }
     /// A bool header: present and first byte == 1 (as channel's `GetBoolHeader`).
-    pub fn get_bool(&self, key: i32) -> Option<bool> {
+    pub(crate) fn get_bool(&self, key: i32) -> Option<bool> {
         self.headers.get(&key).map(|b| b.first() == Some(&1))
     }
-    pub fn get_byte(&self, key: i32) -> Option<u8> {
+    pub(crate) fn get_byte(&self, key: i32) -> Option<u8> {
         self.headers.get(&key).and_then(|b| b.first().copied())
     }
-    pub fn get_str(&self, key: i32) -> Option<String> {
+    pub(crate) fn get_str(&self, key: i32) -> Option<String> {
         self.headers
             .get(&key)
             .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
     /// The sequence this message answers, if it is a reply.
-    pub fn reply_for(&self) -> Option<i32> {
+    pub(crate) fn reply_for(&self) -> Option<i32> {
         self.get_u32(hdr::REPLY_FOR).map(|v| v as i32)
     }
 
     /// Make this a reply to `req`: set reply-for and copy the reflected headers (channel `Message.ReplyTo`).
-    pub fn reply_to(&mut self, req: &Message) -> &mut Self {
+    pub(crate) fn reply_to(&mut self, req: &Message) -> &mut Self {
         self.put_u32(hdr::REPLY_FOR, req.sequence as u32);
         for (k, v) in req.headers.range(hdr::REFLECTED_MIN..=hdr::REFLECTED_MAX) {
             self.headers.insert(*k, v.clone());
@@ -126,7 +126,7 @@ impl Message {
     }
 
     /// Encoded length, or an error if a length does not fit the wire's 32-bit fields.
-    pub fn encoded_len(&self) -> Result<usize, FrameError> {
+    fn encoded_len(&self) -> Result<usize, FrameError> {
         let mut n = FIXED_LEN;
         for v in self.headers.values() {
             if v.len() > i32::MAX as usize {
@@ -144,7 +144,7 @@ impl Message {
     }
 
     /// Append the wire form to `out`.
-    pub fn encode(&self, out: &mut BytesMut) -> Result<(), FrameError> {
+    pub(crate) fn encode(&self, out: &mut BytesMut) -> Result<(), FrameError> {
         let total = self.encoded_len()?;
         let headers_len = total - FIXED_LEN - self.body.len();
         if headers_len > i32::MAX as usize {

@@ -15,4 +15,5 @@ mod consts;
 mod message;
 
 pub use consts::*;
-pub use message::{conn_inspect_response, decode, split_multipart, FrameError, Message};
+pub(crate) use message::conn_inspect_response;
+pub use message::{decode, split_multipart, FrameError, Message};
