@@ -37,7 +37,7 @@ pub(crate) const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// mcpz extension: idle client sessions are closed after this long.
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// mcpz extension: largest JSON-RPC message accepted, in bytes (16 MiB).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Same default as the Go gateway's `DefaultOrchestratorConfig`.
 pub(crate) const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
 pub(crate) const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);

@@ -85,7 +85,7 @@ pub struct Environment {
 
 impl Environment {
     /// The account token (send as `X-TOKEN`; never log it).
-    pub fn account_token(&self) -> &str {
+    pub(crate) fn account_token(&self) -> &str {
         &self.account_token
     }
     /// The environment's Ziti identity id (`envZId`).

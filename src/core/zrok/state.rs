@@ -29,7 +29,7 @@ pub struct GatewayKey(String);
 
 impl GatewayKey {
     /// Key for a gateway started from this config file (canonical path, FNV-1a hashed).
-    pub fn from_config_path(path: &Path) -> GatewayKey {
+    pub(crate) fn from_config_path(path: &Path) -> GatewayKey {
         let p = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         GatewayKey(format!(
             "config-{:016x}",
@@ -150,7 +150,7 @@ pub struct ShareRegistry {
 impl ShareRegistry {
     /// `$XDG_STATE_HOME/mcpz/shares.json` (if `XDG_STATE_HOME` is an absolute path), else
     /// `$HOME/.local/state/mcpz/shares.json`.
-    pub fn default_path() -> Option<PathBuf> {
+    pub(crate) fn default_path() -> Option<PathBuf> {
         if let Some(x) = std::env::var_os("XDG_STATE_HOME") {
             let x = PathBuf::from(x);
             if x.is_absolute() {
@@ -210,7 +210,7 @@ impl ShareRegistry {
     }
 
     /// Forget a share (after deleting it, or when it was already gone).
-    pub fn forget(&self, share_token: &str) -> io::Result<()> {
+    pub(crate) fn forget(&self, share_token: &str) -> io::Result<()> {
         self.update(|data| {
             let before = data.shares.len();
             data.shares

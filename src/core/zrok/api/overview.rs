@@ -21,7 +21,7 @@ impl Overview {
         self.environments.iter().flat_map(|e| e.shares.iter())
     }
     /// Every frontend (access) held by the account's environments.
-    pub fn frontends(&self) -> impl Iterator<Item = &Frontend> {
+    pub(crate) fn frontends(&self) -> impl Iterator<Item = &Frontend> {
         self.environments.iter().flat_map(|e| e.frontends.iter())
     }
     pub fn find_share(&self, share_token: &str) -> Option<&Share> {
