@@ -1,7 +1,9 @@
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
-use crate::core::state::ToolFilter as F;
+use crate::core::state::{ToolFilter as F, TransportKind};
 
 fn env(name: &str) -> Option<String> {
     match name {

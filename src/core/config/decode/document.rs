@@ -4,9 +4,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::super::error::{ConfigError, ConfigErrors, Location, Warning};
+use super::super::model::DEFAULT_SEPARATOR;
 use super::super::values::parse_size;
 use super::super::yaml::{self, Kind, Node, Parsed};
-use super::super::{Aggregator, Config, Orchestrator, DEFAULT_SEPARATOR};
+use super::super::{Aggregator, Config, Orchestrator};
 use super::backend::decode_backend;
 use super::keys::{
     name_char_ok, KeyContext, AGGREGATOR_KEYS, CONNECTION_KEYS, NAME_CHARS, ORCHESTRATOR_KEYS,
