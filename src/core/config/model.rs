@@ -33,7 +33,7 @@ pub struct Config {
     /// Orchestrator IPC (used only together with `share_token`, as in the Go gateway).
     pub orchestrator: Option<Orchestrator>,
     pub log_file: Option<PathBuf>,
-    /// File name used in messages (the path as given to [`load`], or the `source` given to [`parse`]).
+    /// File name used in messages (the path as given to [`load`](super::load), or the `source` given to [`parse`](super::parse)).
     pub source: String,
 }
 

@@ -112,7 +112,7 @@ impl ZrokClient {
         ZrokClient::new(&endpoint.url, env.account_token())
     }
 
-    /// Per-call timeout (connect + request + response body). Default [`DEFAULT_TIMEOUT`].
+    /// Per-call timeout (connect + request + response body). Default 30 s.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<ZrokClient, ApiError> {
         self.timeout = timeout;
         self.http = self.build_http()?;
