@@ -5,48 +5,97 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-/// A failed API call. `op` names the operation (share tokens appear only as a prefix); `message`
-/// is the controller's message (possibly empty: many handler errors have no body).
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("invalid zrok API endpoint '{endpoint}': {reason}")]
-    InvalidEndpoint { endpoint: String, reason: String },
-    #[error("zrok controller rejected client version '{version}'{}", msg(message))]
-    VersionRejected { version: String, message: String },
-    #[error("{op}: bad request (400){}", msg(message))]
-    BadRequest { op: String, message: String },
-    #[error("{op}: unauthorized (401){}", msg(message))]
-    Unauthorized { op: String, message: String },
-    #[error("{op}: not found (404){}", msg(message))]
-    NotFound { op: String, message: String },
-    #[error("{op}: conflict (409){}", msg(message))]
-    Conflict { op: String, message: String },
-    #[error("{op}: unsupported media type (415){}", msg(message))]
-    UnsupportedMediaType { op: String, message: String },
-    #[error("{op}: invalid request (422){}", msg(message))]
-    Unprocessable { op: String, message: String },
-    #[error("{op}: zrok controller error ({status}){}", msg(message))]
-    Server {
-        op: String,
-        status: u16,
-        message: String,
-    },
-    #[error("{op}: unexpected HTTP status {status}{}", msg(message))]
-    UnexpectedStatus {
-        op: String,
-        status: u16,
-        message: String,
-    },
-    #[error("{op}: no answer from the zrok controller within {}s", after.as_secs_f32())]
-    Timeout { op: String, after: Duration },
-    #[error("{op}: cannot reach the zrok controller at {endpoint}: {message}")]
-    Transport {
-        op: String,
-        endpoint: String,
-        message: String,
-    },
-    #[error("{op}: unexpected response from the zrok controller: {message}")]
-    Decode { op: String, message: String },
+/// Declares [`ApiError`] with one variant per row `Variant = status, "what"` (the errors named
+/// after an HTTP status), and the status mappings that must agree with those rows.
+macro_rules! api_error {
+    ($($variant:ident = $status:literal, $what:literal;)*) => {
+        /// A failed API call. `op` names the operation (share tokens appear only as a prefix);
+        /// `message` is the controller's message (possibly empty: many handler errors have no body).
+        #[derive(Debug, thiserror::Error)]
+        pub enum ApiError {
+            #[error("invalid zrok API endpoint '{endpoint}': {reason}")]
+            InvalidEndpoint { endpoint: String, reason: String },
+            #[error("zrok controller rejected client version '{version}'{}", msg(message))]
+            VersionRejected { version: String, message: String },
+            $(
+                #[doc = concat!("HTTP ", $status, ": ", $what, ".")]
+                #[error("{op}: {} ({}){}", $what, $status, msg(message))]
+                $variant { op: String, message: String },
+            )*
+            #[error("{op}: zrok controller error ({status}){}", msg(message))]
+            Server {
+                op: String,
+                status: u16,
+                message: String,
+            },
+            #[error("{op}: unexpected HTTP status {status}{}", msg(message))]
+            UnexpectedStatus {
+                op: String,
+                status: u16,
+                message: String,
+            },
+            #[error("{op}: no answer from the zrok controller within {}s", after.as_secs_f32())]
+            Timeout { op: String, after: Duration },
+            #[error("{op}: cannot reach the zrok controller at {endpoint}: {message}")]
+            Transport {
+                op: String,
+                endpoint: String,
+                message: String,
+            },
+            #[error("{op}: unexpected response from the zrok controller: {message}")]
+            Decode { op: String, message: String },
+        }
+
+        impl ApiError {
+            /// The HTTP status, for errors that carry one.
+            pub fn status(&self) -> Option<u16> {
+                match self {
+                    ApiError::VersionRejected { .. } => Some(400),
+                    $(ApiError::$variant { .. } => Some($status),)*
+                    ApiError::Server { status, .. } | ApiError::UnexpectedStatus { status, .. } => {
+                        Some(*status)
+                    }
+                    _ => None,
+                }
+            }
+
+            /// The controller's message, if the error carries one.
+            pub fn message(&self) -> Option<&str> {
+                match self {
+                    $(ApiError::$variant { message, .. })|*
+                    | ApiError::VersionRejected { message, .. }
+                    | ApiError::Server { message, .. }
+                    | ApiError::UnexpectedStatus { message, .. } => Some(message),
+                    _ => None,
+                }
+            }
+
+            pub(super) fn from_status(op: String, status: StatusCode, message: String) -> ApiError {
+                match status.as_u16() {
+                    $($status => ApiError::$variant { op, message },)*
+                    s @ 500..=599 => ApiError::Server {
+                        op,
+                        status: s,
+                        message,
+                    },
+                    s => ApiError::UnexpectedStatus {
+                        op,
+                        status: s,
+                        message,
+                    },
+                }
+            }
+        }
+    };
+}
+
+api_error! {
+    BadRequest = 400, "bad request";
+    Unauthorized = 401, "unauthorized";
+    NotFound = 404, "not found";
+    Conflict = 409, "conflict";
+    UnsupportedMediaType = 415, "unsupported media type";
+    Unprocessable = 422, "invalid request";
 }
 
 fn msg(m: &str) -> String {
@@ -54,59 +103,6 @@ fn msg(m: &str) -> String {
         String::new()
     } else {
         format!(": {m}")
-    }
-}
-
-impl ApiError {
-    /// The HTTP status, for errors that carry one.
-    pub fn status(&self) -> Option<u16> {
-        Some(match self {
-            ApiError::VersionRejected { .. } | ApiError::BadRequest { .. } => 400,
-            ApiError::Unauthorized { .. } => 401,
-            ApiError::NotFound { .. } => 404,
-            ApiError::Conflict { .. } => 409,
-            ApiError::UnsupportedMediaType { .. } => 415,
-            ApiError::Unprocessable { .. } => 422,
-            ApiError::Server { status, .. } | ApiError::UnexpectedStatus { status, .. } => *status,
-            _ => return None,
-        })
-    }
-
-    /// The controller's message, if the error carries one.
-    pub fn message(&self) -> Option<&str> {
-        match self {
-            ApiError::VersionRejected { message, .. }
-            | ApiError::BadRequest { message, .. }
-            | ApiError::Unauthorized { message, .. }
-            | ApiError::NotFound { message, .. }
-            | ApiError::Conflict { message, .. }
-            | ApiError::UnsupportedMediaType { message, .. }
-            | ApiError::Unprocessable { message, .. }
-            | ApiError::Server { message, .. }
-            | ApiError::UnexpectedStatus { message, .. } => Some(message),
-            _ => None,
-        }
-    }
-
-    pub(super) fn from_status(op: String, status: StatusCode, message: String) -> ApiError {
-        match status.as_u16() {
-            400 => ApiError::BadRequest { op, message },
-            401 => ApiError::Unauthorized { op, message },
-            404 => ApiError::NotFound { op, message },
-            409 => ApiError::Conflict { op, message },
-            415 => ApiError::UnsupportedMediaType { op, message },
-            422 => ApiError::Unprocessable { op, message },
-            s @ 500..=599 => ApiError::Server {
-                op,
-                status: s,
-                message,
-            },
-            s => ApiError::UnexpectedStatus {
-                op,
-                status: s,
-                message,
-            },
-        }
     }
 }
 
@@ -135,5 +131,43 @@ pub(super) fn error_message(body: &[u8]) -> String {
         t
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages, statuses and controller messages of the status-named errors.
+    #[test]
+    fn status_errors() {
+        let e = |status: u16, message: &str| {
+            let status = StatusCode::from_u16(status).unwrap();
+            ApiError::from_status("list shares".into(), status, message.into())
+        };
+        let shown: Vec<String> = [400, 401, 404, 409, 415, 422, 503, 302]
+            .map(|s| e(s, "").to_string())
+            .into();
+        assert_eq!(
+            shown.join("|"),
+            "list shares: bad request (400)|list shares: unauthorized (401)|\
+             list shares: not found (404)|list shares: conflict (409)|\
+             list shares: unsupported media type (415)|list shares: invalid request (422)|\
+             list shares: zrok controller error (503)|list shares: unexpected HTTP status 302"
+        );
+        let nf = e(404, "no such share");
+        assert_eq!(
+            nf.to_string(),
+            "list shares: not found (404): no such share"
+        );
+        assert_eq!(
+            (nf.status(), nf.message()),
+            (Some(404), Some("no such share"))
+        );
+        let v = ApiError::VersionRejected {
+            version: "v9".into(),
+            message: String::new(),
+        };
+        assert_eq!((v.status(), v.message()), (Some(400), Some("")));
     }
 }
