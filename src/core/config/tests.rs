@@ -1,7 +1,9 @@
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
-use crate::core::live::state::ToolFilter as F;
+use crate::core::live::state::{ToolFilter as F, TransportKind};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -62,7 +64,6 @@ fn defaults_applied() {
     let b = &c.backends[0];
     assert_eq!(b.id, "fs");
     assert_eq!(b.name, None);
-    assert_eq!(b.display_name(), "fs");
     assert_eq!(b.tools, ToolFilter::none());
     assert_eq!(
         b.transport,
@@ -83,7 +84,7 @@ fn go_example_equivalent() {
     assert_eq!(c.backends.len(), 2);
     let fs = &c.backends[0];
     assert_eq!(fs.id, "filesystem");
-    assert_eq!(fs.display_name(), "Filesystem Tools");
+    assert_eq!(fs.name.as_deref(), Some("Filesystem Tools"));
     assert_eq!(fs.tools.mode, FilterMode::Allow);
     assert_eq!(
         fs.tools.check("read_file"),
@@ -134,25 +135,17 @@ fn remote_backends() {
             share_token: "xyz789abc".into()
         }
     );
-    match &c.backends[1].transport {
+    // Go's default protocol is SSE.
+    assert_eq!(
+        c.backends[1].transport,
         Transport::Http {
-            endpoint,
-            protocol,
-            headers,
-            tls,
-            allow_insecure,
-        } => {
-            assert_eq!(endpoint.as_str(), "https://mcp.example.com/sse");
-            assert_eq!(*protocol, HttpProtocol::Sse, "Go's default protocol is SSE");
-            assert_eq!(
-                headers.get("Authorization").unwrap(),
-                "Bearer api-secret-value"
-            );
-            assert_eq!(*tls, None);
-            assert!(!allow_insecure);
+            endpoint: "https://mcp.example.com/sse".parse().unwrap(),
+            protocol: HttpProtocol::Sse,
+            headers: [("Authorization".into(), "Bearer api-secret-value".into())].into(),
+            tls: None,
+            allow_insecure: false,
         }
-        t => panic!("{t:?}"),
-    }
+    );
     match &c.backends[2].transport {
         Transport::Http { protocol, tls, .. } => {
             assert_eq!(*protocol, HttpProtocol::Streamable);

@@ -153,40 +153,6 @@ fn too_large(orig: &str) -> String {
     format!("duration '{orig}' is too large")
 }
 
-/// Formats a duration in Go's style (`1m30s`, `500ms`, `0s`), for messages and docs.
-pub fn format_duration(d: Duration) -> String {
-    let n = d.as_nanos();
-    if n == 0 {
-        return "0s".into();
-    }
-    if n < 1_000_000_000 {
-        return if n.is_multiple_of(1_000_000) {
-            format!("{}ms", n / 1_000_000)
-        } else if n.is_multiple_of(1_000) {
-            format!("{}us", n / 1_000)
-        } else {
-            format!("{n}ns")
-        };
-    }
-    let secs = d.as_secs();
-    let sub = d.subsec_nanos();
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if sub == 0 {
-        out.push_str(&format!("{s}s"));
-    } else {
-        let frac = format!("{sub:09}");
-        out.push_str(&format!("{s}.{}s", frac.trim_end_matches('0')));
-    }
-    out
-}
-
 /// Parses a byte size: a plain number of bytes (`16777216`) or a number with a unit:
 /// `B`, `KiB`/`MiB`/`GiB` (1024-based), `KB`/`MB`/`GB` (1000-based); units are case-insensitive and
 /// may follow a space (`16MiB`, `512 KiB`).
@@ -316,15 +282,6 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad:?} should fail");
         }
         assert!(parse_duration("30").unwrap_err().contains("missing unit"));
-    }
-
-    #[test]
-    fn duration_format() {
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_secs(1800)), "30m0s");
-        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 
     #[test]

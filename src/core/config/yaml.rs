@@ -71,6 +71,28 @@ pub(crate) struct BuildError {
     pub col: Option<usize>,
 }
 
+impl BuildError {
+    /// A problem with the document as a whole (no field path).
+    pub(crate) fn at(line: usize, col: Option<usize>, message: impl Into<String>) -> Self {
+        BuildError {
+            field: String::new(),
+            message: message.into(),
+            line,
+            col,
+        }
+    }
+
+    /// A problem at the key `field` on `line`.
+    fn field(field: String, line: usize, message: impl Into<String>) -> Self {
+        BuildError {
+            field,
+            message: message.into(),
+            line,
+            col: None,
+        }
+    }
+}
+
 pub(crate) enum Parsed {
     /// Empty document (or only comments).
     Empty,
@@ -135,12 +157,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
             Ok(x) => x,
             Err(e) => {
                 let m = e.marker();
-                return Err(vec![BuildError {
-                    field: String::new(),
-                    message: format!("YAML syntax error: {}", e.info()),
-                    line: m.line().max(1),
-                    col: Some(m.col() + 1),
-                }]);
+                return Err(vec![BuildError::at(
+                    m.line().max(1),
+                    Some(m.col() + 1),
+                    format!("YAML syntax error: {}", e.info()),
+                )]);
             }
         };
         let line = mark.line().max(1);
@@ -153,14 +174,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
             Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
-                    errors.push(BuildError {
-                        field: String::new(),
-                        message:
-                            "more than one YAML document ('---'); a config file holds exactly one"
-                                .into(),
+                    errors.push(BuildError::at(
                         line,
-                        col: None,
-                    });
+                        None,
+                        "more than one YAML document ('---'); a config file holds exactly one",
+                    ));
                     return Err(errors);
                 }
                 continue;
@@ -169,12 +187,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
                 Some((n, size)) => {
                     nodes += size;
                     if nodes > MAX_NODES {
-                        return Err(vec![BuildError {
-                            field: String::new(),
-                            message: format!("document too large: more than {MAX_NODES} values after expanding aliases"),
-                            line,
-                            col: Some(col),
-                        }]);
+                        return Err(vec![BuildError::at(line, Some(col), format!("document too large: more than {MAX_NODES} values after expanding aliases"))]);
                     }
                     let mut n = n.clone();
                     n.line = line;
@@ -182,12 +195,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
                     n
                 }
                 None => {
-                    return Err(vec![BuildError {
-                        field: String::new(),
-                        message: "YAML syntax error: unknown anchor".into(),
+                    return Err(vec![BuildError::at(
                         line,
-                        col: Some(col),
-                    }])
+                        Some(col),
+                        "YAML syntax error: unknown anchor",
+                    )])
                 }
             },
             Event::Scalar(text, style, anchor, tag) => {
@@ -209,12 +221,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 nodes += 1;
                 if stack.len() >= MAX_DEPTH {
-                    return Err(vec![BuildError {
-                        field: String::new(),
-                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                    return Err(vec![BuildError::at(
                         line,
-                        col: Some(col),
-                    }]);
+                        Some(col),
+                        format!("nesting deeper than {MAX_DEPTH} levels"),
+                    )]);
                 }
                 let path = match stack.last() {
                     None => String::new(),
@@ -303,13 +314,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
                     }
                     Kind::Null => *pending = Some((Some(String::new()), value.line, true)),
                     _ => {
-                        errors.push(BuildError {
-                            field: path.clone(),
-                            message: "mapping keys must be plain strings, not lists or mappings"
-                                .into(),
-                            line: value.line,
-                            col: None,
-                        });
+                        errors.push(BuildError::field(
+                            path.clone(),
+                            value.line,
+                            "mapping keys must be plain strings, not lists or mappings",
+                        ));
                         *pending = Some((None, value.line, false));
                     }
                 },
@@ -318,12 +327,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
                     if key == "<<" && key_plain {
                         merges.push(value);
                     } else if let Some(first) = first_seen.get(&key) {
-                        errors.push(BuildError {
-                            field: child_path(path, &key),
-                            message: format!("duplicate key (first defined on line {first})"),
-                            line: key_line,
-                            col: None,
-                        });
+                        errors.push(BuildError::field(
+                            child_path(path, &key),
+                            key_line,
+                            format!("duplicate key (first defined on line {first})"),
+                        ));
                     } else {
                         first_seen.insert(key.clone(), key_line);
                         entries.push(Entry {
@@ -336,12 +344,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, Vec<BuildError>> {
             },
         }
         if nodes > MAX_NODES {
-            return Err(vec![BuildError {
-                field: String::new(),
-                message: format!("document too large: more than {MAX_NODES} values"),
+            return Err(vec![BuildError::at(
                 line,
-                col: Some(col),
-            }]);
+                Some(col),
+                format!("document too large: more than {MAX_NODES} values"),
+            )]);
         }
     }
 
@@ -371,12 +378,11 @@ fn apply_merge(entries: &mut Vec<Entry>, merge: Node, path: &str, errors: &mut V
                     }
                 }
             }
-            _ => errors.push(BuildError {
-                field: child_path(path, "<<"),
-                message: "merge key '<<' needs a mapping or a list of mappings".into(),
+            _ => errors.push(BuildError::field(
+                child_path(path, "<<"),
                 line,
-                col: None,
-            }),
+                "merge key '<<' needs a mapping or a list of mappings",
+            )),
         }
     }
 }

@@ -70,14 +70,9 @@ pub enum Direction {
 /// Live counters of one connection, shared with the context's registry.
 #[derive(Debug)]
 pub struct ConnStats {
-    pub conn_id: u32,
-    pub service: String,
-    pub router: String,
-    pub direction: Direction,
-    /// Dialing identity (accepted connections) or empty.
-    pub peer: String,
-    pub encrypted: bool,
-    pub circuit_id: String,
+    /// What does not change. Its `bytes_in`, `bytes_out` and `state` are not kept up to date:
+    /// [`ConnStats::info`] reads the live counters below.
+    fixed: ConnInfo,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     state: AtomicU8,
@@ -90,6 +85,7 @@ pub struct ConnInfo {
     pub service: String,
     pub router: String,
     pub direction: Direction,
+    /// Dialing identity (accepted connections) or empty.
     pub peer: String,
     pub encrypted: bool,
     pub circuit_id: String,
@@ -109,17 +105,25 @@ impl ConnStats {
         circuit_id: String,
     ) -> Self {
         ConnStats {
-            conn_id,
-            service: service.to_string(),
-            router: router.to_string(),
-            direction,
-            peer,
-            encrypted,
-            circuit_id,
+            fixed: ConnInfo {
+                conn_id,
+                service: service.to_string(),
+                router: router.to_string(),
+                direction,
+                peer,
+                encrypted,
+                circuit_id,
+                bytes_in: 0,
+                bytes_out: 0,
+                state: ConnState::Connected,
+            },
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             state: AtomicU8::new(ConnState::Connected as u8),
         }
+    }
+    pub(crate) fn conn_id(&self) -> u32 {
+        self.fixed.conn_id
     }
     pub fn state(&self) -> ConnState {
         ConnState::from_u8(self.state.load(Ordering::Relaxed))
@@ -129,16 +133,10 @@ impl ConnStats {
     }
     pub fn info(&self) -> ConnInfo {
         ConnInfo {
-            conn_id: self.conn_id,
-            service: self.service.clone(),
-            router: self.router.clone(),
-            direction: self.direction,
-            peer: self.peer.clone(),
-            encrypted: self.encrypted,
-            circuit_id: self.circuit_id.clone(),
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
             state: self.state(),
+            ..self.fixed.clone()
         }
     }
 }
@@ -165,10 +163,9 @@ pub struct ZitiStream {
     stats: Arc<ConnStats>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
     read_timeout: Deadline,
-    write_timeout: Deadline,
 }
 
-/// An optional idle timeout for one direction: armed when an operation has to wait, cleared when it completes.
+/// An optional idle timeout for reads: armed when a read has to wait, cleared when it completes.
 #[derive(Default)]
 struct Deadline {
     limit: Option<Duration>,
@@ -189,13 +186,33 @@ impl Deadline {
     fn reset(&mut self) {
         self.sleep = None;
     }
+    /// For an operation that has to wait: `Pending`, or once the wait has lasted longer than the
+    /// limit, a `TimedOut` error saying `what` timed out.
+    fn poll_wait<T>(&mut self, cx: &mut TaskContext<'_>, what: &str) -> Poll<io::Result<T>> {
+        if self.poll_expired(cx).is_ready() {
+            self.reset();
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("ziti: {what} timed out"),
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+/// A write that cannot be done: `BrokenPipe`.
+fn broken_pipe<T>(why: &str) -> Poll<io::Result<T>> {
+    Poll::Ready(Err(io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        why.to_string(),
+    )))
 }
 
 impl std::fmt::Debug for ZitiStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZitiStream")
             .field("conn_id", &self.conn_id)
-            .field("service", &self.stats.service)
+            .field("service", &self.stats.fixed.service)
             .field("router", &self.ch.name)
             .finish_non_exhaustive()
     }
@@ -226,18 +243,14 @@ impl ZitiStream {
             stats,
             on_drop,
             read_timeout: Deadline::default(),
-            write_timeout: Deadline::default(),
         }
     }
 
     /// Fail reads with `TimedOut` when no data arrives for this long (`None`: wait forever, the default).
-    pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
+    /// Only the tests set one today.
+    #[cfg(test)]
+    pub(crate) fn set_read_timeout(&mut self, limit: Option<Duration>) {
         self.read_timeout = Deadline { limit, sleep: None };
-    }
-
-    /// Fail writes with `TimedOut` when the router accepts nothing for this long (`None`: wait forever).
-    pub fn set_write_timeout(&mut self, limit: Option<Duration>) {
-        self.write_timeout = Deadline { limit, sleep: None };
     }
 
     pub fn conn_id(&self) -> u32 {
@@ -251,7 +264,7 @@ impl ZitiStream {
 
     /// The dialing identity for accepted connections (sdk-golang `SourceIdentifier`).
     pub fn peer(&self) -> &str {
-        &self.stats.peer
+        &self.stats.fixed.peer
     }
 
     fn data_msg(&self, body: Vec<u8>, flags: u32) -> Message {
@@ -318,8 +331,8 @@ impl ZitiStream {
             ct::CONN_INSPECT_REQUEST => {
                 // sdk-golang conn.go answers with ConnTypeDial for dialed and accepted connections alike.
                 let state = serde_json::json!({
-                    "id": self.conn_id, "serviceName": self.stats.service, "closed": false,
-                    "encrypted": self.stats.encrypted,
+                    "id": self.conn_id, "serviceName": self.stats.fixed.service, "closed": false,
+                    "encrypted": self.stats.fixed.encrypted,
                 });
                 self.ch.try_send(wire::conn_inspect_response(
                     &msg,
@@ -362,16 +375,7 @@ impl AsyncRead for ZitiStream {
             }
             let polled = match this.rx.poll_recv(cx) {
                 Poll::Ready(m) => m,
-                Poll::Pending => {
-                    if this.read_timeout.poll_expired(cx).is_ready() {
-                        this.read_timeout.reset();
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "ziti: read timed out",
-                        )));
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return this.read_timeout.poll_wait(cx, "read"),
             };
             this.read_timeout.reset();
             match polled {
@@ -398,16 +402,10 @@ impl ZitiStream {
     ) -> Poll<io::Result<usize>> {
         let this = self;
         if this.write_closed {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "ziti: write after shutdown",
-            )));
+            return broken_pipe("ziti: write after shutdown");
         }
         if this.remote_closed || this.ch.is_closed() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "ziti: connection closed",
-            )));
+            return broken_pipe("ziti: connection closed");
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
@@ -415,23 +413,10 @@ impl ZitiStream {
         }
         let reserved = match this.tx.poll_reserve(cx) {
             Poll::Ready(r) => r,
-            Poll::Pending => {
-                if this.write_timeout.poll_expired(cx).is_ready() {
-                    this.write_timeout.reset();
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "ziti: write timed out",
-                    )));
-                }
-                return Poll::Pending;
-            }
+            Poll::Pending => return Poll::Pending,
         };
-        this.write_timeout.reset();
         if reserved.is_err() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "ziti: router connection lost",
-            )));
+            return broken_pipe("ziti: router connection lost");
         }
         let n = total.min(MAX_CHUNK);
         let mut plain = Vec::with_capacity(n);
@@ -450,10 +435,7 @@ impl ZitiStream {
         };
         let msg = this.data_msg(body, 0);
         if this.tx.send_item(msg).is_err() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "ziti: router connection lost",
-            )));
+            return broken_pipe("ziti: router connection lost");
         }
         this.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
         Poll::Ready(Ok(n))

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{mpsc, Mutex as AsyncMutex};
 use tokio::task::JoinSet;
 
 use super::channel::RouterChannel;
@@ -19,9 +19,9 @@ use super::ZitiError;
 
 /// Options for `Context::dial_with`.
 #[derive(Debug, Clone)]
-pub struct DialOptions {
+pub(crate) struct DialOptions {
     /// Whole dial: controller look-ups, router connection, circuit set-up.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Default for DialOptions {
@@ -161,8 +161,17 @@ impl Context {
         }
     }
 
-    /// Register live counters; returns them and the drop hook that unregisters them.
-    pub(crate) fn track(&self, stats: ConnStats) -> (Arc<ConnStats>, Box<dyn FnOnce() + Send>) {
+    /// The stream of a new connection on `ch`, its counters registered with this context until it
+    /// is dropped.
+    pub(super) fn open_stream(
+        &self,
+        stats: ConnStats,
+        ch: &Arc<RouterChannel>,
+        rx: mpsc::Receiver<Message>,
+        rx_crypto: RxCrypto,
+        tx_crypto: Option<Encryptor>,
+    ) -> ZitiStream {
+        let conn_id = stats.conn_id();
         let key = self.inner.stats_seq.fetch_add(1, Ordering::Relaxed);
         let stats = Arc::new(stats);
         self.inner
@@ -179,7 +188,15 @@ impl Context {
                     .remove(&key);
             }
         });
-        (stats, hook)
+        ZitiStream::new(
+            conn_id,
+            ch.clone(),
+            rx,
+            rx_crypto,
+            tx_crypto,
+            stats,
+            Some(hook),
+        )
     }
 
     /// The channel to a router, connecting if needed.
@@ -316,7 +333,7 @@ impl Context {
         self.dial_with(service, &DialOptions::default()).await
     }
 
-    pub async fn dial_with(
+    pub(crate) async fn dial_with(
         &self,
         service: &str,
         opts: &DialOptions,
@@ -380,8 +397,7 @@ impl Context {
         let mut m = Message::new(ct::CONNECT, session.token.clone().into_bytes());
         m.put_u32(hdr::CONN_ID, conn_id);
         if let Some(kp) = &kp {
-            m.put(hdr::PUBLIC_KEY, kp.public().to_vec());
-            m.put_byte(hdr::CRYPTO_METHOD, CRYPTO_METHOD_LIBSODIUM);
+            m.put_public_key(kp.public());
         }
         m.put(hdr::CONNECTION_MARKER, marker().into_bytes());
         let reply = match ch.request(m, opts.timeout).await {
@@ -395,19 +411,8 @@ impl Context {
             ch.unregister(conn_id);
             Err(e)
         };
-        match reply.content_type {
-            ct::STATE_CONNECTED => {}
-            ct::STATE_CLOSED => {
-                return fail(ZitiError::DialFailed(super::ctrl::scrub(
-                    &String::from_utf8_lossy(&reply.body),
-                    &session.token,
-                )));
-            }
-            other => {
-                return fail(ZitiError::Protocol(format!(
-                    "unexpected answer {other} to connect"
-                )));
-            }
+        if let Err(e) = state_answer(&reply, "connect", &session.token, ZitiError::DialFailed) {
+            return fail(e);
         }
         let circuit = reply.get_str(hdr::CIRCUIT_ID).unwrap_or_default();
         let (rx_crypto, tx_crypto, header) = match &kp {
@@ -442,7 +447,7 @@ impl Context {
                 return fail(e);
             }
         }
-        let (stats, hook) = self.track(ConnStats::new(
+        let stats = ConnStats::new(
             conn_id,
             &svc.name,
             &ch.name,
@@ -450,16 +455,28 @@ impl Context {
             String::new(),
             kp.is_some(),
             circuit,
-        ));
-        Ok(ZitiStream::new(
-            conn_id,
-            ch.clone(),
-            rx,
-            rx_crypto,
-            tx_crypto,
-            stats,
-            Some(hook),
-        ))
+        );
+        Ok(self.open_stream(stats, ch, rx, rx_crypto, tx_crypto))
+    }
+}
+
+/// The router's answer to a connect or bind (`what`): connected, or closed with a reason (made
+/// into an error by `refused`, `token` scrubbed from it).
+pub(super) fn state_answer(
+    reply: &Message,
+    what: &str,
+    token: &str,
+    refused: fn(String) -> ZitiError,
+) -> Result<(), ZitiError> {
+    match reply.content_type {
+        ct::STATE_CONNECTED => Ok(()),
+        ct::STATE_CLOSED => Err(refused(super::ctrl::scrub(
+            &String::from_utf8_lossy(&reply.body),
+            token,
+        ))),
+        other => Err(ZitiError::Protocol(format!(
+            "unexpected answer {other} to {what}"
+        ))),
     }
 }
 

@@ -7,15 +7,12 @@
 use dryoc::classic::crypto_kx;
 use dryoc::classic::crypto_secretstream_xchacha20poly1305 as ss;
 
-pub const PUBLIC_KEY_BYTES: usize = 32;
-pub const SESSION_KEY_BYTES: usize = 32;
 /// secretstream header (openziti/secretstream `StreamHeaderBytes`).
-pub const STREAM_HEADER_BYTES: usize = 24;
+pub(crate) const STREAM_HEADER_BYTES: usize = 24;
 /// Per-message overhead: 1 tag byte + 16 MAC bytes (`StreamABytes`).
-pub const STREAM_ABYTES: usize = 17;
+pub(crate) const STREAM_ABYTES: usize = 17;
 /// `TagMessage` (openziti/secretstream `stream.go`).
-pub const TAG_MESSAGE: u8 = 0;
-pub const TAG_FINAL: u8 = 3;
+pub(crate) const TAG_MESSAGE: u8 = 0;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
@@ -75,22 +72,31 @@ impl KeyPair {
 
     /// The dialing side's keys (`crypto_kx_client_session_keys`).
     pub fn client_session_keys(&self, server_pk: &[u8]) -> Result<SessionKeys, CryptoError> {
-        let spk = Self::peer(server_pk)?;
-        let (mut rx, mut tx) = ([0u8; 32], [0u8; 32]);
-        crypto_kx::crypto_kx_client_session_keys(&mut rx, &mut tx, &self.pk, &self.sk, &spk)
-            .map_err(|_| CryptoError::KeyExchange)?;
-        Ok(SessionKeys { rx, tx })
+        self.session_keys(server_pk, crypto_kx::crypto_kx_client_session_keys)
     }
 
     /// The hosting side's keys (`crypto_kx_server_session_keys`).
     pub fn server_session_keys(&self, client_pk: &[u8]) -> Result<SessionKeys, CryptoError> {
-        let cpk = Self::peer(client_pk)?;
+        self.session_keys(client_pk, crypto_kx::crypto_kx_server_session_keys)
+    }
+
+    fn session_keys(&self, peer: &[u8], kx: KxSessionKeys) -> Result<SessionKeys, CryptoError> {
+        let peer = Self::peer(peer)?;
         let (mut rx, mut tx) = ([0u8; 32], [0u8; 32]);
-        crypto_kx::crypto_kx_server_session_keys(&mut rx, &mut tx, &self.pk, &self.sk, &cpk)
-            .map_err(|_| CryptoError::KeyExchange)?;
+        kx(&mut rx, &mut tx, &self.pk, &self.sk, &peer).map_err(|_| CryptoError::KeyExchange)?;
         Ok(SessionKeys { rx, tx })
     }
 }
+
+/// `crypto_kx_client_session_keys` or `crypto_kx_server_session_keys`: (rx, tx, our public key,
+/// our secret key, the peer's public key).
+type KxSessionKeys = fn(
+    &mut crypto_kx::SessionKey,
+    &mut crypto_kx::SessionKey,
+    &crypto_kx::PublicKey,
+    &crypto_kx::SecretKey,
+    &crypto_kx::PublicKey,
+) -> Result<(), dryoc::Error>;
 
 /// The sending half of a secretstream.
 pub struct Encryptor {
@@ -161,9 +167,9 @@ mod tests {
 
     #[test]
     fn constants_match_openziti_secretstream() {
-        // openziti/secretstream stream.go: TagMessage=0, TagFinal=TagPush|TagRekey=3,
+        // openziti/secretstream stream.go: TagMessage=0,
         // StreamHeaderBytes=NonceSizeX=24, StreamABytes=16+1.
-        assert_eq!((TAG_MESSAGE, TAG_FINAL), (0, 3));
+        assert_eq!(TAG_MESSAGE, 0);
         assert_eq!((STREAM_HEADER_BYTES, STREAM_ABYTES), (24, 17));
         assert_eq!(
             STREAM_HEADER_BYTES,

@@ -171,10 +171,6 @@ impl Controller {
         })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     async fn error_of(resp: reqwest::Response, what: &str) -> ZitiError {
         let status = resp.status();
         let env: ErrorEnvelope = resp.json().await.unwrap_or_default();

@@ -141,7 +141,10 @@ impl Identity {
     }
 
     /// rustls client config: our certificate for client auth, the identity CA bundle as the only roots.
-    pub fn tls_config(&self, alpn: Vec<Vec<u8>>) -> Result<Arc<rustls::ClientConfig>, ZitiError> {
+    pub(crate) fn tls_config(
+        &self,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Arc<rustls::ClientConfig>, ZitiError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         let (added, _ignored) = roots.add_parsable_certificates(self.ca.iter().cloned());

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::channel::RouterChannel;
 use super::conn::{ConnStats, Direction, RxCrypto, ZitiStream};
-use super::context::Context;
+use super::context::{state_answer, Context};
 use super::crypto::{Encryptor, KeyPair};
 use super::ctrl::{NetworkSession, Service, SessionKind};
 use super::wire::{self, ct, hdr, Message, CRYPTO_METHOD_LIBSODIUM};
@@ -68,28 +68,6 @@ impl ZitiListener {
 
     pub fn service(&self) -> &str {
         &self.service
-    }
-
-    /// Number of routers currently holding a terminator for us.
-    pub fn terminators(&self) -> usize {
-        *self.bound.borrow()
-    }
-
-    /// Wait until at least `n` terminators are bound, or the timeout passes.
-    pub async fn wait_for_terminators(
-        &mut self,
-        n: usize,
-        wait: Duration,
-    ) -> Result<(), ZitiError> {
-        let fut = self.bound.wait_for(|b| *b >= n);
-        match tokio::time::timeout(wait, fut).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(ZitiError::Closed),
-            Err(_) => Err(ZitiError::Timeout(format!(
-                "waiting for {n} terminator(s) for {}",
-                self.service
-            ))),
-        }
     }
 }
 
@@ -343,27 +321,13 @@ impl HostTask {
         m.put_bool(hdr::SUPPORTS_BIND_SUCCESS, true);
         m.put_bool(hdr::ROUTER_PROVIDED_CONN_ID, true);
         if self.svc.encryption_required {
-            m.put(hdr::PUBLIC_KEY, self.keys.public().to_vec());
-            m.put_byte(hdr::CRYPTO_METHOD, CRYPTO_METHOD_LIBSODIUM);
+            m.put_public_key(self.keys.public());
         }
         if self.cost > 0 {
             m.put_u16(hdr::COST, self.cost);
         }
         let reply = ch.request(m, Duration::from_secs(10)).await?;
-        match reply.content_type {
-            ct::STATE_CONNECTED => {}
-            ct::STATE_CLOSED => {
-                return Err(ZitiError::BindFailed(super::ctrl::scrub(
-                    &String::from_utf8_lossy(&reply.body),
-                    &self.token,
-                )));
-            }
-            other => {
-                return Err(ZitiError::Protocol(format!(
-                    "unexpected answer {other} to bind"
-                )))
-            }
-        }
+        state_answer(&reply, "bind", &self.token, ZitiError::BindFailed)?;
         tracing::info!(service = %self.svc.name, router = %ch.name, "ziti terminator bound");
         let _ = up.send(addr.to_string()).await;
         loop {
@@ -455,7 +419,7 @@ impl HostTask {
             d.put_u32(hdr::CONN_ID, new_id);
             ch.send(d).await?;
         }
-        let (stats, hook) = self.ctx.track(ConnStats::new(
+        let stats = ConnStats::new(
             new_id,
             &self.svc.name,
             &ch.name,
@@ -463,16 +427,8 @@ impl HostTask {
             caller,
             header.is_some(),
             circuit,
-        ));
-        let stream = ZitiStream::new(
-            new_id,
-            ch.clone(),
-            rx,
-            rx_crypto,
-            tx_crypto,
-            stats,
-            Some(hook),
         );
+        let stream = self.ctx.open_stream(stats, ch, rx, rx_crypto, tx_crypto);
         if self.accept_tx.send(stream).await.is_err() {
             return Err(ZitiError::Closed);
         }

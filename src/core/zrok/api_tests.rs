@@ -372,7 +372,7 @@ async fn stale_share_reaping_keeps_what_it_cannot_delete() {
     };
     let key = GatewayKey::named("gw");
     ShareRegistry::new(&path, key.clone(), "envA")
-        .as_process(dead)
+        .with_process(dead)
         .record("stale1234567")
         .unwrap();
     let registry = ShareRegistry::new(&path, key, "envA");

@@ -19,13 +19,13 @@ use serde::Deserialize;
 use crate::core::redact::token_prefix;
 
 /// The endpoint used when nothing else is configured.
-pub const DEFAULT_API_ENDPOINT: &str = "https://api-v2.zrok.io";
+const DEFAULT_API_ENDPOINT: &str = "https://api-v2.zrok.io";
 /// Environment variable overriding the configured endpoint (ignored once the environment is enabled).
-pub const API_ENDPOINT_VAR: &str = "ZROK2_API_ENDPOINT";
+const API_ENDPOINT_VAR: &str = "ZROK2_API_ENDPOINT";
 /// Metadata version written by the Go CLI.
-pub const METADATA_VERSION: &str = "v0.4";
+const METADATA_VERSION: &str = "v0.4";
 /// Metadata version label used by the Python SDK (tolerated when reading).
-pub const METADATA_VERSION_PY: &str = "v2.0";
+const METADATA_VERSION_PY: &str = "v2.0";
 
 /// Where the API endpoint came from (labels as printed by `zrok2 status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub struct Environment {
 
 impl Environment {
     /// The account token (send as `X-TOKEN`; never log it).
-    pub fn account_token(&self) -> &str {
+    pub(crate) fn account_token(&self) -> &str {
         &self.account_token
     }
     /// The environment's Ziti identity id (`envZId`).
@@ -160,7 +160,7 @@ pub struct Root {
 }
 
 /// `$HOME/.zrok2`, or `None` when `HOME` is unset or empty.
-pub fn default_root_dir() -> Option<PathBuf> {
+fn default_root_dir() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
     Some(PathBuf::from(home).join(".zrok2"))
 }
@@ -283,7 +283,8 @@ impl Root {
         self.config.as_ref()
     }
 
-    pub fn is_enabled(&self) -> bool {
+    #[cfg(test)]
+    fn is_enabled(&self) -> bool {
         self.environment.is_some()
     }
 
@@ -302,12 +303,7 @@ impl Root {
 
     /// The OpenZiti identity file of the environment (`identities/environment.json`).
     pub fn identity_path(&self) -> PathBuf {
-        self.identity_path_named("environment")
-    }
-
-    /// `identities/<name>.json`.
-    pub fn identity_path_named(&self, name: &str) -> PathBuf {
-        self.path.join("identities").join(format!("{name}.json"))
+        self.path.join("identities").join("environment.json")
     }
 
     /// The API endpoint, resolved like `zrok2` (later rules win): built-in default, `config.json`,
@@ -351,6 +347,16 @@ mod tests {
         std::fs::write(p, text).unwrap();
     }
 
+    /// A zrok root (metadata v0.4) holding `files`.
+    fn root_v04(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
+        for (name, text) in files {
+            write(t.path(), name, text);
+        }
+        t
+    }
+
     const ENV: &str = r#"{
   "zrok_token": "abcdefghijkl",
   "ziti_identity": "z9k8qwh32O",
@@ -376,9 +382,7 @@ mod tests {
 
     #[test]
     fn enabled_environment() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(t.path(), "environment.json", ENV);
+        let t = root_v04(&[("environment.json", ENV)]);
         let r = Root::load_with(t.path(), Some("http://ignored:1".into()));
         let e = r.require_enabled().unwrap();
         assert_eq!(e.account_token(), "abcdefghijkl");
@@ -412,13 +416,10 @@ mod tests {
 
     #[test]
     fn endpoint_precedence_without_environment() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(
-            t.path(),
+        let t = root_v04(&[(
             "config.json",
             "{\n  \"api_endpoint\": \"https://zrok.example//\",\n  \"headless\": true\n}",
-        );
+        )]);
         let r = Root::load_with(t.path(), None);
         assert!(r.config().unwrap().headless);
         assert_eq!(
@@ -438,10 +439,7 @@ mod tests {
 
     #[test]
     fn malformed_files_count_as_absent() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(t.path(), "config.json", "{broken");
-        write(t.path(), "environment.json", "[]");
+        let t = root_v04(&[("config.json", "{broken"), ("environment.json", "[]")]);
         let r = Root::load_with(t.path(), None);
         assert!(r.config().is_none());
         let e = r.require_enabled().unwrap_err();
@@ -456,13 +454,10 @@ mod tests {
 
     #[test]
     fn v1_endpoint_is_rebased() {
-        let t = tempfile::tempdir().unwrap();
-        write(t.path(), "metadata.json", r#"{"v":"v0.4"}"#);
-        write(
-            t.path(),
+        let t = root_v04(&[(
             "environment.json",
             r#"{"zrok_token":"abcdefghijkl","ziti_identity":"z","api_endpoint":"https://api.zrok.io"}"#,
-        );
+        )]);
         assert_eq!(
             Root::load_with(t.path(), None).api_endpoint().url,
             DEFAULT_API_ENDPOINT

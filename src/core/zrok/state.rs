@@ -29,7 +29,7 @@ pub struct GatewayKey(String);
 
 impl GatewayKey {
     /// Key for a gateway started from this config file (canonical path, FNV-1a hashed).
-    pub fn from_config_path(path: &Path) -> GatewayKey {
+    pub(crate) fn from_config_path(path: &Path) -> GatewayKey {
         let p = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         GatewayKey(format!(
             "config-{:016x}",
@@ -58,17 +58,17 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// The process that recorded an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessStamp {
-    pub pid: u32,
+pub(crate) struct ProcessStamp {
+    pub(crate) pid: u32,
     /// Start time of the process (Linux: clock ticks since boot from `/proc/<pid>/stat`).
-    pub start: Option<u64>,
+    pub(crate) start: Option<u64>,
     /// Random id, unique per process.
-    pub instance: String,
+    pub(crate) instance: String,
 }
 
 impl ProcessStamp {
     /// This process.
-    pub fn current() -> ProcessStamp {
+    pub(crate) fn current() -> ProcessStamp {
         static ME: OnceLock<ProcessStamp> = OnceLock::new();
         ME.get_or_init(|| {
             let pid = std::process::id();
@@ -81,8 +81,9 @@ impl ProcessStamp {
         .clone()
     }
 
-    /// Another (running) process, e.g. to record on its behalf in tests and tools.
-    pub fn of_pid(pid: u32) -> ProcessStamp {
+    /// Another (running) process, to record on its behalf in tests.
+    #[cfg(test)]
+    pub(crate) fn of_pid(pid: u32) -> ProcessStamp {
         ProcessStamp {
             pid,
             start: process_start(pid),
@@ -149,7 +150,7 @@ pub struct ShareRegistry {
 impl ShareRegistry {
     /// `$XDG_STATE_HOME/mcpz/shares.json` (if `XDG_STATE_HOME` is an absolute path), else
     /// `$HOME/.local/state/mcpz/shares.json`.
-    pub fn default_path() -> Option<PathBuf> {
+    pub(crate) fn default_path() -> Option<PathBuf> {
         if let Some(x) = std::env::var_os("XDG_STATE_HOME") {
             let x = PathBuf::from(x);
             if x.is_absolute() {
@@ -172,17 +173,12 @@ impl ShareRegistry {
     }
 
     /// Record (and judge staleness) as another process.
-    pub fn as_process(mut self, stamp: ProcessStamp) -> ShareRegistry {
+    #[cfg(test)]
+    pub(crate) fn with_process(mut self, stamp: ProcessStamp) -> ShareRegistry {
         self.me = stamp;
         self
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-    pub fn gateway(&self) -> &GatewayKey {
-        &self.gateway
-    }
     pub fn env_zid(&self) -> &str {
         &self.env_zid
     }
@@ -214,7 +210,7 @@ impl ShareRegistry {
     }
 
     /// Forget a share (after deleting it, or when it was already gone).
-    pub fn forget(&self, share_token: &str) -> io::Result<()> {
+    pub(crate) fn forget(&self, share_token: &str) -> io::Result<()> {
         self.update(|data| {
             let before = data.shares.len();
             data.shares
@@ -367,7 +363,7 @@ mod tests {
         assert!(reg.stale().unwrap().is_empty());
 
         // A previous run that died.
-        let old = ShareRegistry::new(&path, key.clone(), "env1").as_process(dead_stamp());
+        let old = ShareRegistry::new(&path, key.clone(), "env1").with_process(dead_stamp());
         old.record("bbbbbbbbbbbb").unwrap();
         assert_eq!(reg.stale().unwrap(), vec!["bbbbbbbbbbbb"]);
         // Other gateway / other environment: never ours.
@@ -409,7 +405,7 @@ mod tests {
             ..me.clone()
         };
         ShareRegistry::new(&path, key.clone(), "e")
-            .as_process(previous)
+            .with_process(previous)
             .record("cccccccccccc")
             .unwrap();
         // A running process with its real start time.
@@ -419,12 +415,12 @@ mod tests {
             .unwrap();
         let running = ProcessStamp::of_pid(child.id());
         ShareRegistry::new(&path, key.clone(), "e")
-            .as_process(running.clone())
+            .with_process(running.clone())
             .record("dddddddddddd")
             .unwrap();
         // The same pid with another start time (pid reuse) is stale.
         ShareRegistry::new(&path, key.clone(), "e")
-            .as_process(ProcessStamp {
+            .with_process(ProcessStamp {
                 start: running.start.map(|s| s + 1),
                 instance: "reused".into(),
                 ..running.clone()

@@ -1,0 +1,321 @@
+//! The whole document: the top-level keys, `aggregator` and `orchestrator`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::super::error::{ConfigError, ConfigErrors, Location, Warning};
+use super::super::model::DEFAULT_SEPARATOR;
+use super::super::values::parse_size;
+use super::super::yaml::{self, Kind, Node, Parsed};
+use super::super::{Aggregator, Config, Orchestrator};
+use super::backend::decode_backend;
+use super::keys::{
+    name_char_ok, KeyContext, AGGREGATOR_KEYS, CONNECTION_KEYS, NAME_CHARS, ORCHESTRATOR_KEYS,
+    ROOT_KEYS, SESSION_KEYS,
+};
+use super::reader::{get, Ctx, Str};
+
+pub(in crate::core::config) fn decode(
+    text: &str,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<Warning>), ConfigErrors> {
+    let mut cx = Ctx {
+        source,
+        env,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        suggested: Default::default(),
+    };
+    let file_err = |line: usize, col: Option<usize>, msg: String| {
+        ConfigErrors(vec![ConfigError::new(
+            "",
+            msg,
+            Some(Location {
+                source: source.to_string(),
+                line,
+                column: col,
+            }),
+        )])
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // The YAML parser is not ours: a panic inside it must still end as an error, not a crash.
+    let parsed = std::panic::catch_unwind(|| yaml::parse(text)).unwrap_or_else(|_| {
+        Err(vec![yaml::BuildError::at(
+            1,
+            None,
+            "YAML parser failed on this input (internal error; please report it)",
+        )])
+    });
+    let root = match parsed {
+        Ok(Parsed::Doc(n)) => n,
+        Ok(Parsed::Empty) => return Err(file_err(
+            1,
+            None,
+            "config file is empty; it needs at least a 'backends' list (see etc/mcp-gateway.yml)"
+                .into(),
+        )),
+        Err(errs) => {
+            return Err(ConfigErrors(
+                errs.into_iter()
+                    .map(|e| {
+                        ConfigError::new(
+                            e.field,
+                            e.message,
+                            Some(Location {
+                                source: source.to_string(),
+                                line: e.line,
+                                column: e.col,
+                            }),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
+    };
+    let entries = match &root.kind {
+        Kind::Map(e) => e.as_slice(),
+        Kind::Null => {
+            return Err(file_err(
+                1,
+                None,
+                "config file is empty; it needs at least a 'backends' list (see etc/mcp-gateway.yml)".into(),
+            ))
+        }
+        _ => {
+            return Err(file_err(
+                root.line,
+                None,
+                format!(
+                    "the top level of the config file must be a mapping (keys like 'aggregator:' and 'backends:'), found {}",
+                    root.type_name()
+                ),
+            ))
+        }
+    };
+    cx.check_keys(entries, "", ROOT_KEYS, KeyContext::Root);
+
+    let aggregator = match get(entries, "aggregator") {
+        Some(e) => decode_aggregator(&mut cx, &e.value, e.key_line),
+        None => Aggregator::default(),
+    };
+
+    let share_token = get(entries, "share_token")
+        .and_then(|e| cx.string(&e.value, "share_token", e.key_line))
+        .map(|s| s.value)
+        .filter(|s| !s.is_empty());
+
+    let orchestrator = get(entries, "orchestrator").and_then(|e| {
+        let o = decode_orchestrator(&mut cx, &e.value, e.key_line)?;
+        if share_token.is_none() {
+            cx.warn(
+                "orchestrator",
+                e.key_line,
+                "ignored without a top-level 'share_token' (orchestrator IPC is for managed mode only)",
+            );
+        }
+        Some(o)
+    });
+
+    let log_file = get(entries, "log_file")
+        .and_then(|e| cx.string(&e.value, "log_file", e.key_line))
+        .map(|s| s.value)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+
+    let mut backends = Vec::new();
+    match get(entries, "backends") {
+        None => cx.missing(
+            "backends",
+            root.line,
+            "required: at least one backend is needed",
+        ),
+        Some(e) => match &e.value.kind {
+            Kind::Null => cx.err("backends", e.key_line, "at least one backend is required"),
+            Kind::Seq(items) if items.is_empty() => {
+                cx.err("backends", e.key_line, "at least one backend is required")
+            }
+            Kind::Seq(items) => {
+                let mut seen: HashMap<String, (usize, usize)> = HashMap::new();
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(b) =
+                        decode_backend(&mut cx, item, i, &aggregator.separator, &mut seen)
+                    {
+                        backends.push(b);
+                    }
+                }
+            }
+            _ => cx.err(
+                "backends",
+                e.key_line,
+                format!(
+                    "expected a list of backends (items starting with '- id: ...'), found {}",
+                    e.value.type_name()
+                ),
+            ),
+        },
+    }
+
+    if !cx.errors.is_empty() {
+        cx.errors.sort_by_key(|e| e.line().unwrap_or(0));
+        return Err(ConfigErrors(cx.errors));
+    }
+    let mut warnings = cx.warnings;
+    warnings.sort_by_key(|w| warning_line(&w.message));
+    Ok((
+        Config {
+            aggregator,
+            backends,
+            share_token,
+            orchestrator,
+            log_file,
+            source: source.to_string(),
+        },
+        warnings,
+    ))
+}
+
+fn warning_line(msg: &str) -> usize {
+    msg.rsplit(':')
+        .next()
+        .and_then(|s| s.trim_end_matches(')').parse().ok())
+        .unwrap_or(0)
+}
+
+fn decode_aggregator(cx: &mut Ctx, node: &Node, line: usize) -> Aggregator {
+    let mut a = Aggregator::default();
+    let Some(entries) = cx.map(node, "aggregator", line, "a mapping") else {
+        return a;
+    };
+    cx.check_keys(
+        entries,
+        "aggregator",
+        AGGREGATOR_KEYS,
+        KeyContext::Aggregator,
+    );
+    for (key, slot) in [("name", &mut a.name), ("version", &mut a.version)] {
+        if let Some(e) = get(entries, key) {
+            let path = format!("aggregator.{key}");
+            if let Some(s) = cx.string(&e.value, &path, e.key_line) {
+                if s.value.trim().is_empty() {
+                    cx.err(&path, e.key_line, "must not be empty");
+                } else {
+                    *slot = s.value;
+                }
+            }
+        }
+    }
+    if let Some(e) = get(entries, "separator") {
+        let path = "aggregator.separator";
+        if let Some(s) = cx.string(&e.value, path, e.key_line) {
+            if check_separator(cx, &s, path, e.key_line) {
+                a.separator = s.value;
+            }
+        }
+    }
+    if let Some(e) = get(entries, "connection") {
+        if let Some(c) = cx.map(&e.value, "aggregator.connection", e.key_line, "a mapping") {
+            cx.check_keys(
+                c,
+                "aggregator.connection",
+                CONNECTION_KEYS,
+                KeyContext::Connection,
+            );
+            if let Some(e) = get(c, "connect_timeout") {
+                if let Some(d) = cx.positive_duration(
+                    &e.value,
+                    "aggregator.connection.connect_timeout",
+                    e.key_line,
+                ) {
+                    a.connect_timeout = d;
+                }
+            }
+            if let Some(e) = get(c, "call_timeout") {
+                if let Some(d) =
+                    cx.positive_duration(&e.value, "aggregator.connection.call_timeout", e.key_line)
+                {
+                    a.call_timeout = d;
+                }
+            }
+        }
+    }
+    if let Some(e) = get(entries, "session") {
+        if let Some(s) = cx.map(&e.value, "aggregator.session", e.key_line, "a mapping") {
+            cx.check_keys(s, "aggregator.session", SESSION_KEYS, KeyContext::Session);
+            if let Some(e) = get(s, "idle_timeout") {
+                if let Some(d) =
+                    cx.positive_duration(&e.value, "aggregator.session.idle_timeout", e.key_line)
+                {
+                    a.idle_timeout = d;
+                }
+            }
+        }
+    }
+    if let Some(e) = get(entries, "max_message_size") {
+        let path = "aggregator.max_message_size";
+        if let Some(s) = cx.string(&e.value, path, e.key_line) {
+            match parse_size(&s.value) {
+                Ok(n) if n < 1024 => cx.err(path, e.key_line, "must be at least 1KiB (1024 bytes)"),
+                Ok(n) => match usize::try_from(n) {
+                    Ok(n) => a.max_message_size = n,
+                    Err(_) => cx.err(path, e.key_line, "too large for this platform"),
+                },
+                Err(msg) => cx.err(path, e.key_line, msg),
+            }
+        }
+    }
+    a
+}
+
+/// Separator rules: not empty; `A-Z a-z 0-9 _ - .` fine; `:` accepted with a warning (the Go
+/// example mentions it); anything else is an error.
+fn check_separator(cx: &mut Ctx, s: &Str, path: &str, line: usize) -> bool {
+    if s.value.is_empty() {
+        cx.err(path, line, format!("must not be empty (tool names are '<backend id><separator><tool>'; the default is '{DEFAULT_SEPARATOR}')"));
+        return false;
+    }
+    if let Some(bad) = s.value.chars().find(|c| !name_char_ok(*c) && *c != ':') {
+        cx.err(
+            path,
+            line,
+            format!("{bad:?} is not allowed: MCP tool names may only use {NAME_CHARS}"),
+        );
+        return false;
+    }
+    if s.value.contains(':') {
+        cx.warn(
+            path,
+            line,
+            format!("':' is not valid in MCP tool names (allowed: {NAME_CHARS}); some clients reject or rename such tools, prefer '_'"),
+        );
+    }
+    true
+}
+
+fn decode_orchestrator(cx: &mut Ctx, node: &Node, line: usize) -> Option<Orchestrator> {
+    let entries = cx.map(node, "orchestrator", line, "a mapping")?;
+    cx.check_keys(
+        entries,
+        "orchestrator",
+        ORCHESTRATOR_KEYS,
+        KeyContext::Orchestrator,
+    );
+    let mut o = Orchestrator::default();
+    if let Some(e) = get(entries, "socket_path") {
+        if let Some(s) = cx.string(&e.value, "orchestrator.socket_path", e.key_line) {
+            if s.value.is_empty() {
+                cx.err("orchestrator.socket_path", e.key_line, "must not be empty");
+            } else {
+                o.socket_path = PathBuf::from(s.value);
+            }
+        }
+    }
+    if let Some(e) = get(entries, "heartbeat_interval") {
+        if let Some(d) =
+            cx.positive_duration(&e.value, "orchestrator.heartbeat_interval", e.key_line)
+        {
+            o.heartbeat_interval = d;
+        }
+    }
+    Some(o)
+}

@@ -1,0 +1,16 @@
+//! From the YAML tree to a validated [`Config`](super::Config): key checks, `${VAR}` expansion,
+//! types, rules. Every problem is collected; nothing stops at the first.
+//!
+//! - `reader`: the context that collects errors and warnings, and typed readers for values;
+//! - `keys`: the allowed keys of each section and the did-you-mean suggestions;
+//! - `document`: the top level, `aggregator` and `orchestrator`;
+//! - `backend`: one `backends` entry and its `tools` filter;
+//! - `transport`: a backend's `transport` and its `tls`.
+
+mod backend;
+mod document;
+mod keys;
+mod reader;
+mod transport;
+
+pub(super) use document::decode;

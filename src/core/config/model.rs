@@ -1,0 +1,289 @@
+//! The validated configuration: its types, their defaults, and `Debug` output that hides secrets.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::values::glob_match;
+use crate::core::live::state::{ToolFilter as FilterResult, TransportKind};
+
+/// Default aggregator name reported to MCP clients.
+const DEFAULT_NAME: &str = "mcp-gateway";
+const DEFAULT_VERSION: &str = "1.0.0";
+pub(super) const DEFAULT_SEPARATOR: &str = "_";
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// mcpz extension: idle client sessions are closed after this long.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// mcpz extension: largest JSON-RPC message accepted, in bytes (16 MiB).
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Same default as the Go gateway's `DefaultOrchestratorConfig`.
+const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
+const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A validated gateway configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub aggregator: Aggregator,
+    /// At least one; ids are unique.
+    pub backends: Vec<Backend>,
+    /// Managed mode: serve on this existing zrok share instead of creating one.
+    pub share_token: Option<String>,
+    /// Orchestrator IPC (used only together with `share_token`, as in the Go gateway).
+    pub orchestrator: Option<Orchestrator>,
+    pub log_file: Option<PathBuf>,
+    /// File name used in messages (the path as given to [`load`](super::load), or the `source` given to [`parse`](super::parse)).
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregator {
+    /// Server name reported to MCP clients.
+    pub name: String,
+    /// Server version reported to MCP clients.
+    pub version: String,
+    /// Between backend id and tool name in namespaced tool names (`fs_read_file`).
+    pub separator: String,
+    /// `aggregator.connection.connect_timeout`.
+    pub connect_timeout: Duration,
+    /// `aggregator.connection.call_timeout`.
+    pub call_timeout: Duration,
+    /// `aggregator.session.idle_timeout` (mcpz extension).
+    pub idle_timeout: Duration,
+    /// `aggregator.max_message_size` in bytes (mcpz extension).
+    pub max_message_size: usize,
+}
+
+impl Default for Aggregator {
+    fn default() -> Self {
+        Aggregator {
+            name: DEFAULT_NAME.into(),
+            version: DEFAULT_VERSION.into(),
+            separator: DEFAULT_SEPARATOR.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// Unique; prefixes this backend's tool names. Only `A-Z a-z 0-9 _ - .`.
+    pub id: String,
+    /// Human-readable name for display (the Go gateway uses the id when unset).
+    pub name: Option<String>,
+    pub transport: Transport,
+    pub tools: ToolFilter,
+}
+
+/// How to reach a backend. `type: http` and `type: https` both become [`Transport::Http`]; the
+/// endpoint's scheme tells them apart ([`Transport::kind`]).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Spawn a local process and speak MCP over its stdin/stdout.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        /// Added to the gateway's own environment for the child. Values are secret-ish: never
+        /// shown by `Debug`.
+        env: BTreeMap<String, String>,
+        working_dir: Option<PathBuf>,
+    },
+    /// A remote MCP server over HTTP(S).
+    Http {
+        endpoint: url::Url,
+        protocol: HttpProtocol,
+        /// Sent with every request. Values are secret (auth tokens): never shown by `Debug`.
+        headers: BTreeMap<String, String>,
+        /// Only with an https endpoint.
+        tls: Option<Tls>,
+        /// True when a plain http:// endpoint was explicitly allowed.
+        allow_insecure: bool,
+    },
+    /// A remote mcp-bridge (or other MCP SSE server) on a private zrok share.
+    Zrok { share_token: String },
+}
+
+impl Transport {
+    pub fn kind(&self) -> TransportKind {
+        match self {
+            Transport::Stdio { .. } => TransportKind::Stdio,
+            Transport::Http { endpoint, .. } if endpoint.scheme() == "https" => {
+                TransportKind::Https
+            }
+            Transport::Http { .. } => TransportKind::Http,
+            Transport::Zrok { .. } => TransportKind::Zrok,
+        }
+    }
+}
+
+const REDACTED: &str = "<redacted>";
+
+struct Redacted<'a>(&'a BTreeMap<String, String>);
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, REDACTED)))
+            .finish()
+    }
+}
+
+/// Endpoint without password, query or fragment (they may carry credentials).
+struct SafeUrl<'a>(&'a url::Url);
+
+impl fmt::Debug for SafeUrl<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut u = self.0.clone();
+        if u.password().is_some() {
+            let _ = u.set_password(Some(REDACTED));
+        }
+        if u.query().is_some() {
+            u.set_query(Some(REDACTED));
+        }
+        u.set_fragment(None);
+        write!(f, "\"{u}\"")
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                working_dir,
+            } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", args)
+                .field("env", &Redacted(env))
+                .field("working_dir", working_dir)
+                .finish(),
+            Transport::Http {
+                endpoint,
+                protocol,
+                headers,
+                tls,
+                allow_insecure,
+            } => f
+                .debug_struct("Http")
+                .field("endpoint", &SafeUrl(endpoint))
+                .field("protocol", protocol)
+                .field("headers", &Redacted(headers))
+                .field("tls", tls)
+                .field("allow_insecure", allow_insecure)
+                .finish(),
+            Transport::Zrok { share_token } => f
+                .debug_struct("Zrok")
+                .field("share_token", share_token)
+                .finish(),
+        }
+    }
+}
+
+/// MCP HTTP transport flavour. The Go gateway's default (and ours) is [`HttpProtocol::Sse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpProtocol {
+    /// Legacy HTTP+SSE transport (MCP 2024-11-05): GET an event stream, POST to the announced URL.
+    #[default]
+    Sse,
+    /// Streamable HTTP transport (MCP 2025-03-26 and later).
+    Streamable,
+}
+
+impl HttpProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpProtocol::Sse => "sse",
+            HttpProtocol::Streamable => "streamable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// Extra CA certificates (PEM), added to the system roots. Checked readable at load.
+    pub ca_cert_file: Option<PathBuf>,
+    /// Skip certificate verification (development only; produces a warning).
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterMode {
+    /// Only tools matching a pattern are exposed.
+    Allow,
+    /// All tools except those matching a pattern are exposed.
+    Deny,
+}
+
+impl FilterMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilterMode::Allow => "allow",
+            FilterMode::Deny => "deny",
+        }
+    }
+}
+
+/// Which tools of a backend are exposed. An empty list means no filtering (as in Go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolFilter {
+    pub mode: FilterMode,
+    /// Glob patterns: `*` any run of characters, `?` exactly one character.
+    pub list: Vec<String>,
+}
+
+impl ToolFilter {
+    /// No filtering: every tool is exposed.
+    pub fn none() -> Self {
+        ToolFilter {
+            mode: FilterMode::Deny,
+            list: Vec::new(),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Decides for one tool (its name at the backend). Deny mode with no matching pattern gives
+    /// `Unfiltered` (exposed, no pattern applied).
+    pub fn check(&self, tool: &str) -> FilterResult {
+        if self.list.is_empty() {
+            return FilterResult::Unfiltered;
+        }
+        let hit = self.list.iter().find(|p| glob_match(p, tool));
+        match (self.mode, hit) {
+            (FilterMode::Allow, Some(p)) => FilterResult::AllowedBy(p.clone()),
+            (FilterMode::Allow, None) => FilterResult::NotAllowed,
+            (FilterMode::Deny, Some(p)) => FilterResult::DeniedBy(p.clone()),
+            (FilterMode::Deny, None) => FilterResult::Unfiltered,
+        }
+    }
+}
+
+impl Default for ToolFilter {
+    fn default() -> Self {
+        ToolFilter::none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orchestrator {
+    pub socket_path: PathBuf,
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for Orchestrator {
+    fn default() -> Self {
+        Orchestrator {
+            socket_path: DEFAULT_ORCHESTRATOR_SOCKET.into(),
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+        }
+    }
+}
