@@ -183,18 +183,28 @@ impl FsConfig {
         Ok(real)
     }
 
-    /// `read_file`: the text of a regular file inside the roots.
-    pub fn read_file(&self, user: &str) -> Result<String, String> {
-        let path = self.resolve(user)?;
-        let file = fs::OpenOptions::new()
-            .read(true)
-            // No blocking on a FIFO, no following a symlink swapped in.
+    /// Open `path` with `opts` (never blocking on a FIFO, never following a symlink swapped in) and
+    /// read its metadata from the open file; errors name `user`'s path.
+    fn open_checked(
+        user: &str,
+        path: &Path,
+        opts: &fs::OpenOptions,
+    ) -> Result<(fs::File, fs::Metadata), String> {
+        let file = opts
+            .clone()
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
+            .open(path)
             .map_err(|e| format!("{user}: {}", io_reason(&e)))?;
         let meta = file
             .metadata()
             .map_err(|e| format!("{user}: {}", io_reason(&e)))?;
+        Ok((file, meta))
+    }
+
+    /// `read_file`: the text of a regular file inside the roots.
+    pub fn read_file(&self, user: &str) -> Result<String, String> {
+        let path = self.resolve(user)?;
+        let (file, meta) = Self::open_checked(user, &path, fs::OpenOptions::new().read(true))?;
         if meta.is_dir() {
             return Err(format!("{user}: is a directory (use list_directory)"));
         }
@@ -243,16 +253,9 @@ impl FsConfig {
             }
             None => return Err(format!("{user}: has no parent directory")),
         }
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
-            .map_err(|e| format!("{user}: {}", io_reason(&e)))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("{user}: {}", io_reason(&e)))?;
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        let (mut file, meta) = Self::open_checked(user, &path, &opts)?;
         if !meta.is_file() {
             return Err(format!("{user}: not a regular file"));
         }
