@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures::task::AtomicWaker;
 
 /// Longest the thread sleeps while any deadline (live or dead) is listed.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 struct Entry {
     at: Instant,
@@ -132,7 +132,7 @@ fn timer() -> Option<&'static Timer> {
 
 /// A future that completes at (or up to about one [`TICK`] after) an instant. Cheap to arm and
 /// to drop; meant for timeouts of a second or more.
-pub struct Deadline(Inner);
+pub(crate) struct Deadline(Inner);
 
 enum Inner {
     Coarse(Arc<Entry>),
@@ -156,7 +156,8 @@ impl Deadline {
     }
 
     /// When this deadline is due.
-    pub fn instant(&self) -> Instant {
+    #[cfg(test)]
+    fn instant(&self) -> Instant {
         match &self.0 {
             Inner::Coarse(e) => e.at,
             Inner::Tokio(s) => s.deadline().into_std(),

@@ -55,7 +55,7 @@ impl TcpListener {
     }
 
     /// From a (non-blocking) std listener, registered with the current runtime.
-    pub fn from_std(l: std::net::TcpListener) -> io::Result<Self> {
+    pub(crate) fn from_std(l: std::net::TcpListener) -> io::Result<Self> {
         let inner = tokio::net::TcpListener::from_std(l)?;
         let local = inner.local_addr()?;
         Ok(Self { inner, local })

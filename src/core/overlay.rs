@@ -10,16 +10,16 @@ use crate::core::ziti::{Context, ListenOptions, ZitiListener};
 use crate::core::zrok::{self, GatewayKey, Root, ShareName, ShareRegistry, ZrokClient};
 
 /// What a zrok client dials: the Go original's clients use this base URL over the overlay.
-pub const BACKEND_SSE_URL: &str = "http://mcp-backend/sse";
+pub(crate) const BACKEND_SSE_URL: &str = "http://mcp-backend/sse";
 /// Where an mcpz server on a share serves streamable HTTP (the Host is not checked on shares).
-pub const BACKEND_MCP_URL: &str = "http://mcp-backend/mcp";
+pub(crate) const BACKEND_MCP_URL: &str = "http://mcp-backend/mcp";
 /// Where the Go original's newest servers serve streamable HTTP (and where its newest clients
 /// POST); mcpz serves it there too.
-pub const BACKEND_ROOT_URL: &str = "http://mcp-backend/";
+pub(crate) const BACKEND_ROOT_URL: &str = "http://mcp-backend/";
 
 /// Why the overlay could not be opened or used.
 #[derive(Debug, thiserror::Error)]
-pub enum OverlayError {
+pub(crate) enum OverlayError {
     #[error("{0}")]
     Zrok(#[from] zrok::ZrokError),
     #[error("zrok identity {path}: {error}")]
@@ -42,7 +42,7 @@ impl OverlayError {
 }
 
 /// An enabled zrok environment: its REST client and the OpenZiti context of its identity.
-pub struct Overlay {
+pub(crate) struct Overlay {
     pub api: ZrokClient,
     pub env: zrok::Environment,
     pub ctx: Context,
@@ -104,7 +104,7 @@ impl Overlay {
 
 /// A share this process serves. Ephemeral shares are deleted by [`Served::close`] (and recorded in
 /// the registry until then, so a crash leaves a record the next start cleans up).
-pub struct Served {
+pub(crate) struct Served {
     pub token: String,
     pub ephemeral: bool,
     pub listener: Option<ZitiListener>,
@@ -198,7 +198,7 @@ impl Served {
 }
 
 /// Create a persistent share (`name` = chosen token, else random); returns the token.
-pub async fn create_persistent(
+pub(crate) async fn create_persistent(
     overlay: &Overlay,
     name: Option<&str>,
 ) -> Result<String, OverlayError> {
@@ -213,7 +213,7 @@ pub async fn create_persistent(
 }
 
 /// Delete a persistent share of this environment.
-pub async fn delete_share(overlay: &Overlay, token: &str) -> Result<(), OverlayError> {
+pub(crate) async fn delete_share(overlay: &Overlay, token: &str) -> Result<(), OverlayError> {
     let detail = overlay.api.share_detail(token).await?;
     Ok(overlay.api.unshare(&detail.env_z_id, token).await?)
 }

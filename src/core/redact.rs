@@ -1,7 +1,7 @@
 //! Helpers that keep secrets out of logs and messages.
 
 /// The first few characters of a token, enough to recognise it, never enough to use it.
-pub fn token_prefix(token: &str) -> String {
+pub(crate) fn token_prefix(token: &str) -> String {
     let n = token.chars().count();
     if n <= 4 {
         return "****".into();

@@ -40,7 +40,7 @@ fn forward_err(e: rmcp::ServiceError) -> McpError {
 
 impl BackendClient {
     /// A second handler for the same backend slot (for a retried connection attempt).
-    pub fn clone_for_retry(&self) -> BackendClient {
+    pub(crate) fn clone_for_retry(&self) -> BackendClient {
         BackendClient {
             idx: self.idx,
             id: self.id.clone(),

@@ -36,20 +36,20 @@ pub struct Downstream {
 }
 
 /// Receives list-changed notifications from a session's backends.
-pub type ListChangedFn = Arc<dyn Fn(ListChanged) + Send + Sync>;
+pub(crate) type ListChangedFn = Arc<dyn Fn(ListChanged) + Send + Sync>;
 /// Receives each stderr line of a stdio backend (`backend id`, line).
-pub type StderrFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
+pub(crate) type StderrFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Which list changed at a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListChanged {
+pub(crate) enum ListChanged {
     Tools(usize),
     Prompts(usize),
     Resources(usize),
 }
 
 impl Downstream {
-    pub fn set_peer(&self, peer: Peer<RoleServer>) {
+    pub(crate) fn set_peer(&self, peer: Peer<RoleServer>) {
         let _ = self.peer.set(peer);
     }
 
@@ -57,7 +57,7 @@ impl Downstream {
         self.peer.get()
     }
 
-    pub fn set_init(&self, init: InitializeRequestParams) {
+    pub(crate) fn set_init(&self, init: InitializeRequestParams) {
         let _ = self.init.set(init);
     }
 
@@ -65,14 +65,14 @@ impl Downstream {
         self.init.get()
     }
 
-    pub fn map_progress(&self, backend: usize, theirs: ProgressToken, ours: ProgressToken) {
+    pub(crate) fn map_progress(&self, backend: usize, theirs: ProgressToken, ours: ProgressToken) {
         self.progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((backend, theirs), ours);
     }
 
-    pub fn unmap_progress(&self, backend: usize, theirs: &ProgressToken) {
+    pub(crate) fn unmap_progress(&self, backend: usize, theirs: &ProgressToken) {
         let key = (backend, theirs.clone());
         self.progress
             .lock()
@@ -85,14 +85,14 @@ impl Downstream {
     }
 
     /// Client request `ours` is being forwarded to backend `backend` as request `theirs`.
-    pub fn map_request(&self, backend: usize, theirs: RequestId, ours: RequestId) {
+    pub(crate) fn map_request(&self, backend: usize, theirs: RequestId, ours: RequestId) {
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((backend, theirs), ours);
     }
 
-    pub fn unmap_request(&self, backend: usize, theirs: &RequestId) {
+    pub(crate) fn unmap_request(&self, backend: usize, theirs: &RequestId) {
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -150,7 +150,12 @@ impl Downstream {
 
     /// Wait (at most `limit`) until every progress notification received so far for `theirs`
     /// has been passed to the client: call after the response arrives, before returning it.
-    pub async fn progress_drained(&self, backend: usize, theirs: &ProgressToken, limit: Duration) {
+    pub(crate) async fn progress_drained(
+        &self,
+        backend: usize,
+        theirs: &ProgressToken,
+        limit: Duration,
+    ) {
         let deadline = tokio::time::Instant::now() + limit;
         let key = (backend, theirs.clone());
         loop {
@@ -187,7 +192,7 @@ impl Downstream {
             .cloned()
     }
 
-    pub fn on_list_changed(&self, f: ListChangedFn) {
+    pub(crate) fn on_list_changed(&self, f: ListChangedFn) {
         *self.list_changed.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
@@ -205,7 +210,7 @@ impl Downstream {
 
 /// A backend transport that counts each progress notification as it is received, in wire order,
 /// before rmcp hands it to a spawned handler task (see [`Downstream::progress_drained`]).
-pub struct ProgressOrdered<T> {
+pub(crate) struct ProgressOrdered<T> {
     inner: T,
     down: Arc<Downstream>,
     idx: usize,

@@ -43,7 +43,7 @@ pub fn client(
 
 /// Connect an MCP client session over `client` to `endpoint`. Progress notifications are kept in
 /// order with the responses they belong to (see `backend::ordered`).
-pub async fn connect_with(
+pub(crate) async fn connect_with(
     handler: BackendClient,
     client: HttpClient,
     endpoint: &str,

@@ -24,9 +24,9 @@ pub mod raw;
 pub mod sse;
 pub mod zrok;
 
-pub use client::BackendClient;
+pub(crate) use client::BackendClient;
 pub(crate) use downstream::ordered;
-pub use downstream::{Downstream, ListChanged, ListChangedFn, ProgressOrdered, StderrFn};
+pub(crate) use downstream::{Downstream, ListChanged, StderrFn};
 
 /// Why a backend could not be reached.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// How long a child group gets between SIGTERM and SIGKILL.
-pub const KILL_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// What to run.
 #[derive(Clone)]
@@ -92,7 +92,7 @@ impl Registry {
     }
 
     /// SIGTERM every live group, then wait (bounded) until all are gone, SIGKILLing stragglers.
-    pub async fn terminate_all(&self, grace: Duration) {
+    pub(crate) async fn terminate_all(&self, grace: Duration) {
         let groups: Vec<i32> = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for g in &groups {
             let _ = killpg(Pid::from_raw(*g), Signal::SIGTERM);
@@ -179,7 +179,7 @@ impl Drop for ChildGuard {
 
 /// A bare command name is looked up on `PATH`; when it is not there, a file of that name next to
 /// the running executable is used (so `mcp-filesystem` works from a build directory too).
-pub fn resolve_command(command: &str) -> std::path::PathBuf {
+pub(crate) fn resolve_command(command: &str) -> std::path::PathBuf {
     let p = std::path::Path::new(command);
     if command.contains('/') {
         return p.to_path_buf();
@@ -205,7 +205,7 @@ pub fn resolve_command(command: &str) -> std::path::PathBuf {
 }
 
 /// Receives each stderr line of a child.
-pub type LineFn = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type LineFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A spawned stdio server: its pipes and its guard.
 pub struct Spawned {

@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 /// Prefix of the request ids the fast path uses towards a backend. rmcp numbers its own
 /// requests, so a string id with this prefix is never one of rmcp's.
-pub const ID_PREFIX: &str = "mcpz-fast-";
+pub(crate) const ID_PREFIX: &str = "mcpz-fast-";
 
 type Writer = Arc<tokio::sync::Mutex<Pin<Box<dyn AsyncWrite + Send>>>>;
 
@@ -39,7 +39,7 @@ struct Pending {
 
 /// Where a fast request's frames arrive: its progress notifications, in wire order, then its
 /// response. Progress sent before the response is always in `progress` when `done` fires.
-pub struct Waiter {
+pub(crate) struct Waiter {
     pub done: oneshot::Receiver<Bytes>,
     /// `None` when the request asked for no progress (the backend has no token to send it with).
     pub progress: Option<tokio::sync::mpsc::Receiver<Bytes>>,
@@ -47,7 +47,7 @@ pub struct Waiter {
 
 /// Sends one frame over a message-oriented transport (a POST to a legacy SSE endpoint).
 #[async_trait::async_trait]
-pub trait PostFrame: Send + Sync {
+pub(crate) trait PostFrame: Send + Sync {
     async fn post(&self, frame: Bytes) -> std::io::Result<()>;
 }
 
@@ -71,7 +71,7 @@ impl RawLink {
 
     /// A link whose frames are sent by `post`; the transport's reader must hand every incoming
     /// frame to [`RawLink::deliver`] first and call [`RawLink::close`] when it ends.
-    pub fn posting(post: Arc<dyn PostFrame>) -> Arc<RawLink> {
+    pub(crate) fn posting(post: Arc<dyn PostFrame>) -> Arc<RawLink> {
         Self::with_sink(Sink::Post(post))
     }
 
@@ -90,7 +90,7 @@ impl RawLink {
 
     /// Register a fast request: its number, its backend-side id (also its progress token, if
     /// `progress`) and where its frames arrive. `None` when the backend is gone.
-    pub fn register(&self, progress: bool) -> Option<(u64, String, Waiter)> {
+    pub(crate) fn register(&self, progress: bool) -> Option<(u64, String, Waiter)> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let (done, done_rx) = oneshot::channel();
         let (progress, progress_rx) = if progress {
@@ -146,7 +146,7 @@ impl RawLink {
     }
 
     /// Stop waiting for fast request `n` (answered elsewhere, timed out or abandoned).
-    pub fn forget(&self, n: u64) {
+    pub(crate) fn forget(&self, n: u64) {
         if let Some(p) = self
             .pending
             .lock()
@@ -159,7 +159,7 @@ impl RawLink {
 
     /// Deliver `frame` if it is a response or progress notification for a fast request;
     /// returns false if it is not one of ours.
-    pub fn deliver(&self, frame: &[u8]) -> bool {
+    pub(crate) fn deliver(&self, frame: &[u8]) -> bool {
         // Cheap pre-check: a frame for a fast request names our prefix.
         if memchr(frame, ID_PREFIX.as_bytes()).is_none() {
             return false;
@@ -266,7 +266,7 @@ fn memchr(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// rmcp's transport to a stdio backend, sharing its writer with the fast path and handing fast
 /// responses to their waiters. Frames are newline-delimited JSON, as MCP's stdio transport says.
-pub struct MuxStdio<R> {
+pub(crate) struct MuxStdio<R> {
     lines: LineReader<R>,
     link: Arc<RawLink>,
 }

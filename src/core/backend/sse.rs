@@ -70,7 +70,7 @@ impl SseClientTransport {
     }
 
     /// The raw side of this connection, for the `tools/call` fast path.
-    pub fn raw_link(&self) -> Arc<RawLink> {
+    pub(crate) fn raw_link(&self) -> Arc<RawLink> {
         self.raw.clone()
     }
 }

@@ -45,7 +45,7 @@ impl Drop for AccessGuard {
 
 /// zrok backends: one access per connection, MCP (legacy SSE, as the Go original serves) over an
 /// OpenZiti connection to the share.
-pub struct ZrokBackends {
+pub(crate) struct ZrokBackends {
     pub overlay: Arc<Overlay>,
     pub connect_timeout: Duration,
     pub max_message_size: usize,

@@ -117,7 +117,7 @@ impl Engine {
     }
 
     /// The name clients see for backend `i`'s tool or prompt `name`.
-    pub fn expose(&self, i: usize, name: &str) -> String {
+    pub(crate) fn expose(&self, i: usize, name: &str) -> String {
         match self.mode {
             Mode::Transparent => name.to_string(),
             Mode::Gateway => format!("{}{}{}", self.backends[i].id, self.agg.separator, name),
@@ -291,7 +291,7 @@ async fn list_everything(
 }
 
 /// RFC 6570 level-1 matching: literal parts must match in order; `{var}` matches any run.
-pub fn template_matches(template: &str, uri: &str) -> bool {
+pub(crate) fn template_matches(template: &str, uri: &str) -> bool {
     let mut pattern = String::new();
     let mut in_var = false;
     for ch in template.chars() {

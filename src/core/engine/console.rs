@@ -35,7 +35,7 @@ pub fn spawn(engine: Arc<Engine>, shares: Option<Arc<dyn ShareOps>>) -> mpsc::Se
 
 const NO_ZROK: &str = "shares need a zrok environment (run 'zrok2 enable <token>')";
 
-pub async fn execute(engine: Arc<Engine>, shares: Option<Arc<dyn ShareOps>>, cmd: Command) {
+pub(crate) async fn execute(engine: Arc<Engine>, shares: Option<Arc<dyn ShareOps>>, cmd: Command) {
     match cmd {
         Command::RestartBackend { id, reply } => {
             let r = match engine.backends.iter().position(|b| b.id == id) {
@@ -85,7 +85,7 @@ pub async fn execute(engine: Arc<Engine>, shares: Option<Arc<dyn ShareOps>>, cmd
 
 /// Call one tool on a fresh connection to its backend (the console's own short session) and
 /// render the result as pretty JSON. Counted in the backend's and tool's statistics.
-pub async fn call_tool_once(
+pub(crate) async fn call_tool_once(
     engine: &Arc<Engine>,
     name: &str,
     arguments: serde_json::Map<String, serde_json::Value>,

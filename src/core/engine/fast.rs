@@ -16,10 +16,10 @@ use super::{Engine, Session, TransportKey};
 
 /// A `tools/call` answered on the fast path: the frames for the client (progress notifications,
 /// then the response). Dropping it before the end cancels the call at the backend.
-pub type FastCall = std::pin::Pin<Box<dyn futures::Stream<Item = FastItem> + Send>>;
+pub(crate) type FastCall = std::pin::Pin<Box<dyn futures::Stream<Item = FastItem> + Send>>;
 
 /// One frame of a fast-path call for the client: progress, then the response.
-pub enum FastItem {
+pub(crate) enum FastItem {
     Progress(bytes::Bytes),
     Done(bytes::Bytes),
 }
@@ -172,7 +172,7 @@ impl Engine {
     /// The fast path for a client frame posted to transport session `key`: `Some` when `frame`
     /// is a `tools/call` the fast path can forward exactly as the rmcp path would (then the
     /// future resolves to the response frame), `None` to take the rmcp path.
-    pub fn fast_call(&self, key: &TransportKey, frame: &[u8]) -> Option<FastCall> {
+    pub(crate) fn fast_call(&self, key: &TransportKey, frame: &[u8]) -> Option<FastCall> {
         let h = fp::Head::parse(frame)?;
         if h.jsonrpc.as_deref() != Some("2.0") || h.method.as_deref() != Some("tools/call") {
             return None;

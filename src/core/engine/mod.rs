@@ -32,8 +32,8 @@ mod fast;
 mod handler;
 mod session;
 
-pub use catalog::{template_matches, Discovered};
-pub use fast::{FastCall, FastItem};
+pub(crate) use catalog::Discovered;
+pub(crate) use fast::{FastCall, FastItem};
 pub use session::Session;
 use session::SessionInner;
 
@@ -88,11 +88,11 @@ pub struct Engine {
 /// The transport session id of a streamable-HTTP session, put into the `initialize` request's
 /// extensions by the serving layer (see `serve.rs`).
 #[derive(Debug, Clone)]
-pub struct TransportSessionId(pub String);
+pub(crate) struct TransportSessionId(pub String);
 
 /// How a client session is known to its transport, for the fast path and the idle sweep.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum TransportKey {
+pub(crate) enum TransportKey {
     /// A streamable-HTTP session (`Mcp-Session-Id`).
     Streamable(String),
     /// A legacy SSE session (`sessionid`).
@@ -197,11 +197,11 @@ impl Engine {
     }
 
     /// How this engine connects to backends (for console actions).
-    pub fn connect_env(&self) -> &ConnectEnv {
+    pub(crate) fn connect_env(&self) -> &ConnectEnv {
         &self.env
     }
 
-    pub fn discovered(&self) -> Vec<Discovered> {
+    pub(crate) fn discovered(&self) -> Vec<Discovered> {
         self.discovered
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -209,7 +209,7 @@ impl Engine {
     }
 
     /// Route transport session `key` (`mcp:<id>` / `sse:<id>`) to `session`.
-    pub fn bind_transport_session(&self, key: TransportKey, session: &Session) {
+    pub(crate) fn bind_transport_session(&self, key: TransportKey, session: &Session) {
         let _ = session.inner.transport_key.set(key.clone());
         self.transport_sessions
             .lock()
@@ -219,7 +219,7 @@ impl Engine {
 
     /// Keys of bound transport sessions idle for at least `idle` or ended (and drops the
     /// entries of sessions that are gone).
-    pub fn stale_transport_sessions(&self, idle: Duration) -> Vec<TransportKey> {
+    pub(crate) fn stale_transport_sessions(&self, idle: Duration) -> Vec<TransportKey> {
         let mut m = self
             .transport_sessions
             .lock()
@@ -261,7 +261,7 @@ impl Engine {
     }
 
     /// End a session by id (console). Its backend connections are released.
-    pub fn end_session(&self, id: &str) -> bool {
+    pub(crate) fn end_session(&self, id: &str) -> bool {
         let t = self
             .sessions
             .lock()

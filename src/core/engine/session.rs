@@ -78,7 +78,7 @@ impl Session {
         self.inner.ended.clone()
     }
 
-    pub fn idle_for(&self) -> Duration {
+    pub(crate) fn idle_for(&self) -> Duration {
         self.inner
             .last_activity
             .lock()

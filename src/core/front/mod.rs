@@ -46,7 +46,7 @@ impl ServeOptions {
         }
     }
 
-    pub fn overlay() -> Self {
+    pub(crate) fn overlay() -> Self {
         ServeOptions {
             allowed_hosts: None,
             json_response: false,

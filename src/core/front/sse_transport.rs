@@ -55,10 +55,10 @@ use crate::core::net::Listener;
 use crate::core::wire::sse as codec;
 
 /// Default limit for one JSON-RPC message (POST body, or one SSE event on the client side).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// Name of the session id query parameter (the Go SDK's spelling).
-pub const SESSION_PARAM: &str = "sessionid";
+pub(crate) const SESSION_PARAM: &str = "sessionid";
 
 /// Depth of the per-session queues (the Go SDK buffers 100 incoming messages).
 const QUEUE_DEPTH: usize = 100;
@@ -82,14 +82,14 @@ pub struct SseServerConfig {
 
 /// The frames answering a frame taken off the rmcp path (notifications, then the response).
 /// Dropped unfinished when the session closes.
-pub type FastReply = std::pin::Pin<Box<dyn futures::Stream<Item = Bytes> + Send>>;
+pub(crate) type FastReply = std::pin::Pin<Box<dyn futures::Stream<Item = Bytes> + Send>>;
 
 /// See [`SseServerConfig::fast`].
 #[derive(Clone)]
 pub struct FastHook(pub Arc<FastFn>);
 
 /// Called with the session id and a POSTed frame.
-pub type FastFn = dyn Fn(&str, &[u8]) -> Option<FastReply> + Send + Sync;
+pub(crate) type FastFn = dyn Fn(&str, &[u8]) -> Option<FastReply> + Send + Sync;
 
 impl std::fmt::Debug for FastHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,7 +129,7 @@ pub type SseConnect = Arc<dyn Fn(SseTransport, SseSessionInfo) + Send + Sync>;
 
 /// Request extension naming the peer of a connection; [`serve`] inserts it.
 #[derive(Debug, Clone)]
-pub struct PeerAddr(pub String);
+pub(crate) struct PeerAddr(pub String);
 
 /// The server half of one SSE session as an rmcp transport.
 ///
@@ -146,11 +146,6 @@ pub struct SseTransport {
 impl SseTransport {
     pub fn session_id(&self) -> &str {
         &self.session_id
-    }
-
-    /// Cancelled when the session ends, from either side.
-    pub fn closed_token(&self) -> CancellationToken {
-        self.closed.clone()
     }
 }
 

@@ -47,7 +47,7 @@ pub fn stdio() -> (
 }
 
 /// rmcp's server transport over `reader`/`writer`, with the fast path in front.
-pub struct StdioFront<R> {
+pub(crate) struct StdioFront<R> {
     lines: LineReader<R>,
     out: Out,
     engine: Arc<Engine>,

@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use super::state::ShareState;
 
 /// Result of a console action, ready to show to the operator.
-pub type ReplyTx<T> = oneshot::Sender<Result<T, String>>;
+pub(crate) type ReplyTx<T> = oneshot::Sender<Result<T, String>>;
 
 #[derive(Debug)]
 pub enum Command {

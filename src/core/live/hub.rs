@@ -12,7 +12,7 @@ use crate::core::live::state::*;
 
 const WINDOW: usize = 512;
 /// How often a changed snapshot is published at most.
-pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+pub(crate) const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
 struct Window {
@@ -108,7 +108,7 @@ impl Hub {
         self.events.subscribe()
     }
 
-    pub fn emit(&self, e: Event) {
+    pub(crate) fn emit(&self, e: Event) {
         let _ = self.events.send(e);
     }
 
@@ -147,7 +147,7 @@ impl Hub {
     }
 
     /// Publish changed state every [`PUBLISH_INTERVAL`] until `stop` fires.
-    pub fn spawn_publisher(&self, stop: tokio_util::sync::CancellationToken) {
+    pub(crate) fn spawn_publisher(&self, stop: tokio_util::sync::CancellationToken) {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(PUBLISH_INTERVAL);
@@ -163,17 +163,12 @@ impl Hub {
         });
     }
 
-    pub fn set_serving(&self, serving: Serving) {
+    pub(crate) fn set_serving(&self, serving: Serving) {
         self.lock().gateway.serving = serving;
         self.touch();
     }
 
-    pub fn set_shares(&self, shares: Vec<ShareState>) {
-        self.lock().shares = shares;
-        self.touch();
-    }
-
-    pub fn add_backend(&self, state: BackendState) {
+    pub(crate) fn add_backend(&self, state: BackendState) {
         self.lock().backends.push(BackendEntry {
             state,
             window: Window::default(),
@@ -181,7 +176,7 @@ impl Hub {
         self.touch();
     }
 
-    pub fn update_backend(&self, id: &str, f: impl FnOnce(&mut BackendState)) {
+    pub(crate) fn update_backend(&self, id: &str, f: impl FnOnce(&mut BackendState)) {
         let mut g = self.lock();
         if let Some(b) = g.backends.iter_mut().find(|b| b.state.id == id) {
             f(&mut b.state);
@@ -190,7 +185,12 @@ impl Hub {
         self.touch();
     }
 
-    pub fn set_backend_status(&self, id: &str, status: BackendStatus, error: Option<String>) {
+    pub(crate) fn set_backend_status(
+        &self,
+        id: &str,
+        status: BackendStatus,
+        error: Option<String>,
+    ) {
         self.update_backend(id, |b| {
             b.status = status.clone();
             if error.is_some() {
@@ -205,7 +205,7 @@ impl Hub {
     }
 
     /// Replace the catalog of one backend's tools.
-    pub fn set_tools(&self, backend: &str, tools: Vec<ToolState>) {
+    pub(crate) fn set_tools(&self, backend: &str, tools: Vec<ToolState>) {
         let mut g = self.lock();
         g.tools.retain(|_, t| t.state.backend != backend);
         for t in tools {
@@ -221,7 +221,7 @@ impl Hub {
         self.touch();
     }
 
-    pub fn session_opened(&self, id: &str, remote: &str, transport: &str) {
+    pub(crate) fn session_opened(&self, id: &str, remote: &str, transport: &str) {
         let now = SystemTime::now();
         self.lock().sessions.insert(
             id.to_string(),
@@ -246,14 +246,14 @@ impl Hub {
         });
     }
 
-    pub fn session_update(&self, id: &str, f: impl FnOnce(&mut SessionState)) {
+    pub(crate) fn session_update(&self, id: &str, f: impl FnOnce(&mut SessionState)) {
         if let Some(s) = self.lock().sessions.get_mut(id) {
             f(s);
         }
         self.touch();
     }
 
-    pub fn session_backends(&self, delta: isize, backends: &[String]) {
+    pub(crate) fn session_backends(&self, delta: isize, backends: &[String]) {
         let mut g = self.lock();
         for b in g.backends.iter_mut() {
             if backends.contains(&b.state.id) {
@@ -264,7 +264,7 @@ impl Hub {
         self.touch();
     }
 
-    pub fn session_closed(&self, id: &str, reason: &str) {
+    pub(crate) fn session_closed(&self, id: &str, reason: &str) {
         let removed = self.lock().sessions.remove(id).is_some();
         if removed {
             self.touch();
@@ -277,7 +277,7 @@ impl Hub {
 
     /// Count a finished call in the live state; a [`CallEvent`] is built and sent only while
     /// someone listens to the events.
-    pub fn record_call(&self, ev: CallRecord<'_>, tool_key: Option<&str>) {
+    pub(crate) fn record_call(&self, ev: CallRecord<'_>, tool_key: Option<&str>) {
         let at = SystemTime::now();
         let err = !ev.outcome.is_ok();
         {
@@ -337,7 +337,7 @@ impl Hub {
 
 /// A finished call, as [`Hub::record_call`] takes it (borrowed: nothing is copied unless the
 /// console listens).
-pub struct CallRecord<'a> {
+pub(crate) struct CallRecord<'a> {
     pub session: &'a str,
     pub backend: &'a str,
     /// MCP method (`tools/call`, `resources/read`, `prompts/get`, ...).

@@ -39,7 +39,7 @@ pub struct LogGuard {
 static HUB_SINK: OnceLock<Hub> = OnceLock::new();
 
 /// Route tracing events into `hub` as [`Event::Log`] (for the console). Set once per process.
-pub fn attach_hub(hub: &Hub) {
+pub(crate) fn attach_hub(hub: &Hub) {
     let _ = HUB_SINK.set(hub.clone());
 }
 

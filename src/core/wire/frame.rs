@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 /// The envelope fields of a JSON-RPC message, borrowed from the frame.
 #[derive(Deserialize)]
-pub struct Head<'a> {
+pub(crate) struct Head<'a> {
     #[serde(borrow, default)]
     pub jsonrpc: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -35,7 +35,7 @@ impl<'a> Head<'a> {
 }
 
 /// A JSON-RPC id as the client sent it: a number or a string (null and others are refused).
-pub fn valid_id(id: &RawValue) -> bool {
+pub(crate) fn valid_id(id: &RawValue) -> bool {
     let s = id.get();
     s.starts_with('"') || s.starts_with('-') || s.as_bytes().first().is_some_and(u8::is_ascii_digit)
 }
@@ -186,7 +186,7 @@ pub fn call_frame(id: &str, tool: &str, p: &CallParams<'_>) -> Vec<u8> {
 }
 
 /// A backend's `notifications/progress` frame with its token replaced by the client's.
-pub fn progress_to_client(frame: &[u8], client_token: &str) -> Option<Bytes> {
+pub(crate) fn progress_to_client(frame: &[u8], client_token: &str) -> Option<Bytes> {
     let h = Head::parse(frame)?;
     let Fields(fields) = serde_json::from_str(h.params?.get()).ok()?;
     let mut out = Vec::with_capacity(frame.len() + client_token.len());
@@ -209,7 +209,7 @@ pub fn progress_to_client(frame: &[u8], client_token: &str) -> Option<Bytes> {
 
 /// The backend's response re-addressed to the client's request id, with what it says (for the
 /// console's call records), or `None` when the frame is not a response. The frame is parsed once.
-pub fn readdress(frame: &[u8], client_id: &str) -> Option<(Bytes, Outcome)> {
+pub(crate) fn readdress(frame: &[u8], client_id: &str) -> Option<(Bytes, Outcome)> {
     let h = Head::parse(frame)?;
     let (key, body, outcome) = match (h.result, h.error) {
         (Some(r), None) => ("result", r, result_outcome(r)),
@@ -228,7 +228,7 @@ pub fn readdress(frame: &[u8], client_id: &str) -> Option<(Bytes, Outcome)> {
 }
 
 /// A JSON-RPC error response to `client_id`.
-pub fn error_frame(client_id: &str, code: i32, message: &str) -> Bytes {
+pub(crate) fn error_frame(client_id: &str, code: i32, message: &str) -> Bytes {
     let mut out = Vec::with_capacity(message.len() + client_id.len() + 64);
     out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     out.extend_from_slice(client_id.as_bytes());
@@ -244,11 +244,11 @@ pub fn error_frame(client_id: &str, code: i32, message: &str) -> Bytes {
 /// Deepest nesting of arrays and objects a POSTed message may have. rmcp's decoder gives up at
 /// serde_json's recursion limit (128) with an HTTP error of its own; we answer first, with a
 /// JSON-RPC error, and leave room below that limit.
-pub const MAX_DEPTH: usize = 100;
+pub(crate) const MAX_DEPTH: usize = 100;
 
 /// Why a POSTed body is not one JSON-RPC message we can take.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Not JSON, or nested deeper than [`MAX_DEPTH`] (JSON-RPC -32700).
     Parse(String),
     /// A JSON-RPC batch (an array): batching left MCP in protocol revision 2025-06-18
@@ -273,7 +273,7 @@ impl BodyError {
 
 /// Check that `body` is one JSON value, not a batch, nested at most [`MAX_DEPTH`] deep: one pass
 /// over the bytes for the depth (no recursion, nothing allocated), then serde_json for syntax.
-pub fn check_body(body: &[u8]) -> Result<(), BodyError> {
+pub(crate) fn check_body(body: &[u8]) -> Result<(), BodyError> {
     let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
     for &b in body {
         if in_str {
@@ -309,7 +309,7 @@ pub fn check_body(body: &[u8]) -> Result<(), BodyError> {
 }
 
 /// `notifications/cancelled` for a fast request.
-pub fn cancelled_frame(id: &str, reason: &str) -> Vec<u8> {
+pub(crate) fn cancelled_frame(id: &str, reason: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + id.len() + reason.len());
     out.extend_from_slice(
         br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"#,
@@ -330,7 +330,7 @@ impl std::fmt::Write for VecWriter<'_> {
 }
 
 /// What a client frame's response says, for the console's call records.
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     ToolError(String),
     Error(i32, String),

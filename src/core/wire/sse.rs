@@ -14,7 +14,7 @@ use futures::{Stream, StreamExt};
 
 /// One decoded event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     pub event: Option<String>,
     pub data: Option<String>,
     pub id: Option<String>,
@@ -45,7 +45,7 @@ impl From<SseEvent> for sse_stream::Sse {
 
 /// Why decoding stopped.
 #[derive(Debug)]
-pub enum SseDecodeError {
+pub(crate) enum SseDecodeError {
     /// One event grew past the limit.
     TooLarge { limit: usize },
     /// A line was not valid UTF-8.
@@ -76,7 +76,7 @@ impl std::error::Error for SseDecodeError {
 /// Incremental decoder: feed bytes with [`SseDecoder::push`], take events with
 /// [`SseDecoder::next_event`].
 #[derive(Debug)]
-pub struct SseDecoder {
+pub(crate) struct SseDecoder {
     max_event_size: usize,
     buf: BytesMut,
     /// Prefix of `buf` already known to hold no line end.
@@ -159,7 +159,7 @@ impl SseDecoder {
         Ok(())
     }
 
-    pub fn next_event(&mut self) -> Option<SseEvent> {
+    pub(crate) fn next_event(&mut self) -> Option<SseEvent> {
         self.ready.pop_front()
     }
 
@@ -204,7 +204,7 @@ impl SseDecoder {
 
 /// Decodes a byte stream into a stream of events; a body error or an oversized event ends it
 /// with one error item.
-pub fn decode_stream<S, E>(
+pub(crate) fn decode_stream<S, E>(
     body: S,
     max_event_size: usize,
 ) -> impl Stream<Item = Result<SseEvent, SseDecodeError>> + Send + 'static
@@ -243,7 +243,7 @@ where
 
 /// Encodes one event the way the Go SDK's `writeEvent` does: `event: NAME\n`, then one
 /// `data: ...` line per line of data, then a blank line.
-pub fn encode_event(name: &str, data: &str) -> Bytes {
+pub(crate) fn encode_event(name: &str, data: &str) -> Bytes {
     let mut out = String::with_capacity(name.len() + data.len() + 16);
     if !name.is_empty() {
         out.push_str("event: ");
@@ -265,7 +265,7 @@ pub fn encode_event(name: &str, data: &str) -> Bytes {
 }
 
 /// An SSE comment line (ignored by every client): used as a keepalive.
-pub fn encode_comment(text: &str) -> Bytes {
+pub(crate) fn encode_comment(text: &str) -> Bytes {
     Bytes::from(format!(": {text}\n\n"))
 }
 

@@ -31,7 +31,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use crate::core::net::{BoxConn, Dialer};
 
 /// Default limit for one response message (JSON body or SSE event).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -170,7 +170,7 @@ impl HttpClient {
     }
 
     /// The `Mcp-Session-Id` a streamable-HTTP server assigned to this client's session, if any.
-    pub fn session_seen(&self) -> Option<String> {
+    pub(crate) fn session_seen(&self) -> Option<String> {
         self.session_seen.get().cloned()
     }
 
@@ -345,7 +345,7 @@ struct Connector {
 }
 
 /// A dialed connection as hyper wants it.
-pub struct HttpConn(TokioIo<BoxConn>);
+pub(crate) struct HttpConn(TokioIo<BoxConn>);
 
 impl Connection for HttpConn {
     fn connected(&self) -> Connected {
