@@ -35,6 +35,30 @@ pub(crate) fn json_rpc_refusal(e: &frame::BodyError) -> axum::response::Response
         .into_response()
 }
 
+/// The most of an oversize body read (and dropped) before answering 413, and for how long: a
+/// client that writes the whole body before reading the answer then sees the 413 instead of a
+/// connection reset.
+const DRAIN_BYTES: usize = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// 413 for a body that declares `len` bytes, over `max`.
+async fn too_large(body: axum::body::Body, len: usize, max: usize) -> axum::response::Response {
+    use futures::StreamExt;
+    tracing::debug!("POST refused: {len} bytes, over max_message_size ({max})");
+    if len <= DRAIN_BYTES {
+        let mut data = body.into_data_stream();
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(_)) = data.next().await {}
+        })
+        .await;
+    }
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body of {len} bytes is over max_message_size ({max} bytes)"),
+    )
+        .into_response()
+}
+
 /// Where streamable HTTP is served: `/`, `/mcp` and the paths under it (axum's
 /// `nest_service("/mcp")`).
 pub(super) fn is_mcp_path(path: &str) -> bool {
@@ -67,10 +91,13 @@ impl FastFront {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        // Not JSON (rmcp answers 415), or over the limit (rmcp answers 413).
-        let max = engine.agg.max_message_size;
-        if !json_in || len.is_some_and(|l| l > max) {
+        // Not JSON: rmcp answers 415.
+        if !json_in {
             return next(req).await;
+        }
+        let max = engine.agg.max_message_size;
+        if let Some(len) = len.filter(|l| *l > max) {
+            return too_large(req.into_body(), len, max).await;
         }
         let json_out = h
             .get(http::header::ACCEPT)
