@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcpz::core::config;
-use mcpz::core::engine::{Engine, EngineOptions, Mode};
+use mcpz::core::engine::{Caller, Engine, EngineOptions, Mode};
 use mcpz::core::front::{self, ServeOptions};
 use mcpz::core::live::state::{CallOutcome, CallPath, Event};
 use mcpz::core::net::TcpListener;
@@ -25,6 +25,11 @@ struct Fixture {
 
 /// Two filesystem backends: `fs` hides `write_file` (deny), `ro` shows only `read_file` (allow).
 async fn engine() -> Fixture {
+    engine_with("").await
+}
+
+/// [`engine`] with more top-level YAML (e.g. `access:` rules).
+async fn engine_with(extra: &str) -> Fixture {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(a.path().join("hello.txt"), "hello from a").unwrap();
     std::fs::write(b.path().join("hello.txt"), "hello from b").unwrap();
@@ -41,6 +46,7 @@ backends:
   - id: ro
     transport: {{type: stdio, command: "{bin}", args: ["{b}"]}}
     tools: {{mode: allow, list: [read_file]}}
+{extra}
 "#,
         a = a.path().display(),
         b = b.path().display(),
@@ -52,6 +58,7 @@ backends:
         mode: Mode::Gateway,
         zrok: None,
         discover: true,
+        access: cfg.access,
     })
     .await
     .expect("engine starts");
@@ -93,7 +100,9 @@ async fn next_call(
 async fn routing_and_filters_on_the_rmcp_path() {
     let f = engine().await;
     let mut events = f.engine.hub.events();
-    let session = f.engine.new_session("in-process", "duplex");
+    let session = f
+        .engine
+        .new_session("in-process", Some(Caller::Local), "duplex");
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     let server = tokio::spawn(async move {
         if let Ok(running) = session.serve(ours).await {
@@ -342,4 +351,77 @@ async fn sse_posts_that_are_not_one_message_get_json_rpc_errors() {
     drop(stream);
     h.stop.cancel();
     h.f.engine.shutdown().await;
+}
+
+/// An rmcp client on an in-memory pipe to a new session of `engine` for `caller`.
+async fn client_for(
+    engine: &Arc<Engine>,
+    caller: Caller,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let session = engine.new_session("in-process", Some(caller), "duplex");
+    let (ours, theirs) = tokio::io::duplex(1 << 16);
+    tokio::spawn(async move {
+        if let Ok(running) = session.serve(ours).await {
+            let _ = running.waiting().await;
+        }
+    });
+    ().serve(theirs).await.expect("client initializes")
+}
+
+#[tokio::test]
+async fn access_rules_give_each_caller_its_own_tools() {
+    let f = engine_with(
+        r#"
+access:
+  - caller: "bob@*"
+    tools: {mode: allow, list: ["ro_*"]}
+  - caller: local
+    tools: {mode: deny, list: [fs_list_directory]}
+"#,
+    )
+    .await;
+    let cases = [
+        (
+            Caller::Ziti("alice@example.com-0123456789ab-env".into()),
+            &["fs_list_directory", "fs_read_file", "ro_read_file"][..],
+        ),
+        (
+            Caller::Ziti("bob@example.com-ba9876543210-env".into()),
+            &["ro_read_file"][..],
+        ),
+        (Caller::Local, &["fs_read_file", "ro_read_file"][..]),
+    ];
+    for (caller, want) in cases {
+        let c = client_for(&f.engine, caller.clone()).await;
+        let mut names: Vec<String> = c
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, want, "{caller}");
+        // What a caller may not see it may not call either: "unknown tool", never the backend.
+        for hidden in ["fs_read_file", "fs_list_directory"] {
+            if want.contains(&hidden) {
+                continue;
+            }
+            let e = c
+                .call_tool(call(hidden, json!({"path": "hello.txt"})))
+                .await
+                .unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("unknown tool: {hidden}")),
+                "{caller}: {e}"
+            );
+        }
+        let r = c
+            .call_tool(call("ro_read_file", json!({"path": "hello.txt"})))
+            .await
+            .unwrap();
+        assert_eq!(text(&r), "hello from b", "{caller}");
+        c.cancel().await.unwrap();
+    }
+    f.engine.shutdown().await;
 }

@@ -33,6 +33,7 @@ impl Listener for TlsListener {
                 return Ok(Accepted {
                     conn: Box::pin(tls),
                     remote: a.remote,
+                    caller: a.caller,
                 });
             }
         }

@@ -156,6 +156,7 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
         mode: Mode::Transparent,
         zrok: None,
         discover: true,
+        access: Vec::new(),
     });
     let engine = sig
         .unless_stopped("starting the backend", async {

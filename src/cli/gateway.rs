@@ -116,6 +116,7 @@ pub(crate) async fn start_engine(
         mode: Mode::Gateway,
         zrok: overlay.map(|o| common::zrok_backends(o, &cfg.aggregator)),
         discover: true,
+        access: cfg.access.clone(),
     });
     sig.unless_stopped("starting the backends", async {
         start

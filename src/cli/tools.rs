@@ -8,7 +8,7 @@ use rmcp::ServiceExt;
 
 use crate::cli::common::{self, CliResult, Failure, LogFlags, Signals};
 use crate::core::config;
-use crate::core::engine::{Engine, EngineOptions, Mode};
+use crate::core::engine::{Caller, Engine, EngineOptions, Mode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -134,6 +134,7 @@ async fn engine_for(args: &TargetArgs, sig: &Signals) -> Result<std::sync::Arc<E
         backends: vec![backend],
         mode: Mode::Transparent,
         discover: false,
+        access: Vec::new(),
     })
     .await
     .map_err(|e| Failure::runtime(e.cause))
@@ -141,7 +142,7 @@ async fn engine_for(args: &TargetArgs, sig: &Signals) -> Result<std::sync::Arc<E
 
 pub(crate) async fn run_stdio(args: TargetArgs, sig: Signals) -> CliResult {
     let engine = engine_for(&args, &sig).await?;
-    let session = engine.new_session("stdio", "stdio");
+    let session = engine.new_session("stdio", Some(Caller::Local), "stdio");
     let ended = session.ended();
     let (stdin, stdout) = crate::core::front::stdio::stdio();
     let front = crate::core::front::stdio::StdioFront::new(engine.clone(), &session, stdin, stdout);

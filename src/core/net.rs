@@ -19,6 +19,8 @@ pub struct Accepted {
     pub conn: BoxConn,
     /// `127.0.0.1:50123` for TCP, the dialing identity for OpenZiti.
     pub remote: String,
+    /// The OpenZiti identity that dialed (authenticated by the overlay); `None` for TCP.
+    pub caller: Option<String>,
 }
 
 /// Something that yields incoming byte streams.
@@ -74,6 +76,7 @@ impl Listener for TcpListener {
         Ok(Accepted {
             conn: Box::pin(s),
             remote: peer.to_string(),
+            caller: None,
         })
     }
 

@@ -17,11 +17,11 @@ import anyio
 import pytest
 
 from harness import text_of
-from netharness import ShareServer, home, ours, stdio_session, testnet, wait_until
+from netharness import ShareServer, home, ours, stdio_session, testnet as net_env, wait_until
 
 
 def peer() -> str:
-    p = testnet().get("STREAMABLE_PEER_BIN", "")
+    p = net_env().get("STREAMABLE_PEER_BIN", "")
     if not (p and os.access(p, os.X_OK)):
         pytest.fail(
             f"STREAMABLE_PEER_BIN={p!r} in testnet.env is not an executable: `scripts/testnet install` builds "
@@ -79,7 +79,7 @@ class PeerShare:
     """`streamable_peer serve` (a go-sdk streamable server at /) behind `zrok2 share private`."""
 
     def __init__(self, who: str = "alice"):
-        t = testnet()
+        t = net_env()
         env = {**os.environ, **home(who), "ZROK2_API_ENDPOINT": t.get("ZROK_API_ENDPOINT", "")}
         self.server = subprocess.Popen([peer(), "serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert self.server.stdout is not None

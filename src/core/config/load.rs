@@ -75,6 +75,7 @@ pub fn demo(dir: &Path, filesystem_bin: &Path) -> Config {
         share_token: None,
         orchestrator: None,
         log_file: None,
+        access: Vec::new(),
         source: "<built-in demo>".into(),
     }
 }

@@ -33,6 +33,9 @@ pub struct Config {
     /// Orchestrator IPC (used only together with `share_token`, as in the Go gateway).
     pub orchestrator: Option<Orchestrator>,
     pub log_file: Option<PathBuf>,
+    /// mcpz extension: which tools each caller may see and call (first matching rule wins; a
+    /// caller no rule matches gets every tool the backends expose).
+    pub access: Vec<AccessRule>,
     /// File name used in messages (the path as given to [`load`](super::load), or the `source` given to [`parse`](super::parse)).
     pub source: String,
 }
@@ -227,6 +230,22 @@ impl FilterMode {
             FilterMode::Allow => "allow",
             FilterMode::Deny => "deny",
         }
+    }
+}
+
+/// One `access:` rule: the callers it is for and the tools they may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRule {
+    /// Glob patterns on the caller's name: its OpenZiti identity (a zrok environment's identity
+    /// on a share), or `local` for loopback and stdio clients.
+    pub callers: Vec<String>,
+    /// Applied to the exposed (namespaced) tool name, after the backend's own filter.
+    pub tools: ToolFilter,
+}
+
+impl AccessRule {
+    pub fn matches(&self, caller: &str) -> bool {
+        self.callers.iter().any(|p| glob_match(p, caller))
     }
 }
 

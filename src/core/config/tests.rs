@@ -564,3 +564,41 @@ fn demo_config() {
     );
     assert_eq!(c.aggregator, Aggregator::default());
 }
+
+#[test]
+fn access_rules_decode_and_bad_ones_name_their_line() {
+    let base = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n";
+    let (c, _) = ok(&format!(
+        "{base}access:\n  - caller: [\"bob@*\", local]\n    tools: {{mode: allow, list: [\"fs_read_*\"]}}\n  - caller: \"*\"\n    tools: {{mode: deny, list: [fs_write_file]}}\n"
+    ));
+    assert_eq!(c.access.len(), 2);
+    assert_eq!(c.access[0].callers, ["bob@*", "local"]);
+    assert!(c.access[0].matches("bob@example.com-0123456789ab-env"));
+    assert!(c.access[0].matches("local"));
+    assert!(!c.access[0].matches("alice@example.com-0123456789ab-env"));
+    assert!(c.access[0].tools.check("fs_read_file").exposed());
+    assert!(!c.access[0].tools.check("fs_write_file").exposed());
+    assert!(c.access[1].matches("anyone"));
+    let e = errs(&format!(
+        "{base}access:\n  - tools: {{mode: allow, list: [x]}}\n  - caller: \"\"\n    tools: {{mode: allow, list: [x]}}\n  - caller: a\n  - caller: a\n    tols: {{}}\n    tools: {{mode: allwo, list: [x]}}\n"
+    ));
+    assert!(
+        e.contains("access[0].caller: required") && e.contains("test.yml:5"),
+        "{e}"
+    );
+    assert!(
+        e.contains("access[1].caller: empty caller pattern (test.yml:6)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("access[2].tools: required") && e.contains("test.yml:8"),
+        "{e}"
+    );
+    assert!(
+        e.contains("access[3].tols") && e.contains("did you mean 'tools'"),
+        "{e}"
+    );
+    assert!(e.contains("access[3].tools.mode"), "{e}");
+    let e = errs(&format!("{base}access: {{caller: x}}\n"));
+    assert!(e.contains("access: expected a list of rules"), "{e}");
+}

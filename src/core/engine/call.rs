@@ -12,10 +12,12 @@ use rmcp::ErrorData as McpError;
 use crate::core::live::state::CallOutcome;
 use crate::core::wire::frame;
 
-use super::Engine;
+use super::{Caller, Engine};
 
 /// JSON-RPC "invalid params": an unknown (or filtered) tool or prompt.
 const INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC "invalid request": a request the session does not take from this caller.
+const INVALID_REQUEST: i32 = -32600;
 /// JSON-RPC "internal error": everything the gateway answers for a backend.
 const INTERNAL_ERROR: i32 = -32603;
 
@@ -42,6 +44,8 @@ pub(crate) enum CallError {
     SessionEnded,
     #[error("backend not connected")]
     NotConnected,
+    #[error("this session belongs to another caller")]
+    ForeignCaller,
     #[error("backend '{0}' sent an unexpected response type")]
     Unexpected(String),
     /// The backend could not be reached or failed below MCP.
@@ -75,6 +79,7 @@ impl CallError {
     pub(crate) fn code(&self) -> i32 {
         match self {
             CallError::UnknownTool(_) | CallError::UnknownPrompt(_) => INVALID_PARAMS,
+            CallError::ForeignCaller => INVALID_REQUEST,
             CallError::Backend(e) => e.code.0,
             _ => INTERNAL_ERROR,
         }
@@ -107,16 +112,29 @@ impl From<CallError> for McpError {
     }
 }
 
-/// The backend and original name of exposed tool `exposed`, if the caller may call it: unknown
-/// names and names the backend's allow/deny filter hides are both "unknown tool".
-pub(crate) fn route_tool(engine: &Engine, exposed: &str) -> Result<(usize, String), CallError> {
-    let (i, original) = engine
-        .resolve(exposed)
-        .ok_or_else(|| CallError::UnknownTool(exposed.to_string()))?;
-    if !engine.backends[i].tools.check(&original).exposed() {
-        return Err(CallError::UnknownTool(exposed.to_string()));
+/// The backend and original name of exposed tool `exposed`, if `caller` may call it: unknown
+/// names, names the backend's allow/deny filter hides and names the caller's `access:` rule
+/// hides are all "unknown tool" (the caller learns nothing of tools it may not use).
+pub(crate) fn route_tool(
+    engine: &Engine,
+    caller: &Caller,
+    exposed: &str,
+) -> Result<(usize, String), CallError> {
+    let unknown = || CallError::UnknownTool(exposed.to_string());
+    let (i, original) = engine.resolve(exposed).ok_or_else(unknown)?;
+    if !engine.backends[i].tools.check(&original).exposed() || !may_use(engine, caller, exposed) {
+        return Err(unknown());
     }
     Ok((i, original))
+}
+
+/// Whether `caller`'s `access:` rule (the first that matches its name) lets it see and call the
+/// exposed tool `exposed`; a caller no rule matches may use every tool.
+pub(crate) fn may_use(engine: &Engine, caller: &Caller, exposed: &str) -> bool {
+    match engine.access.iter().find(|r| r.matches(caller.name())) {
+        Some(rule) => rule.tools.check(exposed).exposed(),
+        None => true,
+    }
 }
 
 /// How long one forwarded request may take: `timeout` (the aggregator's `call_timeout`); a

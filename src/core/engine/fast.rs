@@ -12,7 +12,7 @@ use crate::core::live::state::{CallOutcome, CallPath};
 use crate::core::wire::frame as fp;
 
 use super::call::{self, Abandon, CallError};
-use super::{Engine, Session, TransportKey};
+use super::{Caller, Engine, Session, TransportKey};
 
 /// A `tools/call` answered on the fast path: the frames for the client (progress notifications,
 /// then the response). Dropping it before the end cancels the call at the backend.
@@ -172,7 +172,15 @@ impl Engine {
     /// The fast path for a client frame posted to transport session `key`: `Some` when `frame`
     /// is a `tools/call` the fast path can forward exactly as the rmcp path would (then the
     /// future resolves to the response frame), `None` to take the rmcp path.
-    pub(crate) fn fast_call(&self, key: &TransportKey, frame: &[u8]) -> Option<FastCall> {
+    /// `caller`: who sent this frame, when the transport does not bind every frame to the
+    /// session's caller itself (streamable HTTP: any connection may carry a session id); a
+    /// frame from another caller is left to the rmcp path, which refuses it.
+    pub(crate) fn fast_call(
+        &self,
+        key: &TransportKey,
+        frame: &[u8],
+        caller: Option<&Caller>,
+    ) -> Option<FastCall> {
         let h = fp::Head::parse(frame)?;
         if h.jsonrpc.as_deref() != Some("2.0") || h.method.as_deref() != Some("tools/call") {
             return None;
@@ -185,7 +193,11 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(key)?
             .upgrade()?;
-        Session { inner }.fast_call(id.get(), params)
+        let session = Session { inner };
+        if caller.is_some_and(|c| session.known_caller().as_ref() != Some(c)) {
+            return None;
+        }
+        session.fast_call(id.get(), params)
     }
 }
 
@@ -206,7 +218,7 @@ impl Session {
             return None;
         }
         let e = &self.inner.engine;
-        let (i, original) = call::route_tool(e, &params.name).ok()?;
+        let (i, original) = call::route_tool(e, &self.caller(), &params.name).ok()?;
         let conn = conns.iter().find(|c| c.idx == i)?.clone();
         let link = conn.raw.clone()?;
         let (n, theirs, waiter) = link.register(params.progress.is_some())?;

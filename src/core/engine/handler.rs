@@ -55,7 +55,7 @@ impl ServerHandler for Session {
                 .engine
                 .bind_transport_session(TransportKey::Streamable(sid.clone()), self);
         }
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let client = format!(
             "{} {}",
             request.client_info.name, request.client_info.version
@@ -70,7 +70,7 @@ impl ServerHandler for Session {
     }
 
     async fn ping(&self, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         Ok(())
     }
 
@@ -80,12 +80,15 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let e = &self.inner.engine;
+        // The caller is known once `list` has attached the request.
+        let caller = std::sync::OnceLock::new();
         self.list(request, ctx, |i, mut t: Tool| {
-            let exposed = e.backends[i].tools.check(&t.name).exposed();
-            exposed.then(|| {
-                t.name = e.expose(i, &t.name).into();
-                t
-            })
+            if !e.backends[i].tools.check(&t.name).exposed() {
+                return None;
+            }
+            t.name = e.expose(i, &t.name).into();
+            let caller = caller.get_or_init(|| self.caller());
+            call::may_use(e, caller, &t.name).then_some(t)
         })
         .await
     }
@@ -95,9 +98,9 @@ impl ServerHandler for Session {
         mut request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let exposed = request.name.to_string();
-        let (i, original) = call::route_tool(&self.inner.engine, &exposed).inspect_err(|_| {
+        let (i, original) = call::route_tool(&self.inner.engine, &self.caller(), &exposed).inspect_err(|_| {
             tracing::info!(session = %self.inner.id, tool = %exposed, "call to an unknown or filtered tool refused");
         })?;
         let c = self.backend(i).await?;
@@ -149,7 +152,7 @@ impl ServerHandler for Session {
         mut request: GetPromptRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let exposed = request.name.clone();
         let (i, original) = self
             .inner
@@ -200,7 +203,7 @@ impl ServerHandler for Session {
         request: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let uri = request.uri.clone();
         let i = self.route_uri(&uri).await?;
         let c = self.backend(i).await?;
@@ -220,7 +223,7 @@ impl ServerHandler for Session {
         request: SubscribeRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let i = self.route_uri(&request.uri).await?;
         let c = self.backend(i).await?;
         let req = SubscribeRequest::new(request).into();
@@ -232,7 +235,7 @@ impl ServerHandler for Session {
         request: UnsubscribeRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let i = self.route_uri(&request.uri).await?;
         let c = self.backend(i).await?;
         let req = UnsubscribeRequest::new(request).into();
@@ -244,7 +247,7 @@ impl ServerHandler for Session {
         mut request: CompleteRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let e = self.inner.engine.clone();
         let i = match &mut request.r#ref {
             Reference::Prompt(p) => {
@@ -277,7 +280,7 @@ impl ServerHandler for Session {
         request: SetLevelRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let conns = self.conns().await?;
         let mut last_err = None;
         let mut any = false;
@@ -307,7 +310,7 @@ impl ServerHandler for Session {
         request: CustomRequest,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         if self.inner.engine.mode != Mode::Transparent {
             return Err(McpError::new(
                 ErrorCode::METHOD_NOT_FOUND,
@@ -443,7 +446,7 @@ impl Session {
         ctx: RequestContext<RoleServer>,
         mut keep: impl FnMut(usize, L::Item) -> Option<L::Item>,
     ) -> Result<L, McpError> {
-        self.attach(&ctx);
+        self.attach(&ctx)?;
         let conns = self.conns().await?;
         if self.inner.engine.mode == Mode::Transparent {
             let c = Self::conn(conns, 0)?;

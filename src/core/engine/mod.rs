@@ -54,6 +54,8 @@ pub struct EngineOptions {
     /// Connect to every backend once at start (check it starts, learn its catalog). Off for
     /// `mcp-tools`, whose single session connects on demand.
     pub discover: bool,
+    /// Per-caller tool rules (`access:`).
+    pub access: Vec<config::AccessRule>,
 }
 
 /// Why the engine could not start.
@@ -73,11 +75,12 @@ pub struct Engine {
     pub mode: Mode,
     pub hub: Hub,
     pub registry: Registry,
+    pub access: Vec<config::AccessRule>,
     env: ConnectEnv,
     discovered: Mutex<Vec<Discovered>>,
     sessions: Mutex<HashMap<String, CancellationToken>>,
-    /// Live sessions by transport session id (`mcp:<Mcp-Session-Id>`, `sse:<sessionid>`), for
-    /// the `tools/call` fast path and the streamable-HTTP idle sweep.
+    /// Live sessions by transport session id, for the `tools/call` fast path and the
+    /// streamable-HTTP idle sweep.
     transport_sessions: Mutex<HashMap<TransportKey, Weak<SessionInner>>>,
     /// Notified whenever a session ends (shutdown waits for the last one).
     session_ended: tokio::sync::Notify,
@@ -85,8 +88,33 @@ pub struct Engine {
     next_session: AtomicU64,
 }
 
+/// Who is calling: an OpenZiti identity (authenticated by the overlay: the `CallerId` the router
+/// puts on the dial), or the local machine (loopback TCP, stdio), one identity named `local`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Caller {
+    #[default]
+    Local,
+    Ziti(String),
+}
+
+impl Caller {
+    /// The name `access:` rules match and logs show.
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Local => "local",
+            Caller::Ziti(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The transport session id of a streamable-HTTP session, put into the `initialize` request's
-/// extensions by the serving layer (see `serve.rs`).
+/// extensions by the serving layer (see `front/streamable.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct TransportSessionId(pub String);
 
@@ -153,6 +181,7 @@ impl Engine {
             mode: opts.mode,
             hub,
             registry,
+            access: opts.access,
             env,
             discovered: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -235,8 +264,15 @@ impl Engine {
             .collect()
     }
 
-    /// A new client session. `remote` and `transport` are for display.
-    pub fn new_session(self: &Arc<Self>, remote: &str, transport: &str) -> Session {
+    /// A new client session. `remote` and `transport` are for display; `caller` is who is
+    /// calling, when the transport knows it at this point (streamable HTTP learns it from the
+    /// session's first request).
+    pub fn new_session(
+        self: &Arc<Self>,
+        remote: &str,
+        caller: Option<Caller>,
+        transport: &str,
+    ) -> Session {
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
         let id = format!("s{n}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let ended = self.shutdown.child_token();
@@ -244,8 +280,9 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), ended.clone());
-        self.hub.session_opened(&id, remote, transport);
-        tracing::info!(session = %id, %remote, %transport, "session opened");
+        let shown = caller.as_ref().map_or("?", |c| c.name());
+        self.hub.session_opened(&id, remote, shown, transport);
+        tracing::info!(session = %id, %remote, caller = %shown, %transport, "session opened");
         Session {
             inner: Arc::new(SessionInner {
                 engine: self.clone(),
@@ -256,6 +293,7 @@ impl Engine {
                 last_activity: Mutex::new(Instant::now()),
                 resource_routes: Mutex::new(HashMap::new()),
                 transport_key: OnceLock::new(),
+                caller: Mutex::new(caller),
             }),
         }
     }

@@ -13,10 +13,11 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::backend::{self, BackendConn, Downstream, ListChanged};
+use crate::core::front::sse_transport::PeerAddr;
 use crate::core::live::state::{CallOutcome, CallPath};
 
 use super::call::{self, CallError};
-use super::Engine;
+use super::{Caller, Engine};
 
 /// One client session: a clone-able rmcp server handler.
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub(super) struct SessionInner {
     pub(super) resource_routes: Mutex<HashMap<String, usize>>,
     /// Key in `Engine::transport_sessions`, once bound.
     pub(super) transport_key: OnceLock<super::TransportKey>,
+    /// Who is calling, once known; every later request must come from the same caller.
+    pub(super) caller: Mutex<Option<Caller>>,
 }
 
 impl Drop for SessionInner {
@@ -168,11 +171,65 @@ impl Session {
         };
     }
 
-    pub(super) fn attach(&self, ctx: &RequestContext<RoleServer>) {
+    /// Every request of the session comes through here: the first one that names its caller
+    /// (streamable HTTP: the connection it arrived on) fixes the session's caller; a request
+    /// from another caller holding the session id is refused.
+    pub(super) fn attach(&self, ctx: &RequestContext<RoleServer>) -> Result<(), CallError> {
+        if let Some(peer) = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<PeerAddr>())
+        {
+            let theirs = peer.caller.clone().map_or(Caller::Local, Caller::Ziti);
+            self.identify(&peer.remote, theirs)?;
+        }
         if self.inner.down.peer().is_none() {
             self.inner.down.set_peer(ctx.peer.clone());
         }
         self.touch();
+        Ok(())
+    }
+
+    /// Fix the session's caller as `theirs`, or check that it is `theirs`.
+    pub(super) fn identify(&self, remote: &str, theirs: Caller) -> Result<(), CallError> {
+        let mut ours = self.inner.caller.lock().unwrap_or_else(|e| e.into_inner());
+        match &*ours {
+            Some(c) if *c == theirs => Ok(()),
+            Some(c) => {
+                tracing::warn!(session = %self.inner.id, owner = %c, caller = %theirs, "request from another caller refused");
+                Err(CallError::ForeignCaller)
+            }
+            None => {
+                let name = theirs.name().to_string();
+                tracing::info!(session = %self.inner.id, %remote, caller = %name, "session caller");
+                *ours = Some(theirs);
+                let remote = remote.to_string();
+                self.inner.engine.hub.session_update(&self.inner.id, |s| {
+                    s.caller = name;
+                    s.remote = remote;
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Who is calling, if known yet.
+    pub(super) fn known_caller(&self) -> Option<Caller> {
+        self.inner
+            .caller
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Who is calling (`local` until a transport said otherwise).
+    pub(super) fn caller(&self) -> Caller {
+        self.inner
+            .caller
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default()
     }
 
     /// Forward one request to backend connection `conn`, bounded by `call_timeout`, cancelled
@@ -281,6 +338,17 @@ impl Session {
         path: CallPath,
     ) {
         let duration = started.elapsed();
+        tracing::debug!(
+            session = %self.inner.id,
+            caller = %self.caller(),
+            backend,
+            method,
+            target,
+            outcome = ?outcome,
+            duration_us = duration.as_micros() as u64,
+            path = path.as_str(),
+            "call"
+        );
         // Tool calls are also counted per tool.
         let tool_key = (method == "tools/call").then_some(target);
         self.inner.engine.hub.record_call(

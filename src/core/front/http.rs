@@ -102,11 +102,12 @@ fn spawn_conn(
     graceful: &hyper_util::server::graceful::GracefulShutdown,
     io: impl crate::core::net::Conn,
     remote: String,
+    caller: Option<String>,
     app: &HttpApp,
 ) {
     let svc = ConnService {
         app: app.clone(),
-        remote: crate::core::front::sse_transport::PeerAddr(remote),
+        remote: crate::core::front::sse_transport::PeerAddr { remote, caller },
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     let conn = graceful.watch(conn.into_owned());
@@ -171,7 +172,14 @@ async fn serve_any(mut listener: Box<dyn Listener>, app: HttpApp, stop: Cancella
                 continue;
             }
         };
-        spawn_conn(&builder, &graceful, accepted.conn, accepted.remote, &app);
+        spawn_conn(
+            &builder,
+            &graceful,
+            accepted.conn,
+            accepted.remote,
+            accepted.caller,
+            &app,
+        );
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
 }

@@ -93,6 +93,8 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> HttpApp {
     let session_cfg = {
         let mut c = SessionConfig::default();
         c.keep_alive = None;
+        // No priming events on request-wise streams either (see `with_sse_retry` below).
+        c.sse_retry = None;
         c
     };
     let mut mgr = LocalSessionManager::default();
@@ -109,10 +111,15 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> HttpApp {
         .with_json_response(opts.json_response)
         .with_legacy_session_mode(!opts.stateless)
         .with_sse_keep_alive(Some(opts.sse_keep_alive))
+        // No priming events (an empty `data:` line before the first message): the MCP Go SDK
+        // v1.1.0, which the Go original uses, fails on them ("unexpected end of JSON input"), and
+        // without an event store there is nothing to resume from anyway.
+        .with_sse_retry(None)
         .with_max_request_body_bytes(engine.agg.max_message_size)
         .with_cancellation_token(engine.shutdown.child_token());
     let e = engine.clone();
-    let mcp = StreamableHttpService::new(move || Ok(e.new_session("?", "streamable")), mgr, cfg);
+    let mcp =
+        StreamableHttpService::new(move || Ok(e.new_session("?", None, "streamable")), mgr, cfg);
     let fast = Arc::new(fast::FastFront {
         engine: engine.clone(),
     });

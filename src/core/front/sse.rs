@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rmcp::ServiceExt;
 
-use crate::core::engine::{Engine, FastItem, TransportKey};
+use crate::core::engine::{Caller, Engine, FastItem, TransportKey};
 use crate::core::front::sse_transport::{
     sse_router, SseServerConfig, SseSessionInfo, SseTransport,
 };
@@ -19,7 +19,8 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
             let engine = engine.clone();
             Arc::new(move |sid: &str, frame: &[u8]| {
                 use futures::StreamExt;
-                let call = engine.fast_call(&TransportKey::Sse(sid.to_string()), frame)?;
+                // The POST handler already checked that the caller owns the session.
+                let call = engine.fast_call(&TransportKey::Sse(sid.to_string()), frame, None)?;
                 Some(Box::pin(call.map(|item| match item {
                     FastItem::Progress(b) | FastItem::Done(b) => b,
                 }))
@@ -38,7 +39,8 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
 }
 
 async fn run_session(engine: Arc<Engine>, transport: SseTransport, info: SseSessionInfo) {
-    let session = engine.new_session(info.remote.as_deref().unwrap_or("?"), "sse");
+    let caller = info.caller.clone().map_or(Caller::Local, Caller::Ziti);
+    let session = engine.new_session(info.remote.as_deref().unwrap_or("?"), Some(caller), "sse");
     engine.bind_transport_session(TransportKey::Sse(info.session_id.clone()), &session);
     let ended = session.ended();
     let idle = engine.agg.idle_timeout;

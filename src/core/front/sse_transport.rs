@@ -121,6 +121,8 @@ pub struct SseSessionInfo {
     pub session_id: String,
     /// The peer (`127.0.0.1:50123`, an OpenZiti identity) when the server knows it.
     pub remote: Option<String>,
+    /// The OpenZiti identity that opened the stream; `None` on TCP.
+    pub caller: Option<String>,
 }
 
 /// Called once per `GET /sse` with a ready transport; the callee spawns
@@ -129,7 +131,12 @@ pub type SseConnect = Arc<dyn Fn(SseTransport, SseSessionInfo) + Send + Sync>;
 
 /// Request extension naming the peer of a connection; [`serve`] inserts it.
 #[derive(Debug, Clone)]
-pub(crate) struct PeerAddr(pub String);
+pub(crate) struct PeerAddr {
+    /// For display: `127.0.0.1:50123`, or the OpenZiti identity.
+    pub remote: String,
+    /// The OpenZiti identity that dialed; `None` on TCP.
+    pub caller: Option<String>,
+}
 
 /// The server half of one SSE session as an rmcp transport.
 ///
@@ -190,6 +197,8 @@ impl Transport<RoleServer> for SseTransport {
 }
 
 struct SessionEntry {
+    /// Who opened the stream: POSTs from anyone else are refused as unknown sessions.
+    caller: Option<String>,
     incoming: mpsc::Sender<ClientJsonRpcMessage>,
     outgoing: mpsc::Sender<Out>,
     closed: CancellationToken,
@@ -287,10 +296,14 @@ async fn handle_get(State(st): State<AppState>, req: Request) -> Response {
         .unwrap_or_else(|| req.uri().path().to_string());
     let prefix = path.strip_suffix(st.cfg.sse_path.as_str()).unwrap_or("");
     let endpoint = format!("{prefix}{}?{SESSION_PARAM}={id}", st.cfg.post_path);
+    let caller = req
+        .extensions()
+        .get::<PeerAddr>()
+        .and_then(|p| p.caller.clone());
     let remote = req
         .extensions()
         .get::<PeerAddr>()
-        .map(|p| p.0.clone())
+        .map(|p| p.remote.clone())
         .or_else(|| {
             req.extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -304,6 +317,7 @@ async fn handle_get(State(st): State<AppState>, req: Request) -> Response {
         s.insert(
             id.clone(),
             SessionEntry {
+                caller: caller.clone(),
                 incoming: in_tx,
                 outgoing: out_tx.clone(),
                 closed: closed.clone(),
@@ -328,6 +342,7 @@ async fn handle_get(State(st): State<AppState>, req: Request) -> Response {
         SseSessionInfo {
             session_id: id,
             remote,
+            caller,
         },
     );
 
@@ -397,8 +412,14 @@ async fn handle_post(State(st): State<AppState>, req: Request) -> Response {
     let Some(sid) = sid.filter(|s| !s.is_empty()) else {
         return plain_error(StatusCode::BAD_REQUEST, "sessionid must be provided");
     };
+    let caller = req
+        .extensions()
+        .get::<PeerAddr>()
+        .and_then(|p| p.caller.clone());
     let entry = st.sessions.lock().ok().and_then(|s| {
         s.get(&sid)
+            // Another identity holding the session id is no owner of it: unknown session.
+            .filter(|e| e.caller == caller)
             .map(|e| (e.incoming.clone(), e.outgoing.clone(), e.closed.clone()))
     });
     let Some((incoming, outgoing, closed)) = entry else {
@@ -494,7 +515,10 @@ pub async fn serve<L: Listener>(
                 continue;
             }
         };
-        let peer = PeerAddr(accepted.remote);
+        let peer = PeerAddr {
+            remote: accepted.remote,
+            caller: accepted.caller,
+        };
         let svc = router.clone().layer(axum::Extension(peer));
         let svc = hyper_util::service::TowerToHyperService::new(svc);
         conns.spawn(async move {

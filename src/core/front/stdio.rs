@@ -122,7 +122,7 @@ impl<R: AsyncRead + Unpin + Send + 'static> Transport<RoleServer> for StdioFront
                     return None;
                 }
             };
-            if let Some(call) = self.engine.fast_call(&self.key, frame) {
+            if let Some(call) = self.engine.fast_call(&self.key, frame, None) {
                 tokio::spawn(answer(call, self.out.clone(), self.stop.clone()));
                 continue;
             }

@@ -221,7 +221,7 @@ impl Hub {
         self.touch();
     }
 
-    pub(crate) fn session_opened(&self, id: &str, remote: &str, transport: &str) {
+    pub(crate) fn session_opened(&self, id: &str, remote: &str, caller: &str, transport: &str) {
         let now = SystemTime::now();
         self.lock().sessions.insert(
             id.to_string(),
@@ -229,6 +229,7 @@ impl Hub {
                 id: id.to_string(),
                 client: None,
                 remote: remote.to_string(),
+                caller: caller.to_string(),
                 transport: transport.to_string(),
                 protocol_version: None,
                 opened_at: now,
@@ -368,7 +369,7 @@ mod tests {
     #[test]
     fn calls_are_counted_and_sent_as_events_only_to_listeners() {
         let hub = Hub::new("g", "1", "_");
-        hub.session_opened("s1", "127.0.0.1:1", "streamable");
+        hub.session_opened("s1", "127.0.0.1:1", "local", "streamable");
         // Nobody listens: the call is counted, and no event is kept for a later subscriber.
         hub.record_call(call("b_one", CallOutcome::Ok), None);
         let mut events = hub.events();

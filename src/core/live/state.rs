@@ -110,6 +110,8 @@ pub struct SessionState {
     pub client: Option<String>,
     /// Remote peer (`127.0.0.1:50123`, or the OpenZiti caller).
     pub remote: String,
+    /// Who is calling: the OpenZiti identity, `local` (loopback, stdio), or `?` until known.
+    pub caller: String,
     /// `streamable`, `sse` or `stdio`.
     pub transport: String,
     pub protocol_version: Option<String>,

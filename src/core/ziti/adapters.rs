@@ -45,14 +45,22 @@ impl net::Dialer for ZitiDialer {
 impl net::Listener for ZitiListener {
     async fn accept(&mut self) -> io::Result<net::Accepted> {
         let s = ZitiListener::accept(self).await?;
-        let remote = if s.peer().is_empty() {
-            format!("ziti conn {}", s.conn_id())
+        // A dial that names no identity is an unnamed overlay caller, never `local`.
+        let caller = if s.peer().is_empty() {
+            "?".to_string()
         } else {
             s.peer().to_string()
         };
+        let remote = if s.peer().is_empty() {
+            format!("ziti conn {}", s.conn_id())
+        } else {
+            caller.clone()
+        };
+        let caller = Some(caller);
         Ok(net::Accepted {
             conn: Box::pin(s),
             remote,
+            caller,
         })
     }
 

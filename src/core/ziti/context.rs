@@ -400,6 +400,11 @@ impl Context {
             m.put_public_key(kp.public());
         }
         m.put(hdr::CONNECTION_MARKER, marker().into_bytes());
+        // Who is dialing, as the OpenZiti SDKs say it (the hosting side sees it as CallerId).
+        let name = self.inner.ctrl.identity_name().await;
+        if !name.is_empty() {
+            m.put(hdr::CALLER_ID, name.into_bytes());
+        }
         let reply = match ch.request(m, opts.timeout).await {
             Ok(r) => r,
             Err(e) => {

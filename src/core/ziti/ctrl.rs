@@ -116,6 +116,7 @@ struct ApiSession {
     /// When to stop trusting the token and authenticate again.
     refresh_at: Instant,
     identity_id: String,
+    identity_name: String,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +131,14 @@ struct ApiSessionDetail {
     expiration_seconds: Option<i64>,
     #[serde(rename = "identityId", default)]
     identity_id: Option<String>,
+    #[serde(default)]
+    identity: Option<IdentityRef>,
+}
+
+#[derive(Deserialize)]
+struct IdentityRef {
+    #[serde(default)]
+    name: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -224,6 +233,7 @@ impl Controller {
             token: token.clone(),
             refresh_at: Instant::now() + Duration::from_secs(secs * 2 / 3),
             identity_id: env.data.identity_id.unwrap_or_default(),
+            identity_name: env.data.identity.map(|i| i.name).unwrap_or_default(),
         };
         tracing::debug!(token = %short(&token), expires_in = secs, "ziti api session established");
         *self.session.lock().await = Some(s);
@@ -250,6 +260,17 @@ impl Controller {
             .await
             .as_ref()
             .map(|s| s.identity_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The identity name of the current API session (empty until authenticated): what dials
+    /// send as `CallerId`, as the OpenZiti SDKs do.
+    pub async fn identity_name(&self) -> String {
+        self.session
+            .lock()
+            .await
+            .as_ref()
+            .map(|s| s.identity_name.clone())
             .unwrap_or_default()
     }
 

@@ -12,7 +12,7 @@ use crate::tui::view::{fmt_span, since};
 const COLUMNS: [Column; 8] = [
     Column::sized("ID", Constraint::Length(10), Constraint::Length(16)),
     Column::sized("CLIENT", Constraint::Length(16), Constraint::Length(24)),
-    Column::sized("REMOTE", Constraint::Length(15), Constraint::Length(22)),
+    Column::sized("CALLER", Constraint::Length(15), Constraint::Length(22)),
     Column::sized("AGE", Constraint::Length(6), Constraint::Length(7)),
     Column::sized("CALLS", Constraint::Length(6), Constraint::Length(7)),
     Column::wide("ERRS", Constraint::Length(5)),
@@ -33,7 +33,7 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
         vec![
             Cell::from(s.id.clone()),
             Cell::from(s.client.clone().unwrap_or_else(|| "?".to_string())),
-            Cell::from(s.remote.clone()),
+            Cell::from(s.caller.clone()),
             right(fmt_span(since(app.now, s.opened_at))),
             right(s.calls.to_string()),
             right(s.errors.to_string()),
@@ -44,8 +44,10 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
     if let Some(s) = list.selected().and_then(|i| snap.sessions.get(i)) {
         let sep = app.theme.sep();
         let text = format!(
-            "session {}{sep}transport {}{sep}protocol {}{sep}errors {}",
+            "session {}{sep}caller {} from {}{sep}transport {}{sep}protocol {}{sep}errors {}",
             s.id,
+            s.caller,
+            s.remote,
             s.transport,
             s.protocol_version.as_deref().unwrap_or("?"),
             s.errors

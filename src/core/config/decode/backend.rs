@@ -118,7 +118,7 @@ pub(super) fn decode_backend(
     })
 }
 
-fn decode_tools(cx: &mut Ctx, node: &Node, path: &str, line: usize) -> ToolFilter {
+pub(super) fn decode_tools(cx: &mut Ctx, node: &Node, path: &str, line: usize) -> ToolFilter {
     let Some(entries) = cx.map(node, path, line, "a mapping with 'mode' and 'list'") else {
         return ToolFilter::none();
     };

@@ -123,6 +123,10 @@ pub(in crate::core::config) fn decode(
         .filter(|s| !s.is_empty())
         .map(PathBuf::from);
 
+    let access = get(entries, "access")
+        .map(|e| super::access::decode_access(&mut cx, &e.value, e.key_line))
+        .unwrap_or_default();
+
     let mut backends = Vec::new();
     match get(entries, "backends") {
         None => cx.missing(
@@ -169,6 +173,7 @@ pub(in crate::core::config) fn decode(
             share_token,
             orchestrator,
             log_file,
+            access,
             source: source.to_string(),
         },
         warnings,

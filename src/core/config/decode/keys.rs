@@ -5,6 +5,7 @@ pub(super) const ROOT_KEYS: &[&str] = &[
     "backends",
     "share_token",
     "orchestrator",
+    "access",
     "log_file",
 ];
 pub(super) const AGGREGATOR_KEYS: &[&str] = &[
@@ -33,6 +34,7 @@ pub(super) const TRANSPORT_KEYS: &[&str] = &[
 ];
 pub(super) const TLS_KEYS: &[&str] = &["ca_cert_file", "insecure_skip_verify"];
 pub(super) const TOOLS_KEYS: &[&str] = &["mode", "list"];
+pub(super) const ACCESS_KEYS: &[&str] = &["caller", "tools"];
 pub(super) const ORCHESTRATOR_KEYS: &[&str] = &["socket_path", "heartbeat_interval"];
 
 pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "working_dir"];
@@ -57,6 +59,7 @@ pub(super) enum KeyContext {
     Tls,
     Tools,
     Orchestrator,
+    Access,
 }
 
 /// A key that belongs to the enclosing mapping, one level up.

@@ -5,8 +5,10 @@
 //! - `keys`: the allowed keys of each section and the did-you-mean suggestions;
 //! - `document`: the top level, `aggregator` and `orchestrator`;
 //! - `backend`: one `backends` entry and its `tools` filter;
-//! - `transport`: a backend's `transport` and its `tls`.
+//! - `transport`: a backend's `transport` and its `tls`;
+//! - `access`: the per-caller tool rules.
 
+mod access;
 mod backend;
 mod document;
 mod keys;
