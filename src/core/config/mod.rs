@@ -28,7 +28,8 @@ mod yaml;
 pub use error::{ConfigError, ConfigErrors, Location, Warning};
 pub use load::{demo, load, parse};
 pub use model::{
-    Aggregator, Backend, Config, FilterMode, HttpProtocol, Orchestrator, Tls, ToolFilter, Transport,
+    Aggregator, Backend, Config, EnvPolicy, FilterMode, HttpProtocol, Orchestrator, Tls,
+    ToolFilter, Transport,
 };
 
 #[cfg(test)]
