@@ -184,6 +184,13 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
 }
 
 pub fn main() -> i32 {
+    // `mcp-bridge version` alone is the version command, as upstream's (a server named
+    // `version` is still bridged with `mcp-bridge -- version`).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.len() == 2 && argv[1] == "version" {
+        print!("{}", common::version_text("mcp-bridge"));
+        return 0;
+    }
     common::main(run)
 }
 
