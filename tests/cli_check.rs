@@ -87,6 +87,39 @@ fn good_configs_and_examples_pass_check() {
     }
 }
 
+/// Our copies of upstream v0.1.8's documented examples (tests/configs/upstream/README.md): each
+/// loads; the ones with keys mcpz does not implement are refused, naming the key.
+#[test]
+fn upstream_examples_pass_check() {
+    let rel = "tests/configs/upstream";
+    let files = yml_files(&root().join(rel));
+    assert!(files.len() >= 8, "upstream examples: {files:?}");
+    for f in files {
+        let out = check(&root(), &format!("{rel}/{f}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{rel}/{f}: {stderr}");
+        assert!(
+            !stderr.lines().any(|l| l.starts_with("error")),
+            "{rel}/{f}: {stderr}"
+        );
+    }
+    let dir = root().join(rel).join("unsupported");
+    for f in yml_files(&dir) {
+        let out = check(&dir, &f);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "unsupported/{f}: {stderr}");
+        let expected = std::fs::read_to_string(dir.join(f.replace(".yml", ".err"))).unwrap();
+        for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                stderr
+                    .lines()
+                    .any(|l| l.strip_prefix("error: ") == Some(line) || l == line),
+                "unsupported/{f}: expected line\n  {line}\nin stderr:\n{stderr}"
+            );
+        }
+    }
+}
+
 #[test]
 fn missing_file_is_a_usage_error() {
     let out = check(&root(), "does-not-exist.yml");

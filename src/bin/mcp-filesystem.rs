@@ -17,7 +17,19 @@ use mcpz::filesystem::{self, FsConfig, DEFAULT_MAX_READ_BYTES};
 /// stdout carries MCP messages only; logs go to stderr (RUST_LOG sets the
 /// level, default "warn").
 #[derive(Debug, Parser)]
-#[command(name = "mcp-filesystem", version)]
+#[command(
+    name = "mcp-filesystem",
+    version,
+    long_version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        "\ncommit:   ",
+        env!("MCPZ_GIT_COMMIT"),
+        "\nbuilt:    ",
+        env!("MCPZ_BUILD_DATE"),
+        "\ntarget:   ",
+        env!("MCPZ_TARGET")
+    )
+)]
 struct Args {
     /// Allowed directories; each must exist.
     #[arg(required = true, value_name = "DIR")]

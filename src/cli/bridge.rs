@@ -38,8 +38,15 @@ pub(crate) struct BridgeArgs {
     /// Time allowed for each request to the server.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub call_timeout: std::time::Duration,
-    /// End a client session after this long without requests.
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    /// End a client session after this long without requests; 0 never does (upstream's
+    /// --session-idle-timeout; --idle-timeout is the older mcpz name).
+    #[arg(
+        long = "session-idle-timeout",
+        visible_alias = "idle-timeout",
+        value_name = "DURATION",
+        default_value = "30m",
+        value_parser = parse_duration
+    )]
     pub idle_timeout: std::time::Duration,
     /// The MCP server command and its arguments.
     #[arg(
@@ -60,6 +67,10 @@ pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let mut chars = s.trim().chars().peekable();
     if s.trim().is_empty() {
         return Err("empty duration".into());
+    }
+    // As Go's time.ParseDuration: a bare 0 needs no unit.
+    if s.trim() == "0" {
+        return Ok(total);
     }
     while let Some(c) = chars.next() {
         if c.is_ascii_digit() || c == '.' {
@@ -145,6 +156,7 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
             command,
             args: args.command[1..].to_vec(),
             env,
+            env_policy: config::EnvPolicy::Additive,
             working_dir: args.working_dir.clone(),
         },
         tools: config::ToolFilter::none(),
@@ -173,6 +185,13 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
 }
 
 pub fn main() -> i32 {
+    // `mcp-bridge version` alone is the version command, as upstream's (a server named
+    // `version` is still bridged with `mcp-bridge -- version`).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.len() == 2 && argv[1] == "version" {
+        print!("{}", common::version_text("mcp-bridge"));
+        return 0;
+    }
     common::main(run)
 }
 
@@ -188,5 +207,34 @@ mod tests {
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("3x").is_err());
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn session_idle_timeout_flag_and_alias() {
+        use clap::Parser;
+        let parse = |flags: &[&str]| {
+            let mut argv = vec!["mcp-bridge"];
+            argv.extend_from_slice(flags);
+            argv.extend_from_slice(&["--", "server"]);
+            super::BridgeArgs::try_parse_from(argv).map(|a| a.idle_timeout)
+        };
+        assert_eq!(parse(&[]).unwrap(), Duration::from_secs(30 * 60));
+        // Upstream's flag name.
+        assert_eq!(
+            parse(&["--session-idle-timeout", "45m"]).unwrap(),
+            Duration::from_secs(45 * 60)
+        );
+        // An explicit zero is kept (never idle out), as upstream.
+        assert_eq!(
+            parse(&["--session-idle-timeout", "0"]).unwrap(),
+            Duration::ZERO
+        );
+        // mcpz's older name.
+        assert_eq!(
+            parse(&["--idle-timeout", "2m"]).unwrap(),
+            Duration::from_secs(120)
+        );
+        assert!(parse(&["--session-idle-timeout", "soon"]).is_err());
     }
 }

@@ -353,3 +353,24 @@ async fn serve_share(
     served.close().await;
     Ok(())
 }
+
+/// Commit of this build (`git rev-parse --short=12 HEAD` at build time, or "unknown").
+pub(crate) const COMMIT: &str = env!("MCPZ_GIT_COMMIT");
+/// Build date, UTC RFC 3339 (`SOURCE_DATE_EPOCH`, else the commit date, or "unknown").
+pub(crate) const BUILD_DATE: &str = env!("MCPZ_BUILD_DATE");
+
+/// What `<binary> version` prints: the `label:  value` lines of upstream's `version` command
+/// (without its banner), with mcpz's fields.
+pub(crate) fn version_text(name: &str) -> String {
+    format!(
+        "{name}\nversion:  v{}\ncommit:   {COMMIT}\nbuilt:    {BUILD_DATE}\ntarget:   {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("MCPZ_TARGET"),
+    )
+}
+
+/// `<binary> version`.
+pub(crate) fn print_version(name: &str) -> CliResult {
+    print!("{}", version_text(name));
+    Ok(())
+}

@@ -27,6 +27,8 @@ pub(crate) struct GatewayCli {
 pub(crate) enum GatewayCommand {
     /// Run the MCP gateway.
     Run(RunArgs),
+    /// Show version information (version, commit, build date).
+    Version,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -129,6 +131,7 @@ pub(crate) async fn start_engine(
 pub(crate) async fn dispatch(cli: GatewayCli, sig: Signals) -> CliResult {
     match cli.command {
         GatewayCommand::Run(args) => run(args, cli.log, sig).await,
+        GatewayCommand::Version => common::print_version("mcp-gateway"),
     }
 }
 

@@ -25,6 +25,8 @@ pub(crate) enum McpzCommand {
     Tools(crate::cli::tools::ToolsCli),
     /// The operator console: run a gateway and watch it live.
     Tui(crate::cli::console::TuiArgs),
+    /// Show version information (version, commit, build date).
+    Version,
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -38,6 +40,7 @@ pub(crate) async fn dispatch(cli: McpzCli, sig: Signals) -> CliResult {
         McpzCommand::Bridge(b) => crate::cli::bridge::run(b, sig).await,
         McpzCommand::Tools(t) => crate::cli::tools::dispatch(t, sig).await,
         McpzCommand::Tui(a) => crate::cli::console::run(a, sig).await,
+        McpzCommand::Version => common::print_version("mcpz"),
         McpzCommand::Completions { shell } => {
             let mut cmd = McpzCli::command();
             clap_complete::generate(shell, &mut cmd, "mcpz", &mut std::io::stdout());

@@ -42,6 +42,8 @@ pub(crate) enum ToolsCommand {
     },
     /// List this environment's private shares (one JSON object per line).
     List,
+    /// Show version information (version, commit, build date).
+    Version,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -200,6 +202,7 @@ pub(crate) async fn dispatch(cli: ToolsCli, sig: Signals) -> CliResult {
                 .await
                 .map_err(|e| Failure::runtime(format!("delete {name}: {e}")))
         }
+        ToolsCommand::Version => common::print_version("mcp-tools"),
         ToolsCommand::List => {
             let o = common::open_overlay().await?;
             let shares = o

@@ -145,12 +145,14 @@ async fn connect_inner(
             command,
             args,
             env: vars,
+            env_policy,
             working_dir,
         } => {
             let spec = process::Spawn {
                 command: command.clone(),
                 args: args.clone(),
                 env: vars.clone(),
+                inherit_env: *env_policy == config::EnvPolicy::Additive,
                 working_dir: working_dir.clone(),
             };
             let on_line = env.on_stderr.clone().map(|f| {

@@ -22,6 +22,9 @@ pub struct Spawn {
     pub command: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// False: the child gets exactly `env`, nothing of this process's environment
+    /// (`env_policy: closed`). The command is still looked up on this process's `PATH`.
+    pub inherit_env: bool,
     pub working_dir: Option<PathBuf>,
 }
 
@@ -32,6 +35,7 @@ impl std::fmt::Debug for Spawn {
             .field("command", &self.command)
             .field("args", &self.args)
             .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("inherit_env", &self.inherit_env)
             .field("working_dir", &self.working_dir)
             .finish()
     }
@@ -224,6 +228,9 @@ pub fn spawn(
     on_line: Option<LineFn>,
 ) -> std::io::Result<Spawned> {
     let mut cmd = Command::new(resolve_command(&spec.command));
+    if !spec.inherit_env {
+        cmd.env_clear();
+    }
     cmd.args(&spec.args)
         .envs(&spec.env)
         .stdin(Stdio::piped())

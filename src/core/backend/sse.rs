@@ -106,9 +106,10 @@ pub async fn connect(client: HttpClient, url: &str) -> Result<SseClientTransport
         .map_err(|e| err(format!("SSE connect failed: {e}")))?;
     let status = resp.status();
     if !status.is_success() {
+        let redirect = crate::core::backend::http_client::redirect_note(status, resp.headers());
         let body = first_bytes(resp.into_body(), 512).await;
         return Err(err(format!(
-            "SSE connect failed: HTTP {status}{}",
+            "SSE connect failed: HTTP {status}{redirect}{}",
             if body.is_empty() {
                 String::new()
             } else {

@@ -68,6 +68,7 @@ pub fn demo(dir: &Path, filesystem_bin: &Path) -> Config {
                 command: filesystem_bin.display().to_string(),
                 args: vec![dir.display().to_string()],
                 env: BTreeMap::new(),
+                env_policy: Default::default(),
                 working_dir: None,
             },
             tools: ToolFilter::none(),

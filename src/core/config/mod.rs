@@ -28,8 +28,8 @@ mod yaml;
 pub use error::{ConfigError, ConfigErrors, Location, Warning};
 pub use load::{demo, load, parse};
 pub use model::{
-    AccessRule, Aggregator, Backend, Config, FilterMode, HttpProtocol, Orchestrator, Tls,
-    ToolFilter, Transport,
+    AccessRule, Aggregator, Backend, Config, EnvPolicy, FilterMode, HttpProtocol, Orchestrator,
+    Tls, ToolFilter, Transport,
 };
 
 #[cfg(test)]

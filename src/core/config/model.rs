@@ -52,10 +52,22 @@ pub struct Aggregator {
     pub connect_timeout: Duration,
     /// `aggregator.connection.call_timeout`.
     pub call_timeout: Duration,
-    /// `aggregator.session.idle_timeout` (mcpz extension).
+    /// `session_idle_timeout` (upstream's name, top level) or `aggregator.session.idle_timeout`
+    /// (mcpz's). Zero: sessions never end for being idle (as upstream).
     pub idle_timeout: Duration,
     /// `aggregator.max_message_size` in bytes (mcpz extension).
     pub max_message_size: usize,
+}
+
+impl Aggregator {
+    /// The idle timeout to enforce: `Duration::MAX` (never) when configured as zero.
+    pub fn effective_idle_timeout(&self) -> Duration {
+        if self.idle_timeout.is_zero() {
+            Duration::MAX
+        } else {
+            self.idle_timeout
+        }
+    }
 }
 
 impl Default for Aggregator {
@@ -93,6 +105,9 @@ pub enum Transport {
         /// Added to the gateway's own environment for the child. Values are secret-ish: never
         /// shown by `Debug`.
         env: BTreeMap<String, String>,
+        /// `env_policy` (upstream's name): whether the child also inherits the gateway's own
+        /// environment.
+        env_policy: EnvPolicy,
         working_dir: Option<PathBuf>,
     },
     /// A remote MCP server over HTTP(S).
@@ -159,12 +174,14 @@ impl fmt::Debug for Transport {
                 command,
                 args,
                 env,
+                env_policy,
                 working_dir,
             } => f
                 .debug_struct("Stdio")
                 .field("command", command)
                 .field("args", args)
                 .field("env", &Redacted(env))
+                .field("env_policy", env_policy)
                 .field("working_dir", working_dir)
                 .finish(),
             Transport::Http {
@@ -185,6 +202,27 @@ impl fmt::Debug for Transport {
                 .debug_struct("Zrok")
                 .field("share_token", share_token)
                 .finish(),
+        }
+    }
+}
+
+/// `transport.env_policy` of a stdio backend (upstream's key and values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EnvPolicy {
+    /// The gateway's own environment plus the configured `env` (configured entries win). The
+    /// default, and the behaviour before the key existed.
+    #[default]
+    Additive,
+    /// Exactly the configured `env`, nothing inherited (not even `PATH` or `HOME`), as upstream
+    /// does. The command itself is still looked up on the gateway's `PATH`.
+    Closed,
+}
+
+impl EnvPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvPolicy::Additive => "additive",
+            EnvPolicy::Closed => "closed",
         }
     }
 }

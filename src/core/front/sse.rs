@@ -43,7 +43,7 @@ async fn run_session(engine: Arc<Engine>, transport: SseTransport, info: SseSess
     let session = engine.new_session(info.remote.as_deref().unwrap_or("?"), Some(caller), "sse");
     engine.bind_transport_session(TransportKey::Sse(info.session_id.clone()), &session);
     let ended = session.ended();
-    let idle = engine.agg.idle_timeout;
+    let idle = engine.agg.effective_idle_timeout();
     let running = match session.clone().serve(transport).await {
         Ok(r) => r,
         Err(e) => {

@@ -100,7 +100,7 @@ pub(crate) async fn sweep(
     mgr: Arc<StreamableSessions>,
     stop: CancellationToken,
 ) {
-    let idle = engine.agg.idle_timeout;
+    let idle = engine.agg.effective_idle_timeout();
     let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
     loop {
         tokio::select! {

@@ -448,3 +448,20 @@ impl tower::Service<Uri> for Connector {
         })
     }
 }
+
+/// For a 3xx answer: ` (a redirect to <location>; HTTP backends follow no redirects)`, the
+/// location without its query or fragment (they may carry credentials); empty otherwise.
+pub(crate) fn redirect_note(status: http::StatusCode, headers: &HeaderMap) -> String {
+    if !status.is_redirection() {
+        return String::new();
+    }
+    let to = headers
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| {
+            let cut = l.find(['?', '#']).unwrap_or(l.len());
+            format!(" to '{}'", &l[..cut])
+        })
+        .unwrap_or_default();
+    format!(" (a redirect{to}; HTTP backends follow no redirects)")
+}

@@ -276,6 +276,7 @@ impl StreamableHttpClient for HttpClient {
         if let Some(sid) = &session_id {
             self.saw_session(sid);
         }
+        let redirect = super::redirect_note(status, response.headers());
 
         if !status.is_success() {
             let is_json = content_type
@@ -313,7 +314,7 @@ impl StreamableHttpClient for HttpClient {
                 return Ok(r);
             }
             return Err(StreamableHttpError::UnexpectedServerResponse(Cow::Owned(
-                format!("HTTP {status}: {text}"),
+                format!("HTTP {status}{redirect}: {text}"),
             )));
         }
 
@@ -426,8 +427,9 @@ impl StreamableHttpClient for HttpClient {
             return Err(e);
         }
         if !status.is_success() {
+            let redirect = super::redirect_note(status, response.headers());
             return Err(StreamableHttpError::UnexpectedServerResponse(Cow::Owned(
-                format!("get_stream returned {status}"),
+                format!("get_stream returned {status}{redirect}"),
             )));
         }
         match response.headers().get(CONTENT_TYPE) {

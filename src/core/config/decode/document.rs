@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::super::error::{ConfigError, ConfigErrors, Location, Warning};
 use super::super::model::DEFAULT_SEPARATOR;
@@ -95,10 +96,27 @@ pub(in crate::core::config) fn decode(
     };
     cx.check_keys(entries, "", ROOT_KEYS, KeyContext::Root);
 
-    let aggregator = match get(entries, "aggregator") {
+    let (mut aggregator, ours) = match get(entries, "aggregator") {
         Some(e) => decode_aggregator(&mut cx, &e.value, e.key_line),
-        None => Aggregator::default(),
+        None => (Aggregator::default(), None),
     };
+    // Upstream's top-level `session_idle_timeout` and our `aggregator.session.idle_timeout` are
+    // one setting: either may be given; both only with the same value.
+    let theirs = get(entries, "session_idle_timeout").and_then(|e| {
+        cx.duration(&e.value, "session_idle_timeout", e.key_line)
+            .map(|d| (d, e.key_line))
+    });
+    match (theirs, ours) {
+        (Some((a, la)), Some((b, lb))) if a != b => cx.err(
+            "session_idle_timeout",
+            la,
+            format!(
+                "differs from aggregator.session.idle_timeout (line {lb}); they are one setting (upstream's name and mcpz's): give one of them"
+            ),
+        ),
+        (Some((d, _)), _) | (None, Some((d, _))) => aggregator.idle_timeout = d,
+        (None, None) => {}
+    }
 
     let share_token = get(entries, "share_token")
         .and_then(|e| cx.string(&e.value, "share_token", e.key_line))
@@ -187,10 +205,17 @@ fn warning_line(msg: &str) -> usize {
         .unwrap_or(0)
 }
 
-fn decode_aggregator(cx: &mut Ctx, node: &Node, line: usize) -> Aggregator {
+/// The aggregator, and `session.idle_timeout` with its line when given (the caller reconciles it
+/// with the top-level `session_idle_timeout`).
+fn decode_aggregator(
+    cx: &mut Ctx,
+    node: &Node,
+    line: usize,
+) -> (Aggregator, Option<(Duration, usize)>) {
     let mut a = Aggregator::default();
+    let mut idle = None;
     let Some(entries) = cx.map(node, "aggregator", line, "a mapping") else {
-        return a;
+        return (a, idle);
     };
     cx.check_keys(
         entries,
@@ -248,11 +273,9 @@ fn decode_aggregator(cx: &mut Ctx, node: &Node, line: usize) -> Aggregator {
         if let Some(s) = cx.map(&e.value, "aggregator.session", e.key_line, "a mapping") {
             cx.check_keys(s, "aggregator.session", SESSION_KEYS, KeyContext::Session);
             if let Some(e) = get(s, "idle_timeout") {
-                if let Some(d) =
-                    cx.positive_duration(&e.value, "aggregator.session.idle_timeout", e.key_line)
-                {
-                    a.idle_timeout = d;
-                }
+                idle = cx
+                    .duration(&e.value, "aggregator.session.idle_timeout", e.key_line)
+                    .map(|d| (d, e.key_line));
             }
         }
     }
@@ -269,7 +292,7 @@ fn decode_aggregator(cx: &mut Ctx, node: &Node, line: usize) -> Aggregator {
             }
         }
     }
-    a
+    (a, idle)
 }
 
 /// Separator rules: not empty; `A-Z a-z 0-9 _ - .` fine; `:` accepted with a warning (the Go

@@ -4,6 +4,7 @@ pub(super) const ROOT_KEYS: &[&str] = &[
     "aggregator",
     "backends",
     "share_token",
+    "session_idle_timeout",
     "orchestrator",
     "access",
     "log_file",
@@ -24,12 +25,15 @@ pub(super) const TRANSPORT_KEYS: &[&str] = &[
     "command",
     "args",
     "env",
+    "env_policy",
     "working_dir",
     "share_token",
     "endpoint",
     "protocol",
     "headers",
     "allow_insecure",
+    "allow_environment_proxy",
+    "allow_redirects",
     "tls",
 ];
 pub(super) const TLS_KEYS: &[&str] = &["ca_cert_file", "insecure_skip_verify"];
@@ -37,9 +41,16 @@ pub(super) const TOOLS_KEYS: &[&str] = &["mode", "list"];
 pub(super) const ACCESS_KEYS: &[&str] = &["caller", "tools"];
 pub(super) const ORCHESTRATOR_KEYS: &[&str] = &["socket_path", "heartbeat_interval"];
 
-pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "working_dir"];
-pub(super) const HTTP_FIELDS: &[&str] =
-    &["endpoint", "protocol", "headers", "allow_insecure", "tls"];
+pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "env_policy", "working_dir"];
+pub(super) const HTTP_FIELDS: &[&str] = &[
+    "endpoint",
+    "protocol",
+    "headers",
+    "allow_insecure",
+    "allow_environment_proxy",
+    "allow_redirects",
+    "tls",
+];
 pub(super) const ZROK_FIELDS: &[&str] = &["share_token"];
 
 pub(super) const NAME_CHARS: &str = "A-Z a-z 0-9 _ - .";

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::super::yaml::{Kind, Node};
-use super::super::{HttpProtocol, Tls, Transport};
+use super::super::{EnvPolicy, HttpProtocol, Tls, Transport};
 use super::keys::{KeyContext, HTTP_FIELDS, STDIO_FIELDS, TLS_KEYS, TRANSPORT_KEYS, ZROK_FIELDS};
 use super::reader::{get, quoted, value_hint, Ctx, Str};
 
@@ -14,6 +14,7 @@ struct RawTransport {
     command: Option<Str>,
     args: Vec<String>,
     env: BTreeMap<String, String>,
+    env_policy: EnvPolicy,
     working_dir: Option<String>,
     share_token: Option<Str>,
     endpoint: Option<(Str, usize)>,
@@ -94,6 +95,40 @@ pub(super) fn decode_transport(
                 } else {
                     r.env.insert(k, v.value);
                 }
+            }
+        }
+    }
+    if let Some(e) = get(entries, "env_policy") {
+        if let Some(s) = cx.string(&e.value, &p("env_policy"), e.key_line) {
+            match s.value.as_str() {
+                "additive" | "" => r.env_policy = EnvPolicy::Additive,
+                "closed" => r.env_policy = EnvPolicy::Closed,
+                _ => {
+                    let hint = value_hint(&s, &["additive", "closed"]);
+                    cx.err(
+                        &p("env_policy"),
+                        e.key_line,
+                        format!("unknown env_policy{}; expected 'additive' (the default: the gateway's environment plus 'env') or 'closed' (only 'env'){hint}", quoted(&s)),
+                    )
+                }
+            }
+        }
+    }
+    // Upstream's opt-ins for HTTP backends. mcpz never follows redirects and never uses proxies
+    // from the environment; it cannot widen either, so `true` is refused rather than ignored.
+    for key in ["allow_environment_proxy", "allow_redirects"] {
+        if let Some(e) = get(entries, key) {
+            if cx.bool(&e.value, &p(key), e.key_line) == Some(true) {
+                let what = if key == "allow_redirects" {
+                    "following HTTP redirects"
+                } else {
+                    "HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the environment"
+                };
+                cx.err(
+                    &p(key),
+                    e.key_line,
+                    format!("'true' is not supported by mcpz ({what} is never done); remove the key or set it to false"),
+                );
             }
         }
     }
@@ -182,6 +217,7 @@ pub(super) fn decode_transport(
                 command: c.value,
                 args: r.args,
                 env: r.env,
+                env_policy: r.env_policy,
                 working_dir: r.working_dir.map(PathBuf::from),
             }),
             Some(_) => {
