@@ -1,0 +1,141 @@
+//! The keys added since the first release: `access`, `env_policy`, `session_idle_timeout`,
+//! `allow_redirects` / `allow_environment_proxy`.
+
+use super::*;
+
+#[test]
+fn access_rules_decode_and_bad_ones_name_their_line() {
+    let base = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n";
+    let (c, _) = ok(&format!(
+        "{base}access:\n  - caller: [\"bob@*\", local]\n    tools: {{mode: allow, list: [\"fs_read_*\"]}}\n  - caller: \"*\"\n    tools: {{mode: deny, list: [fs_write_file]}}\n"
+    ));
+    assert_eq!(c.access.len(), 2);
+    assert_eq!(c.access[0].callers, ["bob@*", "local"]);
+    assert!(c.access[0].matches("bob@example.com-0123456789ab-env"));
+    assert!(c.access[0].matches("local"));
+    assert!(!c.access[0].matches("alice@example.com-0123456789ab-env"));
+    assert!(c.access[0].tools.check("fs_read_file").exposed());
+    assert!(!c.access[0].tools.check("fs_write_file").exposed());
+    assert!(c.access[1].matches("anyone"));
+    let e = errs(&format!(
+        "{base}access:\n  - tools: {{mode: allow, list: [x]}}\n  - caller: \"\"\n    tools: {{mode: allow, list: [x]}}\n  - caller: a\n  - caller: a\n    tols: {{}}\n    tools: {{mode: allwo, list: [x]}}\n"
+    ));
+    assert!(
+        e.contains("access[0].caller: required") && e.contains("test.yml:5"),
+        "{e}"
+    );
+    assert!(
+        e.contains("access[1].caller: empty caller pattern (test.yml:6)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("access[2].tools: required") && e.contains("test.yml:8"),
+        "{e}"
+    );
+    assert!(
+        e.contains("access[3].tols") && e.contains("did you mean 'tools'"),
+        "{e}"
+    );
+    assert!(e.contains("access[3].tools.mode"), "{e}");
+    let e = errs(&format!("{base}access: {{caller: x}}\n"));
+    assert!(e.contains("access: expected a list of rules"), "{e}");
+}
+
+#[test]
+fn env_policy_upstream_key() {
+    let stdio = |extra: &str| {
+        format!("backends:\n  - id: fs\n    transport:\n      type: stdio\n      command: x\n      env: {{A: \"1\"}}\n{extra}")
+    };
+    let policy = |c: &Config| match &c.backends[0].transport {
+        Transport::Stdio { env_policy, .. } => *env_policy,
+        t => panic!("{t:?}"),
+    };
+    let (c, w) = ok(&stdio(""));
+    assert!(w.is_empty());
+    assert_eq!(policy(&c), EnvPolicy::Additive);
+    let (c, w) = ok(&stdio("      env_policy: closed\n"));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(policy(&c), EnvPolicy::Closed);
+    assert_eq!(
+        policy(&ok(&stdio("      env_policy: additive\n")).0),
+        EnvPolicy::Additive
+    );
+    // A bad value: file:line and the field path, with a suggestion.
+    let e = errs(&stdio("      env_policy: close\n"));
+    assert!(
+        e.contains("backends[0].transport.env_policy: unknown env_policy 'close'")
+            && e.contains("did you mean 'closed'?")
+            && e.contains("(test.yml:7)"),
+        "{e}"
+    );
+    assert!(errs(&stdio("      env_policy: [closed]\n")).contains("(test.yml:7)"));
+    // Not for other transports: warned about and ignored.
+    let (_, w) = ok(
+        "backends:\n  - id: z\n    transport: {type: zrok, share_token: t, env_policy: closed}\n",
+    );
+    assert!(
+        warnings(&w)[0].contains("env_policy: ignored for zrok transport"),
+        "{w:?}"
+    );
+    // The policy shows in Debug, the values never do.
+    let (c, _) = ok(&stdio("      env_policy: closed\n"));
+    let d = format!("{c:?}");
+    assert!(d.contains("Closed") && !d.contains("\"1\""), "{d}");
+}
+
+#[test]
+fn session_idle_timeout_both_names() {
+    let base = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n";
+    let (c, w) = ok(&format!("session_idle_timeout: 45m\n{base}"));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.aggregator.idle_timeout, Duration::from_secs(45 * 60));
+    let ours = "aggregator:\n  session:\n    idle_timeout: 45m\n";
+    let (c, _) = ok(&format!("{ours}{base}"));
+    assert_eq!(c.aggregator.idle_timeout, Duration::from_secs(45 * 60));
+    // Both, equal: fine.
+    let (c, w) = ok(&format!("session_idle_timeout: 2700s\n{ours}{base}"));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.aggregator.idle_timeout, Duration::from_secs(45 * 60));
+    // Both, different: one error naming both lines.
+    let e = errs(&format!("session_idle_timeout: 10m\n{ours}{base}"));
+    assert!(
+        e.contains("session_idle_timeout: differs from aggregator.session.idle_timeout (line 4)")
+            && e.contains("(test.yml:1)"),
+        "{e}"
+    );
+    // Zero: never idle out (as upstream); the effective timeout is unbounded.
+    let (c, _) = ok(&format!("session_idle_timeout: 0s\n{base}"));
+    assert!(c.aggregator.idle_timeout.is_zero());
+    assert_eq!(c.aggregator.effective_idle_timeout(), Duration::MAX);
+    let e = errs(&format!("session_idle_timeout: soon\n{base}"));
+    assert!(
+        e.contains("session_idle_timeout:") && e.contains("(test.yml:1)"),
+        "{e}"
+    );
+    // Misplaced under aggregator: a suggestion.
+    let e = errs(&format!("aggregator:\n  session_idle_timeout: 1m\n{base}"));
+    assert!(e.contains("aggregator.session_idle_timeout"), "{e}");
+}
+
+#[test]
+fn http_opt_ins_are_refused_when_true() {
+    let http = |extra: &str| {
+        format!("backends:\n  - id: h\n    transport:\n      type: https\n      endpoint: https://e.example/mcp\n{extra}")
+    };
+    let (_, w) = ok(&http(
+        "      allow_redirects: false\n      allow_environment_proxy: false\n",
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    let e = errs(&http("      allow_redirects: true\n"));
+    assert!(
+        e.contains("backends[0].transport.allow_redirects: 'true' is not supported by mcpz")
+            && e.contains("(test.yml:6)"),
+        "{e}"
+    );
+    let e = errs(&http("      allow_environment_proxy: true\n"));
+    assert!(
+        e.contains("backends[0].transport.allow_environment_proxy: 'true' is not supported")
+            && e.contains("HTTP_PROXY"),
+        "{e}"
+    );
+}
