@@ -238,8 +238,12 @@ async fn run(env: HashMap<String, String>) -> i32 {
     let data_s = data.to_string_lossy().to_string();
 
     let fs = env!("CARGO_BIN_EXE_mcp-filesystem").to_string();
+    // Our shares are closed: bob's account is granted.
+    let bob_email = g("ZROK_BOB_EMAIL");
     let ours_bridge = vec![
         env!("CARGO_BIN_EXE_mcp-bridge").to_string(),
+        "--access-grant".into(),
+        bob_email,
         "--".into(),
         fs.clone(),
         data_s.clone(),

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mcpz::core::zrok::api::{ApiError, ShareQuery, ZrokClient};
+use mcpz::core::zrok::api::{ApiError, ShareAccess, ShareQuery, ZrokClient};
 use mcpz::core::zrok::env::{EndpointSource, Root};
 use mcpz::core::zrok::state::{GatewayKey, ShareRegistry};
 use mcpz::core::zrok::{connect, delete_stale_shares, ShareName, ZrokError};
@@ -245,7 +245,10 @@ async fn share_access_lifecycle() {
         alice.client_version_check().await.unwrap();
 
         // Ephemeral private share.
-        let token = alice.share(&alice_env, None).await.unwrap();
+        let token = alice
+            .share(&alice_env, None, &ShareAccess::Open)
+            .await
+            .unwrap();
         track_share(&t, &alice, &alice_env, &token);
         assert_eq!(token.len(), 12, "generated share tokens are 12 characters");
 
@@ -347,7 +350,10 @@ async fn persistent_share_with_name() {
         let (bob, bob_env) = net.client("bob");
         let name = ShareName::parse(&format!("mcpz-test-{}", random_suffix())).unwrap();
 
-        let token = alice.share(&alice_env, Some(&name)).await.unwrap();
+        let token = alice
+            .share(&alice_env, Some(&name), &ShareAccess::Open)
+            .await
+            .unwrap();
         track_share(&t, &alice, &alice_env, &token);
         assert_eq!(token, name.as_str());
         let d = alice.share_detail(name.as_str()).await.unwrap();
@@ -356,7 +362,10 @@ async fn persistent_share_with_name() {
 
         // The same name again (same or another account): typed 409 with the controller's message.
         for (c, env) in [(&alice, &alice_env), (&bob, &bob_env)] {
-            let e = c.share(env, Some(&name)).await.unwrap_err();
+            let e = c
+                .share(env, Some(&name), &ShareAccess::Open)
+                .await
+                .unwrap_err();
             assert!(matches!(e, ApiError::Conflict { .. }), "{e:?}");
             let m = e.message().unwrap();
             assert!(m.contains("already in use"), "{m}");
@@ -389,7 +398,10 @@ fn child_share_holder() {
             GatewayKey::named("zrok-api-test"),
             &alice_env,
         );
-        let token = alice.share(&alice_env, None).await.unwrap();
+        let token = alice
+            .share(&alice_env, None, &ShareAccess::Open)
+            .await
+            .unwrap();
         registry.record(&token).unwrap();
         println!("READY");
         tokio::time::sleep(Duration::from_secs(120)).await;

@@ -26,6 +26,10 @@ pub(crate) struct BridgeArgs {
     /// Serve on this existing zrok share (managed mode: never deleted).
     #[arg(long, value_name = "TOKEN", conflicts_with = "listen")]
     pub share_token: Option<String>,
+    /// Let this zrok account (email) access the new share (repeatable). The share is closed:
+    /// only its owner's account and the granted accounts may access it.
+    #[arg(long = "access-grant", value_name = "ACCOUNT", conflicts_with_all = ["share_token", "listen"])]
+    pub access_grants: Vec<String>,
     /// Serve on this TCP address instead of a zrok share (loopback; port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -181,7 +185,19 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
         let name = format!("mcp-bridge {}", args.command.join(" "));
         crate::core::zrok::GatewayKey::named(&name)
     };
-    common::serve_engine(engine, bound, overlay, args.share_token.clone(), key, &sig).await
+    let access = crate::core::zrok::ShareAccess::Closed {
+        grants: args.access_grants.clone(),
+    };
+    common::serve_engine(
+        engine,
+        bound,
+        overlay,
+        args.share_token.clone(),
+        key,
+        &access,
+        &sig,
+    )
+    .await
 }
 
 pub fn main() -> i32 {

@@ -13,7 +13,7 @@ use crate::core::live::telemetry::{self, LogFormat, LogGuard, LogOptions};
 use crate::core::net::TcpListener;
 use crate::core::overlay::{self, Served};
 use crate::core::ziti::ZitiListener;
-use crate::core::zrok::GatewayKey;
+use crate::core::zrok::{GatewayKey, ShareAccess};
 
 pub(crate) use super::signals::Signals;
 
@@ -241,12 +241,13 @@ pub(crate) async fn serve_engine(
     overlay: Option<Arc<overlay::Overlay>>,
     managed: Option<String>,
     key: impl FnOnce() -> GatewayKey,
+    access: &ShareAccess,
     sig: &Signals,
 ) -> CliResult {
     match (bound, overlay) {
         (Some(b), _) => serve_bound(engine, b, true, sig).await,
         (None, Some(o)) => {
-            let served = start_share(&engine, &o, managed, key()).await?;
+            let served = start_share(&engine, &o, managed, key(), access).await?;
             serve_share(engine, o, served, sig).await
         }
         (None, None) => Err(zrok_unavailable()),
@@ -259,8 +260,9 @@ pub(crate) async fn start_share(
     overlay: &Arc<overlay::Overlay>,
     managed: Option<String>,
     key: GatewayKey,
+    access: &ShareAccess,
 ) -> Result<Served, Failure> {
-    match Served::start(overlay.clone(), managed, key).await {
+    match Served::start(overlay.clone(), managed, key, access).await {
         Ok(s) => Ok(s),
         Err(e) => {
             engine.shutdown().await;

@@ -122,7 +122,10 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
                 Some(p) => crate::core::zrok::GatewayKey::from_config_path(p),
                 None => crate::core::zrok::GatewayKey::named("mcpz tui demo"),
             };
-            let served = common::start_share(&engine, o, managed, key).await?;
+            let access = crate::core::zrok::ShareAccess::Closed {
+                grants: cfg.zrok_share.access_grants.clone(),
+            };
+            let served = common::start_share(&engine, o, managed, key, &access).await?;
             let (served, l) = match common::share_listener(&engine, o, served).await {
                 Ok(served_and_listener) => served_and_listener,
                 Err(e) => {
@@ -194,7 +197,9 @@ impl crate::core::engine::console::ShareOps for ConsoleShares {
     }
 
     async fn create(&self, name: Option<String>) -> Result<String, String> {
-        crate::core::overlay::create_persistent(&self.overlay, name.as_deref())
+        // Closed, as every share mcpz creates: the owner's account only.
+        let owner_only = crate::core::zrok::ShareAccess::Closed { grants: Vec::new() };
+        crate::core::overlay::create_persistent(&self.overlay, name.as_deref(), &owner_only)
             .await
             .map_err(|e| e.to_string())
     }

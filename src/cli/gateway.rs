@@ -75,6 +75,24 @@ pub(crate) async fn load_config(
 
 pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult {
     let cfg = load_config(&args.config, &sig).await?;
+    // The combinations upstream refuses that involve flags as well as the file.
+    let file = args.config.display();
+    if !cfg.zrok_share.enabled && args.listen.is_none() {
+        return Err(Failure::usage(format!(
+            "{file}: zrok.share.enabled is false and there is no --listen: nothing to serve on\n\
+             hint: serve on loopback with --listen 127.0.0.1:0, or enable the zrok share"
+        )));
+    }
+    if args.share_token.is_some() && !cfg.zrok_share.access_grants.is_empty() {
+        return Err(Failure::usage(format!(
+            "{file}: zrok.share.access_grants apply only to newly created shares and cannot be used with --share-token"
+        )));
+    }
+    if args.share_token.is_some() && !cfg.zrok_share.enabled {
+        return Err(Failure::usage(format!(
+            "{file}: --share-token requires zrok.share.enabled"
+        )));
+    }
     if args.check {
         eprintln!(
             "{}: ok ({} backends)",
@@ -102,7 +120,10 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
     let engine = start_engine(&cfg, overlay.as_ref(), &sig).await?;
     let managed = args.share_token.clone().or(cfg.share_token.clone());
     let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
-    common::serve_engine(engine, bound, overlay, managed, key, &sig).await
+    let access = crate::core::zrok::ShareAccess::Closed {
+        grants: cfg.zrok_share.access_grants.clone(),
+    };
+    common::serve_engine(engine, bound, overlay, managed, key, &access, &sig).await
 }
 
 /// Start the engine of a gateway configuration (zrok backends through `overlay`).

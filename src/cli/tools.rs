@@ -34,6 +34,13 @@ pub(crate) enum ToolsCommand {
         /// Share token to use: 3-32 characters from a-z, 0-9 and '-' (random when omitted).
         #[arg(value_name = "NAME")]
         name: Option<String>,
+        /// Let this zrok account (email) access the share (repeatable). Without --open the share
+        /// is closed: only its owner's account and the granted accounts may access it.
+        #[arg(long = "access-grant", value_name = "ACCOUNT", conflicts_with = "open")]
+        access_grants: Vec<String>,
+        /// Any account that holds the token may access the share (permission mode open).
+        #[arg(long)]
+        open: bool,
     },
     /// Delete a persistent share of this environment.
     Delete {
@@ -183,14 +190,25 @@ pub(crate) async fn dispatch(cli: ToolsCli, sig: Signals) -> CliResult {
     match cli.command {
         ToolsCommand::Run(a) => run_stdio(a, sig).await,
         ToolsCommand::Http(a) => run_http(a, sig).await,
-        ToolsCommand::Create { name } => {
+        ToolsCommand::Create {
+            name,
+            access_grants,
+            open,
+        } => {
+            let access = if open {
+                crate::core::zrok::ShareAccess::Open
+            } else {
+                crate::core::zrok::ShareAccess::Closed {
+                    grants: access_grants,
+                }
+            };
             if let Some(n) = &name {
                 crate::core::zrok::ShareName::parse(n)
                     .map_err(|e| Failure::usage(e.to_string()))?;
             }
             let o = common::open_overlay().await?;
             sig.started();
-            let token = crate::core::overlay::create_persistent(&o, name.as_deref())
+            let token = crate::core::overlay::create_persistent(&o, name.as_deref(), &access)
                 .await
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             common::print_json_line(&serde_json::json!({"share_token": token}))

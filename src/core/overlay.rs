@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use crate::core::live::state::ShareState;
 use crate::core::redact::token_prefix;
 use crate::core::ziti::{Context, ListenOptions, ZitiListener};
-use crate::core::zrok::{self, GatewayKey, Root, ShareName, ShareRegistry, ZrokClient};
+use crate::core::zrok::{
+    self, GatewayKey, Root, ShareAccess, ShareName, ShareRegistry, ZrokClient,
+};
 
 /// What a zrok client dials: the Go original's clients use this base URL over the overlay.
 pub(crate) const BACKEND_SSE_URL: &str = "http://mcp-backend/sse";
@@ -113,12 +115,14 @@ pub(crate) struct Served {
 }
 
 impl Served {
-    /// Create (ephemeral, `managed == None`) or adopt (`managed`) a share and bind it.
+    /// Create (ephemeral, `managed == None`, with `access`: closed to all but the owner and the
+    /// grants, unless open) or adopt (`managed`) a share and bind it.
     /// On any failure after creating a share, the share is deleted again.
     pub async fn start(
         overlay: Arc<Overlay>,
         managed: Option<String>,
         key: GatewayKey,
+        access: &ShareAccess,
     ) -> Result<Served, OverlayError> {
         if let Some(token) = managed {
             let listener = overlay.listen(&token).await?;
@@ -150,7 +154,10 @@ impl Served {
                 Err(e) => tracing::warn!("share registry: {e}"),
             }
         }
-        let token = overlay.api.share(overlay.env.env_zid(), None).await?;
+        let token = overlay
+            .api
+            .share(overlay.env.env_zid(), None, access)
+            .await?;
         if let Some(reg) = &registry {
             if let Err(e) = reg.record(&token) {
                 tracing::warn!("share registry: {e}");
@@ -201,6 +208,7 @@ impl Served {
 pub(crate) async fn create_persistent(
     overlay: &Overlay,
     name: Option<&str>,
+    access: &ShareAccess,
 ) -> Result<String, OverlayError> {
     let name = match name {
         Some(n) => Some(ShareName::parse(n).map_err(|e| OverlayError::Other(e.to_string()))?),
@@ -208,7 +216,7 @@ pub(crate) async fn create_persistent(
     };
     Ok(overlay
         .api
-        .share(overlay.env.env_zid(), name.as_ref())
+        .share(overlay.env.env_zid(), name.as_ref(), access)
         .await?)
 }
 

@@ -148,5 +148,20 @@ async def stdio_session(argv: list[str], env: dict[str, str]):
             yield s
 
 
+def email(who: str) -> str:
+    """The zrok account (email) of `who` (alice, bob)."""
+    return testnet()[f"ZROK_{who.upper()}_EMAIL"]
+
+
+def grant(who: str) -> list[str]:
+    """Flags for our mcp-bridge: the (closed) share admits `who`'s account too."""
+    return ["--access-grant", email(who)]
+
+
+def grant_yaml(who: str) -> str:
+    """Config lines for our mcp-gateway: the (closed) share admits `who`'s account too."""
+    return f"zrok:\n  share:\n    access_grants: [{email(who)}]\n"
+
+
 def ours(name: str) -> str:
     return bin_path(name)

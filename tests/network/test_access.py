@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from netharness import ShareServer, go_bin, home, ours, stdio_session
+from netharness import ShareServer, go_bin, grant, grant_yaml, home, ours, stdio_session
 from netharness import testnet as net_env
 
 
@@ -51,7 +51,7 @@ backends:
       type: stdio
       command: {ours("mcp-filesystem")}
       args: ["{data}"]
-access:
+{grant_yaml("bob")}access:
   - caller: "bob@*"
     tools: {{mode: allow, list: [fs_read_file]}}
 """
@@ -80,3 +80,34 @@ access:
     finally:
         assert gw.stop() == 0, gw.stderr()
         gw.kill()
+
+
+def test_shares_are_closed_unless_granted(data, tmp_path):
+    """Our shares are closed (upstream's default): the owner's account and the granted accounts
+    may access them; anyone else holding the token is refused with a clear error."""
+    bridge = [ours("mcp-bridge"), "--", ours("mcp-filesystem"), str(data)]
+    closed = ShareServer(bridge, home("alice"))
+    granted = ShareServer([bridge[0], *grant("bob"), *bridge[1:]], home("alice"))
+    try:
+        tools = [ours("mcp-tools"), "run"]
+        # The owner's account (another of its environments would do too) and a granted account.
+        assert "read_file" in anyio.run(tools_of, [*tools, closed.token], "alice")
+        assert "read_file" in anyio.run(tools_of, [*tools, granted.token], "bob")
+        # An account that is not granted: the client's initialize fails, naming the share and why.
+        async def refused_initialize() -> str:
+            try:
+                async with stdio_session([*tools, closed.token], home("bob")):
+                    pass
+            except Exception as e:  # noqa: BLE001 - the SDK wraps the JSON-RPC error
+                return repr(e)
+            raise AssertionError("bob was let into a closed share")
+
+        msg = anyio.run(refused_initialize)
+        assert closed.token[:4] in msg and "closed" in msg, msg
+        # The Go original's client is refused too.
+        r = subprocess.run([go_bin("mcp-tools"), "run", closed.token], input="", env={**os.environ, **home("bob")}, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0, r.stderr
+    finally:
+        for s in (closed, granted):
+            assert s.stop() == 0, s.stderr()
+            s.kill()

@@ -13,6 +13,8 @@ import pytest
 
 from harness import text_of
 from netharness import (
+    grant,
+    grant_yaml,
     ShareServer,
     frontends,
     go_bin,
@@ -42,7 +44,7 @@ async def list_and_call(argv: list[str], who: str, tool: str, data: Path) -> Non
 
 def test_our_bridge_and_our_tools_over_a_real_share(data):
     before = frontends("bob")
-    br = ShareServer([ours("mcp-bridge"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
+    br = ShareServer([ours("mcp-bridge"), *grant("bob"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
     try:
         assert br.token in share_tokens("alice")
         anyio.run(list_and_call, [ours("mcp-tools"), "run", br.token], "bob", "read_file", data)
@@ -60,7 +62,7 @@ def test_our_bridge_and_our_tools_over_a_real_share(data):
 
 def test_go_tools_use_our_bridge_and_our_gateway(data, tmp_path):
     go_tools = go_bin("mcp-tools")
-    br = ShareServer([ours("mcp-bridge"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
+    br = ShareServer([ours("mcp-bridge"), *grant("bob"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
     cfg = tmp_path / "gw.yml"
     cfg.write_text(
         f"""
@@ -72,6 +74,7 @@ backends:
       args: ["{data}"]
 """
     )
+    cfg.write_text(cfg.read_text() + grant_yaml("bob"))
     gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
     try:
         anyio.run(list_and_call, [go_tools, "run", br.token], "bob", "read_file", data)
@@ -117,7 +120,7 @@ def run_tools(*args: str, who: str = "alice") -> subprocess.CompletedProcess:
 
 def test_persistent_share_survives_restarts_then_is_deleted(data, tmp_path):
     name = f"mcpz-p{int(time.time() * 1000) % 10**9}"
-    r = run_tools("create", name)
+    r = run_tools("create", name, *grant("bob"))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"share_token": name}
     try:
@@ -185,7 +188,7 @@ backends:
 
 def test_two_managed_gateways_share_one_token(data, tmp_path):
     name = f"mcpz-s{int(time.time() * 1000) % 10**9}"
-    assert run_tools("create", name).returncode == 0
+    assert run_tools("create", name, *grant("bob")).returncode == 0
     try:
         cfg = tmp_path / "gw.yml"
         cfg.write_text(

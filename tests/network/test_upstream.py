@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from harness import text_of
-from netharness import ShareServer, home, ours, stdio_session, testnet as net_env, wait_until
+from netharness import ShareServer, grant, grant_yaml, home, ours, stdio_session, testnet as net_env, wait_until
 
 
 def peer() -> str:
@@ -56,9 +56,9 @@ backends:
       type: stdio
       command: {ours("mcp-filesystem")}
       args: ["{data}"]
-"""
+{grant_yaml("bob")}"""
     )
-    br = ShareServer([ours("mcp-bridge"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
+    br = ShareServer([ours("mcp-bridge"), *grant("bob"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
     gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
     try:
         for token, tool in ((br.token, "read_file"), (gw.token, "fs_read_file")):

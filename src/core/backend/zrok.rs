@@ -64,7 +64,17 @@ impl ZrokConnector for ZrokBackends {
             .access(o.env.env_zid(), share_token)
             .await
             .map_err(|e| {
-                BackendError::Other(format!("zrok access to {}: {e}", token_prefix(share_token)))
+                // A closed share refuses accounts that are neither its owner nor granted.
+                let hint = if matches!(e, crate::core::zrok::ApiError::Unauthorized { .. }) {
+                    "; the share may be closed to this account: its owner grants access with \
+                     zrok.share.access_grants (gateway) or --access-grant (bridge, mcp-tools create)"
+                } else {
+                    ""
+                };
+                BackendError::Other(format!(
+                    "zrok access to {}: {e}{hint}",
+                    token_prefix(share_token)
+                ))
             })?;
         let guard = AccessGuard {
             overlay: o.clone(),

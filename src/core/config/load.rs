@@ -77,6 +77,7 @@ pub fn demo(dir: &Path, filesystem_bin: &Path) -> Config {
         orchestrator: None,
         log_file: None,
         access: Vec::new(),
+        zrok_share: Default::default(),
         source: "<built-in demo>".into(),
     }
 }

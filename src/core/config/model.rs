@@ -36,6 +36,8 @@ pub struct Config {
     /// mcpz extension: which tools each caller may see and call (first matching rule wins; a
     /// caller no rule matches gets every tool the backends expose).
     pub access: Vec<AccessRule>,
+    /// `zrok.share`: whether to serve on a zrok share, and who may access a new one.
+    pub zrok_share: ZrokShare,
     /// File name used in messages (the path as given to [`load`](super::load), or the `source` given to [`parse`](super::parse)).
     pub source: String,
 }
@@ -267,6 +269,23 @@ impl FilterMode {
         match self {
             FilterMode::Allow => "allow",
             FilterMode::Deny => "deny",
+        }
+    }
+}
+
+/// `zrok.share` (upstream's keys): serve on a share (`enabled`, default true); a share the
+/// gateway creates is closed (its owner's account only) plus `access_grants` (account emails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZrokShare {
+    pub enabled: bool,
+    pub access_grants: Vec<String>,
+}
+
+impl Default for ZrokShare {
+    fn default() -> Self {
+        ZrokShare {
+            enabled: true,
+            access_grants: Vec::new(),
         }
     }
 }

@@ -130,8 +130,28 @@ async fn share_request_shape() {
     let c = client(&format!("{ep}/some/path/"));
     assert_eq!(c.base_url(), format!("{ep}/api/v2"));
     let name = ShareName::parse("my-share").unwrap();
-    assert_eq!(c.share("envA", Some(&name)).await.unwrap(), "5heifdfr1npb");
-    assert_eq!(c.share("envA", None).await.unwrap(), "5heifdfr1npb");
+    assert_eq!(
+        c.share("envA", Some(&name), &ShareAccess::Open)
+            .await
+            .unwrap(),
+        "5heifdfr1npb"
+    );
+    assert_eq!(
+        c.share("envA", None, &ShareAccess::Open).await.unwrap(),
+        "5heifdfr1npb"
+    );
+    let closed = ShareAccess::Closed {
+        grants: vec!["bob@example.com".into()],
+    };
+    assert_eq!(
+        c.share("envA", None, &closed).await.unwrap(),
+        "5heifdfr1npb"
+    );
+    let owner_only = ShareAccess::Closed { grants: vec![] };
+    assert_eq!(
+        c.share("envA", None, &owner_only).await.unwrap(),
+        "5heifdfr1npb"
+    );
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen[0].request_line(), "POST /api/v2/share HTTP/1.1");
     assert_eq!(seen[0].header("x-token").as_deref(), Some(TOKEN));
@@ -143,6 +163,14 @@ async fn share_request_shape() {
             "permissionMode":"open","authScheme":"none","privateShareToken":"my-share"})
     );
     assert!(seen[1].json().get("privateShareToken").is_none());
+    assert!(seen[1].json().get("accessGrants").is_none());
+    assert_eq!(seen[2].json()["permissionMode"], "closed");
+    assert_eq!(
+        seen[2].json()["accessGrants"],
+        serde_json::json!(["bob@example.com"])
+    );
+    assert_eq!(seen[3].json()["permissionMode"], "closed");
+    assert!(seen[3].json().get("accessGrants").is_none());
 }
 
 #[tokio::test]
@@ -240,7 +268,10 @@ async fn error_mapping() {
     let name = ShareName::parse("my-share").unwrap();
     for (reply, status, message) in cases {
         let (ep, _) = fake(reply).await;
-        let e = client(&ep).share("envA", Some(&name)).await.unwrap_err();
+        let e = client(&ep)
+            .share("envA", Some(&name), &ShareAccess::Open)
+            .await
+            .unwrap_err();
         assert_eq!(e.status(), Some(status), "{e}");
         assert_eq!(e.message(), Some(message), "{e}");
         let kind_ok = match status {
@@ -309,7 +340,10 @@ async fn timeouts_drops_and_bad_bodies() {
     assert!(matches!(e, ApiError::Decode { .. }), "{e:?}");
 
     let (ep, _) = fake(Reply::Status(201, Z, r#"{"shareToken":""}"#)).await;
-    let e = client(&ep).share("e", None).await.unwrap_err();
+    let e = client(&ep)
+        .share("e", None, &ShareAccess::Open)
+        .await
+        .unwrap_err();
     assert!(matches!(e, ApiError::Decode { .. }), "{e:?}");
 
     // Nothing listens on port 1 of loopback.

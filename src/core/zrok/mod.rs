@@ -13,7 +13,7 @@ pub mod state;
 #[cfg(test)]
 mod api_tests;
 
-pub use api::{ApiError, ZrokClient};
+pub use api::{ApiError, ShareAccess, ZrokClient};
 pub use env::{Environment, NotEnabled, Root};
 pub use session::{connect, delete_stale_shares, StaleShareOutcome, ZrokError};
 pub use share_name::{InvalidShareName, ShareName};

@@ -44,7 +44,7 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
     if let Some(s) = list.selected().and_then(|i| snap.sessions.get(i)) {
         let sep = app.theme.sep();
         let text = format!(
-            "session {}{sep}caller {} from {}{sep}transport {}{sep}protocol {}{sep}errors {}",
+            "session {}{sep}{} ({}){sep}transport {}{sep}protocol {}{sep}errors {}",
             s.id,
             s.caller,
             s.remote,

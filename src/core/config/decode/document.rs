@@ -141,6 +141,30 @@ pub(in crate::core::config) fn decode(
         .filter(|s| !s.is_empty())
         .map(PathBuf::from);
 
+    let (zrok_share, grants_line) = get(entries, "zrok")
+        .map(|e| super::zrok::decode_zrok(&mut cx, &e.value, e.key_line))
+        .unwrap_or_default();
+    // The combinations upstream refuses (gateway/config.go).
+    if let Some(l) = grants_line.filter(|_| !zrok_share.access_grants.is_empty()) {
+        if !zrok_share.enabled {
+            cx.err(
+                "zrok.share.access_grants",
+                l,
+                "access grants require zrok share serving to be enabled (zrok.share.enabled)",
+            );
+        }
+        if share_token.is_some() {
+            cx.err(
+                "zrok.share.access_grants",
+                l,
+                "access grants apply only to newly created shares and cannot be used with share_token",
+            );
+        }
+    }
+    if share_token.is_some() && !zrok_share.enabled {
+        let l = get(entries, "share_token").map_or(root.line, |e| e.key_line);
+        cx.err("share_token", l, "share_token requires zrok.share.enabled");
+    }
     let access = get(entries, "access")
         .map(|e| super::access::decode_access(&mut cx, &e.value, e.key_line))
         .unwrap_or_default();
@@ -192,6 +216,7 @@ pub(in crate::core::config) fn decode(
             orchestrator,
             log_file,
             access,
+            zrok_share,
             source: source.to_string(),
         },
         warnings,

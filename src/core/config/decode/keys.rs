@@ -7,6 +7,7 @@ pub(super) const ROOT_KEYS: &[&str] = &[
     "session_idle_timeout",
     "orchestrator",
     "access",
+    "zrok",
     "log_file",
 ];
 pub(super) const AGGREGATOR_KEYS: &[&str] = &[
@@ -39,6 +40,8 @@ pub(super) const TRANSPORT_KEYS: &[&str] = &[
 pub(super) const TLS_KEYS: &[&str] = &["ca_cert_file", "insecure_skip_verify"];
 pub(super) const TOOLS_KEYS: &[&str] = &["mode", "list"];
 pub(super) const ACCESS_KEYS: &[&str] = &["caller", "tools"];
+pub(super) const ZROK_KEYS: &[&str] = &["share"];
+pub(super) const ZROK_SHARE_KEYS: &[&str] = &["enabled", "access_grants"];
 pub(super) const ORCHESTRATOR_KEYS: &[&str] = &["socket_path", "heartbeat_interval"];
 
 pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "env_policy", "working_dir"];
@@ -71,6 +74,8 @@ pub(super) enum KeyContext {
     Tools,
     Orchestrator,
     Access,
+    Zrok,
+    ZrokShare,
 }
 
 /// A key that belongs to the enclosing mapping, one level up.

@@ -6,7 +6,8 @@
 //! - `document`: the top level, `aggregator` and `orchestrator`;
 //! - `backend`: one `backends` entry and its `tools` filter;
 //! - `transport`: a backend's `transport` and its `tls`;
-//! - `access`: the per-caller tool rules.
+//! - `access`: the per-caller tool rules;
+//! - `zrok`: serving on zrok (share enabled, access grants).
 
 mod access;
 mod backend;
@@ -14,5 +15,6 @@ mod document;
 mod keys;
 mod reader;
 mod transport;
+mod zrok;
 
 pub(super) use document::decode;

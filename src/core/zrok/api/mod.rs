@@ -51,7 +51,7 @@ pub use accesses::{Access, AccessGrant};
 pub use client::ZrokClient;
 pub use error::ApiError;
 pub use overview::{EnvironmentInfo, EnvironmentOverview, Frontend, Overview};
-pub use shares::{Share, ShareQuery};
+pub use shares::{Share, ShareAccess, ShareQuery};
 
 /// The media type of the zrok v2 API.
 pub(crate) const MEDIA_TYPE: &str = "application/zrok.v1+json";
@@ -68,6 +68,7 @@ pub(crate) mod modes {
     pub(crate) const SHARE_PRIVATE: &str = "private";
     pub(crate) const BACKEND_PROXY: &str = "proxy";
     pub(crate) const PERMISSION_OPEN: &str = "open";
+    pub(crate) const PERMISSION_CLOSED: &str = "closed";
     pub(crate) const AUTH_NONE: &str = "none";
 }
 

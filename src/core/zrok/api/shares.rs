@@ -42,6 +42,30 @@ debug_with_tokens!(
     finish_non_exhaustive
 );
 
+/// Who may access a new share: any account that holds the token (`open`), or only the owner's
+/// account and the accounts (emails) granted (`closed`, upstream's default since v0.1.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareAccess {
+    Open,
+    Closed { grants: Vec<String> },
+}
+
+impl ShareAccess {
+    fn mode(&self) -> &'static str {
+        match self {
+            ShareAccess::Open => modes::PERMISSION_OPEN,
+            ShareAccess::Closed { .. } => modes::PERMISSION_CLOSED,
+        }
+    }
+
+    fn grants(&self) -> &[String] {
+        match self {
+            ShareAccess::Open => &[],
+            ShareAccess::Closed { grants } => grants,
+        }
+    }
+}
+
 /// Filters for `GET /shares`.
 #[derive(Debug, Clone, Default)]
 pub struct ShareQuery {
@@ -72,6 +96,8 @@ struct ShareRequest<'a> {
     auth_scheme: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     private_share_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    access_grants: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -82,11 +108,16 @@ struct UnshareRequest<'a> {
 }
 
 impl ZrokClient {
-    /// `POST /share`: a private share (backend mode `proxy`, permission mode `open`, auth scheme
-    /// `none`) in environment `env_zid`. With `name`, the share gets that token and persists until
-    /// deleted (409 [`ApiError::Conflict`] if the name is taken anywhere on the instance).
-    /// Returns the share token.
-    pub async fn share(&self, env_zid: &str, name: Option<&ShareName>) -> Result<String, ApiError> {
+    /// `POST /share`: a private share (backend mode `proxy`, auth scheme `none`, permission mode
+    /// and grants from `access`) in environment `env_zid`. With `name`, the share gets that token
+    /// and persists until deleted (409 [`ApiError::Conflict`] if the name is taken anywhere on the
+    /// instance). Returns the share token.
+    pub async fn share(
+        &self,
+        env_zid: &str,
+        name: Option<&ShareName>,
+        access: &ShareAccess,
+    ) -> Result<String, ApiError> {
         let op = match name {
             Some(n) => format!("create share {}", token_prefix(n.as_str())),
             None => "create share".to_string(),
@@ -95,9 +126,10 @@ impl ZrokClient {
             env_z_id: env_zid,
             share_mode: modes::SHARE_PRIVATE,
             backend_mode: modes::BACKEND_PROXY,
-            permission_mode: modes::PERMISSION_OPEN,
+            permission_mode: access.mode(),
             auth_scheme: modes::AUTH_NONE,
             private_share_token: name.map(|n| n.as_str()),
+            access_grants: access.grants(),
         };
         let scrub: Vec<&str> = name.map(|n| n.as_str()).into_iter().collect();
         let r: ShareResponse = self.post(&op, "share", &req, &scrub).await?;
