@@ -425,3 +425,85 @@ access:
     }
     f.engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn path_policy_refuses_paths_outside_its_roots() {
+    let d = tempfile::tempdir().unwrap();
+    let sub = d.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("in.txt"), "inside").unwrap();
+    std::fs::write(d.path().join("out.txt"), "outside").unwrap();
+    let bin = env!("CARGO_BIN_EXE_mcp-filesystem");
+    let yaml = format!(
+        r#"
+backends:
+  - id: fs
+    transport: {{type: stdio, command: "{bin}", args: ["{root}"], working_dir: "{root}"}}
+    policy:
+      paths:
+        - tool: read_file
+          argument: path
+          roots: ["{sub}"]
+"#,
+        root = d.path().display(),
+        sub = sub.display(),
+    );
+    let (cfg, _) = config::parse(&yaml, "policy.yml", &|_| None).expect("config");
+    let engine = Engine::start(EngineOptions {
+        aggregator: cfg.aggregator,
+        backends: cfg.backends,
+        mode: Mode::Gateway,
+        zrok: None,
+        discover: true,
+        access: Vec::new(),
+    })
+    .await
+    .expect("engine starts");
+    let c = client_for(&engine, Caller::Local).await;
+    let r = c
+        .call_tool(call("fs_read_file", json!({"path": "sub/in.txt"})))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "inside");
+    for bad in ["out.txt", "sub/../out.txt", "../../etc/passwd"] {
+        let r = c
+            .call_tool(call("fs_read_file", json!({"path": bad})))
+            .await
+            .unwrap();
+        assert_eq!(r.is_error, Some(true), "{bad}");
+        let t = text(&r);
+        assert!(
+            t.starts_with(
+                "gateway policy denied tool call: call policy tool 'read_file' argument 'path'"
+            ),
+            "{bad}: {t}"
+        );
+    }
+    // Ungoverned tools are not checked.
+    let r = c
+        .call_tool(call("fs_list_directory", json!({"path": "."})))
+        .await
+        .unwrap();
+    assert!(text(&r).contains("out.txt"));
+    c.cancel().await.unwrap();
+    engine.shutdown().await;
+
+    // A policy on a tool the backend does not have fails the start, naming it.
+    let bad = yaml.replace("tool: read_file", "tool: read_fiel");
+    let (cfg, _) = config::parse(&bad, "policy.yml", &|_| None).expect("config");
+    let e = Engine::start(EngineOptions {
+        aggregator: cfg.aggregator,
+        backends: cfg.backends,
+        mode: Mode::Gateway,
+        zrok: None,
+        discover: true,
+        access: Vec::new(),
+    })
+    .await
+    .err()
+    .expect("start fails");
+    assert!(
+        e.to_string().contains("'read_fiel' is not advertised"),
+        "{e}"
+    );
+}

@@ -164,6 +164,7 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
             working_dir: args.working_dir.clone(),
         },
         tools: config::ToolFilter::none(),
+        policy: Vec::new(),
     };
     sig.started();
     let start = Engine::start(EngineOptions {

@@ -120,6 +120,7 @@ pub(crate) fn target_backend(target: &str) -> Result<config::Backend, Failure> {
         name: None,
         transport,
         tools: config::ToolFilter::none(),
+        policy: Vec::new(),
     })
 }
 

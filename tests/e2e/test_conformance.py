@@ -53,6 +53,12 @@ def run_suite(url: str, out: Path) -> tuple[set[str], set[str], str]:
 # in stateless HTTP, where there is no session to carry the request back to the client (the call
 # runs into mcp-tools' call timeout, shortened here to keep the test quick).
 NEEDS_SESSION = {"tools-call-sampling", "tools-call-elicitation", "elicitation-sep1034-defaults", "elicitation-sep1330-enums"}
+# A log line the server sends mid-call reaches mcp-tools from the bridge (a stateful
+# streamable-HTTP server) on the session's standalone GET stream, which rmcp's session manager
+# uses for every notification but progress and cancellation, while the result comes on the
+# POST's stream: under load the result can arrive first, and a stateless front has closed the
+# call's stream by the time the log line arrives. It must pass in both stateful modes.
+RACES_IN_STATELESS = {"tools-call-with-logging"}
 
 
 def test_conformance_direct_vs_proxied(tmp_path: Path):
@@ -90,6 +96,6 @@ def test_conformance_direct_vs_proxied(tmp_path: Path):
     for mode in ("default", "json-response"):
         missing = direct_pass - results[mode][0]
         assert not missing, f"{mode}: pass directly but fail through mcpz: {sorted(missing)}\n{results[mode][2]}"
-    # Stateless: everything but what needs a session to ask the client.
+    # Stateless: everything but what needs a session to ask the client (and the log-line race).
     missing = direct_pass - results["stateless"][0]
-    assert missing <= NEEDS_SESSION, f"stateless: {sorted(missing)}\n{results['stateless'][2]}"
+    assert missing <= NEEDS_SESSION | RACES_IN_STATELESS, f"stateless: {sorted(missing)}\n{results['stateless'][2]}"

@@ -162,6 +162,7 @@ impl ClientHandler for BackendClient {
         if let Some(peer) = self.down.peer() {
             let _ = peer.notify_logging_message(params).await;
         }
+        self.down.log_passed(self.idx);
     }
 
     async fn on_resource_updated(

@@ -31,6 +31,9 @@ pub struct Downstream {
     /// the backend sent before it (and the client would drop that progress).
     progress_in_flight: Mutex<HashMap<(usize, ProgressToken), usize>>,
     progress_passed: tokio::sync::Notify,
+    /// Logging notifications received from each backend (by index) and not yet passed on: the
+    /// same race as progress (a call's log lines must reach the client before its result).
+    logs_in_flight: Mutex<HashMap<usize, usize>>,
     /// (backend index, request id the backend sees) -> id of the client request being forwarded.
     requests: Mutex<HashMap<(usize, RequestId), RequestId>>,
 }
@@ -148,6 +151,55 @@ impl Downstream {
         self.progress_passed.notify_waiters();
     }
 
+    fn log_received(&self, backend: usize) {
+        *self
+            .logs_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(backend)
+            .or_insert(0) += 1;
+    }
+
+    /// A logging notification counted by `log_received` was passed on (or dropped).
+    pub(super) fn log_passed(&self, backend: usize) {
+        {
+            let mut m = self
+                .logs_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = m.get_mut(&backend) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&backend);
+                }
+            }
+        }
+        self.progress_passed.notify_waiters();
+    }
+
+    /// Wait (at most `limit`) until every logging notification received so far from `backend`
+    /// has been passed to the client: call after a response arrives, before returning it.
+    pub(crate) async fn logs_drained(&self, backend: usize, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let passed = self.progress_passed.notified();
+            tokio::pin!(passed);
+            passed.as_mut().enable();
+            if !self
+                .logs_in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&backend)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, passed).await.is_err() {
+                tracing::debug!(backend, "log notifications not passed on within {limit:?}");
+                return;
+            }
+        }
+    }
+
     /// Wait (at most `limit`) until every progress notification received so far for `theirs`
     /// has been passed to the client: call after the response arrives, before returning it.
     pub(crate) async fn progress_drained(
@@ -208,8 +260,9 @@ impl Downstream {
     }
 }
 
-/// A backend transport that counts each progress notification as it is received, in wire order,
-/// before rmcp hands it to a spawned handler task (see [`Downstream::progress_drained`]).
+/// A backend transport that counts each progress and logging notification as it is received, in
+/// wire order, before rmcp hands it to a spawned handler task (see
+/// [`Downstream::progress_drained`], [`Downstream::logs_drained`]).
 pub(crate) struct ProgressOrdered<T> {
     inner: T,
     down: Arc<Downstream>,
@@ -241,6 +294,13 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressOrdered<T> {
         {
             self.down
                 .progress_received(self.idx, &n.params.progress_token);
+        }
+        if let Some(JsonRpcMessage::Notification(JsonRpcNotification {
+            notification: ServerNotification::LoggingMessageNotification(_),
+            ..
+        })) = &m
+        {
+            self.down.log_received(self.idx);
         }
         m
     }

@@ -72,6 +72,7 @@ pub fn demo(dir: &Path, filesystem_bin: &Path) -> Config {
                 working_dir: None,
             },
             tools: ToolFilter::none(),
+            policy: Vec::new(),
         }],
         share_token: None,
         orchestrator: None,

@@ -94,6 +94,8 @@ pub struct Backend {
     pub name: Option<String>,
     pub transport: Transport,
     pub tools: ToolFilter,
+    /// Upstream's argument-aware path policy (`policy.paths`).
+    pub policy: Vec<PathRule>,
 }
 
 /// How to reach a backend. `type: http` and `type: https` both become [`Transport::Http`]; the
@@ -288,6 +290,15 @@ impl Default for ZrokShare {
             access_grants: Vec::new(),
         }
     }
+}
+
+/// One `policy.paths` rule: calls of `tool` (the backend's own name) must name, in `argument`, a
+/// path inside one of `roots` (resolved with symlinks followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRule {
+    pub tool: String,
+    pub argument: String,
+    pub roots: Vec<String>,
 }
 
 /// One `access:` rule: the callers it is for and the tools they may use.

@@ -128,6 +128,25 @@ pub(crate) fn route_tool(
     Ok((i, original))
 }
 
+/// The tool error for a call the backend's path policy refuses (upstream's wording), or `None`.
+pub(crate) fn policy_denial(
+    engine: &Engine,
+    backend: usize,
+    original: &str,
+    args: Option<&rmcp::model::JsonObject>,
+) -> Option<CallToolResult> {
+    let why = engine.policies[backend].check(original, args).err()?;
+    Some(CallToolResult::error(vec![
+        rmcp::model::ContentBlock::text(format!("gateway policy denied tool call: {why}")),
+    ]))
+}
+
+/// Whether the fast path must leave a call of `original` to the rmcp path (its arguments are
+/// governed by a path policy, which needs them decoded).
+pub(crate) fn needs_policy(engine: &Engine, backend: usize, original: &str) -> bool {
+    engine.policies[backend].governs(original)
+}
+
 /// Whether `caller`'s `access:` rule (the first that matches its name) lets it see and call the
 /// exposed tool `exposed`; a caller no rule matches may use every tool.
 pub(crate) fn may_use(engine: &Engine, caller: &Caller, exposed: &str) -> bool {

@@ -52,7 +52,9 @@ impl Engine {
                 ))
             });
             conn.close().await;
-            r
+            let d = r?;
+            self.policies[i].validate_tools(&d.tools)?;
+            Ok::<_, String>(d)
         }
         .await;
         match result {

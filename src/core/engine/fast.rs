@@ -219,6 +219,9 @@ impl Session {
         }
         let e = &self.inner.engine;
         let (i, original) = call::route_tool(e, &self.caller(), &params.name).ok()?;
+        if call::needs_policy(e, i, &original) {
+            return None;
+        }
         let conn = conns.iter().find(|c| c.idx == i)?.clone();
         let link = conn.raw.clone()?;
         let (n, theirs, waiter) = link.register(params.progress.is_some())?;

@@ -104,8 +104,23 @@ impl ServerHandler for Session {
             tracing::info!(session = %self.inner.id, tool = %exposed, "call to an unknown or filtered tool refused");
         })?;
         let c = self.backend(i).await?;
-        request.name = original.into();
         let started = Instant::now();
+        if let Some(denied) =
+            call::policy_denial(&self.inner.engine, i, &original, request.arguments.as_ref())
+        {
+            tracing::info!(session = %self.inner.id, tool = %exposed, "call refused by the path policy");
+            let outcome = call::tool_outcome(&denied);
+            self.record(
+                &c.id,
+                "tools/call",
+                &exposed,
+                started,
+                outcome,
+                CallPath::Full,
+            );
+            return Ok(CallToolResponse::Complete(denied));
+        }
+        request.name = original.into();
         let r = self
             .forward(c, CallToolRequest::new(request).into(), &ctx)
             .await;

@@ -30,6 +30,7 @@ mod catalog;
 pub mod console;
 mod fast;
 mod handler;
+mod policy;
 mod session;
 
 pub(crate) use catalog::Discovered;
@@ -76,6 +77,8 @@ pub struct Engine {
     pub hub: Hub,
     pub registry: Registry,
     pub access: Vec<config::AccessRule>,
+    /// Each backend's resolved path policy, by index.
+    policies: Vec<policy::PathPolicy>,
     env: ConnectEnv,
     discovered: Mutex<Vec<Discovered>>,
     sessions: Mutex<HashMap<String, CancellationToken>>,
@@ -175,6 +178,18 @@ impl Engine {
                 protocol_version: None,
             });
         }
+        let mut policies = Vec::with_capacity(opts.backends.len());
+        for b in &opts.backends {
+            match policy::PathPolicy::resolve(b) {
+                Ok(p) => policies.push(p),
+                Err(cause) => {
+                    return Err(StartError {
+                        id: b.id.clone(),
+                        cause,
+                    })
+                }
+            }
+        }
         let engine = Arc::new(Engine {
             agg: opts.aggregator,
             backends: opts.backends,
@@ -182,6 +197,7 @@ impl Engine {
             hub,
             registry,
             access: opts.access,
+            policies,
             env,
             discovered: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),

@@ -282,6 +282,13 @@ impl Session {
                 Err(CallError::SessionEnded)
             }
         };
+        if !ctx.ct.is_cancelled() && !self.inner.ended.is_cancelled() {
+            // Log lines the backend sent before its response go out before the response.
+            self.inner
+                .down
+                .logs_drained(conn.idx, call::PROGRESS_DRAIN)
+                .await;
+        }
         if mapped {
             if !ctx.ct.is_cancelled() && !self.inner.ended.is_cancelled() {
                 // Progress the backend sent before its response goes out before the response.

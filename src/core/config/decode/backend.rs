@@ -107,6 +107,10 @@ pub(super) fn decode_backend(
         Some(e) => decode_tools(cx, &e.value, &format!("{path}.tools"), e.key_line),
     };
 
+    let policy = get(entries, "policy")
+        .map(|e| super::policy::decode_policy(cx, &e.value, &format!("{path}.policy"), e.key_line))
+        .unwrap_or_default();
+
     if cx.errors.len() > before {
         return None;
     }
@@ -115,6 +119,7 @@ pub(super) fn decode_backend(
         name,
         transport: transport?,
         tools,
+        policy,
     })
 }
 

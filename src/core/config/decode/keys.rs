@@ -20,7 +20,9 @@ pub(super) const AGGREGATOR_KEYS: &[&str] = &[
 ];
 pub(super) const CONNECTION_KEYS: &[&str] = &["connect_timeout", "call_timeout"];
 pub(super) const SESSION_KEYS: &[&str] = &["idle_timeout"];
-pub(super) const BACKEND_KEYS: &[&str] = &["id", "name", "transport", "tools"];
+pub(super) const BACKEND_KEYS: &[&str] = &["id", "name", "transport", "tools", "policy"];
+pub(super) const POLICY_KEYS: &[&str] = &["paths"];
+pub(super) const PATH_RULE_KEYS: &[&str] = &["tool", "argument", "roots"];
 pub(super) const TRANSPORT_KEYS: &[&str] = &[
     "type",
     "command",
@@ -76,6 +78,8 @@ pub(super) enum KeyContext {
     Access,
     Zrok,
     ZrokShare,
+    Policy,
+    PathRule,
 }
 
 /// A key that belongs to the enclosing mapping, one level up.

@@ -5,6 +5,7 @@
 //! - `keys`: the allowed keys of each section and the did-you-mean suggestions;
 //! - `document`: the top level, `aggregator` and `orchestrator`;
 //! - `backend`: one `backends` entry and its `tools` filter;
+//! - `policy`: a backend's argument-aware path policy;
 //! - `transport`: a backend's `transport` and its `tls`;
 //! - `access`: the per-caller tool rules;
 //! - `zrok`: serving on zrok (share enabled, access grants).
@@ -13,6 +14,7 @@ mod access;
 mod backend;
 mod document;
 mod keys;
+mod policy;
 mod reader;
 mod transport;
 mod zrok;

@@ -139,3 +139,34 @@ fn http_opt_ins_are_refused_when_true() {
         "{e}"
     );
 }
+
+#[test]
+fn path_policy_decodes_and_bad_rules_name_their_line() {
+    let head = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n    policy:\n      paths:\n";
+    let (c, _) = ok(&format!(
+        "{head}        - tool: read_file\n          argument: path\n          roots: [/tmp, /var]\n"
+    ));
+    assert_eq!(c.backends[0].policy.len(), 1);
+    assert_eq!(c.backends[0].policy[0].roots, ["/tmp", "/var"]);
+    let e = errs(&format!(
+        "{head}        - tool: read_file\n          roots: []\n        - argument: ''\n          tool: x\n          roots: [/tmp]\n          rots: 1\n"
+    ));
+    assert!(
+        e.contains("backends[0].policy.paths[0].argument: required (test.yml:6)"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "backends[0].policy.paths[0].roots: at least one directory is required (test.yml:7)"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("backends[0].policy.paths[1].argument: must not be empty (test.yml:8)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("paths[1].rots") && e.contains("did you mean 'roots'"),
+        "{e}"
+    );
+}
