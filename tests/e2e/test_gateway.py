@@ -318,3 +318,27 @@ backends:
     assert p.stdout == ""
     assert "backend 'broken'" in p.stderr and "/nonexistent/mcp-server" in p.stderr, p.stderr
     assert not wait_gone(procs_with_arg(marker), 7), "the good backend was not released"
+
+
+def test_mcp_tools_http_gives_each_local_session_its_own_remote_session():
+    """`mcp-tools http` (upstream v0.1.8): every local client session is a session of its own at
+    the remote server, so the bridge behind it runs one backend process per local session."""
+    from harness import Server
+
+    br = Server([bin_path("mcp-bridge"), "--listen", "127.0.0.1:0", "--", *stateful_cmd()])
+    t = Server([bin_path("mcp-tools"), "http", br.mcp_url, "--bind", "127.0.0.1:0"])
+    try:
+
+        async def main():
+            async with mcp_client(t.mcp_url) as a, mcp_client(t.mcp_url) as b:
+                pa = int(text_of(await a.call_tool("pid", {})))
+                pb = int(text_of(await b.call_tool("pid", {})))
+                assert pa != pb, "each local session has its own remote session (and process)"
+                assert pa in br.descendants() and pb in br.descendants()
+                await a.call_tool("set_value", {"key": "k", "value": "from-a"})
+                assert is_error(await b.call_tool("get_value", {"key": "k"}))
+
+        anyio.run(main)
+    finally:
+        t.close()
+        br.close()
