@@ -151,3 +151,37 @@ async def list_and_call_add(argv: list[str], who: str, tool: str) -> None:
         r = await s.call_tool(tool, {"a": 40, "b": 2})
         assert "42" in text_of(r), text_of(r)
 
+
+
+def test_discovery_follows_pagination_over_zrok(tmp_path):
+    """A gateway's zrok backend follows every page: a server that lists 2 items a page, behind our
+    bridge on a share (which passes pages through), and the gateway lists them all."""
+    from harness import deps
+
+    server = Path(__file__).resolve().parents[1] / "servers" / "conformance_server.cjs"
+    cmd = [deps()["MCPZ_NODE22"], str(server), "stdio", "--page-size", "2"]
+    env = {**home("alice"), "NODE_PATH": deps()["MCPZ_NODE_MODULES"]}
+    br = ShareServer([ours("mcp-bridge"), *grant("bob"), "--", *cmd], env)
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text(f"backends:\n  - id: ev\n    transport:\n      type: zrok\n      share_token: {br.token}\n")
+    try:
+        async def counts() -> tuple[int, int, str | None]:
+            # Direct to the bridge: the first page and whether there are more.
+            async with stdio_session([ours("mcp-tools"), "run", br.token], home("bob")) as s:
+                first = await s.list_resources()
+            # Through a gateway with a zrok backend (discovery and the session's lists).
+            gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("bob"))
+            try:
+                async with stdio_session([ours("mcp-tools"), "run", gw.token], home("bob")) as s:
+                    allr = await s.list_resources()
+            finally:
+                assert gw.stop() == 0, gw.stderr()
+                gw.kill()
+            return len(first.resources), len(allr.resources), first.next_cursor
+
+        n_first, n_all, cursor = anyio.run(counts)
+        assert cursor and n_first == 2, f"{n_first} on the first page, {n_all} in all"
+        assert n_all > n_first, (n_first, n_all)
+    finally:
+        assert br.stop() == 0, br.stderr()
+        br.kill()
