@@ -238,11 +238,9 @@ impl ServerHandler for Session {
         request: SubscribeRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.attach(&ctx)?;
-        let i = self.route_uri(&request.uri).await?;
-        let c = self.backend(i).await?;
+        let uri = request.uri.clone();
         let req = SubscribeRequest::new(request).into();
-        Ok(self.forward(c, req, &ctx).await.map(|_| ())?)
+        self.forward_by_uri(&uri, req, &ctx).await.map(|_| ())
     }
 
     async fn unsubscribe(
@@ -250,11 +248,9 @@ impl ServerHandler for Session {
         request: UnsubscribeRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.attach(&ctx)?;
-        let i = self.route_uri(&request.uri).await?;
-        let c = self.backend(i).await?;
+        let uri = request.uri.clone();
         let req = UnsubscribeRequest::new(request).into();
-        Ok(self.forward(c, req, &ctx).await.map(|_| ())?)
+        self.forward_by_uri(&uri, req, &ctx).await.map(|_| ())
     }
 
     async fn complete(
@@ -452,6 +448,19 @@ listing!(
 );
 
 impl Session {
+    /// Forward `req` to the backend that serves resource `uri` (subscribe, unsubscribe).
+    async fn forward_by_uri(
+        &self,
+        uri: &str,
+        req: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, McpError> {
+        self.attach(ctx)?;
+        let i = self.route_uri(uri).await?;
+        let c = self.backend(i).await?;
+        Ok(self.forward(c, req, ctx).await?)
+    }
+
     /// A list request: in transparent mode forwarded to the one backend unchanged (cursors pass
     /// through); in gateway mode every page of every backend that has the capability, each item
     /// passed through `keep` (which may rename or drop it) with its backend's index.

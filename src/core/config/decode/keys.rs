@@ -23,22 +23,9 @@ pub(super) const SESSION_KEYS: &[&str] = &["idle_timeout"];
 pub(super) const BACKEND_KEYS: &[&str] = &["id", "name", "transport", "tools", "policy"];
 pub(super) const POLICY_KEYS: &[&str] = &["paths"];
 pub(super) const PATH_RULE_KEYS: &[&str] = &["tool", "argument", "roots"];
-pub(super) const TRANSPORT_KEYS: &[&str] = &[
-    "type",
-    "command",
-    "args",
-    "env",
-    "env_policy",
-    "working_dir",
-    "share_token",
-    "endpoint",
-    "protocol",
-    "headers",
-    "allow_insecure",
-    "allow_environment_proxy",
-    "allow_redirects",
-    "tls",
-];
+/// Every transport key: `type`, then the fields of each transport type.
+pub(super) static TRANSPORT_KEYS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| [&["type"][..], STDIO_FIELDS, ZROK_FIELDS, HTTP_FIELDS].concat());
 pub(super) const TLS_KEYS: &[&str] = &["ca_cert_file", "insecure_skip_verify"];
 pub(super) const TOOLS_KEYS: &[&str] = &["mode", "list"];
 pub(super) const ACCESS_KEYS: &[&str] = &["caller", "tools"];
@@ -129,7 +116,7 @@ pub(super) fn suggest(key: &str, allowed: &[&str], context: KeyContext) -> Optio
             (ORCHESTRATOR_KEYS, "orchestrator."),
         ],
         KeyContext::Aggregator => &[(CONNECTION_KEYS, "connection."), (SESSION_KEYS, "session.")],
-        KeyContext::Backend => &[(TRANSPORT_KEYS, "transport."), (TOOLS_KEYS, "tools.")],
+        KeyContext::Backend => &[(&TRANSPORT_KEYS, "transport."), (TOOLS_KEYS, "tools.")],
         KeyContext::Transport => &[(TLS_KEYS, "tls.")],
         _ => &[],
     };

@@ -33,7 +33,7 @@ pub(super) fn decode_transport(
     line: usize,
 ) -> Option<Transport> {
     let entries = cx.map(node, path, line, "a mapping with 'type' and its settings")?;
-    cx.check_keys(entries, path, TRANSPORT_KEYS, KeyContext::Transport);
+    cx.check_keys(entries, path, &TRANSPORT_KEYS, KeyContext::Transport);
     let before = cx.errors.len();
     let p = |k: &str| format!("{path}.{k}");
     let mut r = RawTransport::default();
