@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
     while let Ok(Some(m)) = wire::decode(&mut buf) {
         let enc = m.to_bytes().expect("decoded message re-encodes");
         let mut again = BytesMut::from(&enc[..]);
-        let back = wire::decode(&mut again).expect("re-encoded frame decodes").expect("complete");
+        let back = wire::decode(&mut again)
+            .expect("re-encoded frame decodes")
+            .expect("complete");
         assert_eq!(back, m);
         let _ = wire::split_multipart(&m.body);
     }

@@ -29,7 +29,12 @@ pub(crate) struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
+    /// The envelope of a frame that is one JSON object (serde would also read a struct from an
+    /// array, `["2.0",7,"tools/call",{..}]`, which is a batch, not a message).
     pub fn parse(frame: &'a [u8]) -> Option<Head<'a>> {
+        if frame.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
         serde_json::from_slice(frame).ok()
     }
 }
@@ -472,6 +477,22 @@ mod tests {
         assert!(matches!(e.1, Outcome::Error(-32602, m) if m == "no"));
         assert!(readdress(br#"{"jsonrpc":"2.0","id":1,"method":"x"}"#, "1").is_none());
         assert!(readdress(b"not json", "1").is_none());
+    }
+
+    /// The `frame` fuzz target's property "only an object has a head": serde reads a struct
+    /// from an array too, so `["2.0",7,"tools/call",{..}]` (a batch, which the rmcp path refuses
+    /// with -32600) was taken by the fast path as a `tools/call`, and an array from a backend as a
+    /// response.
+    #[test]
+    fn only_an_object_has_a_head() {
+        let call = br#"["2.0",7,"tools/call",{"name":"fs_read_file","arguments":{}}]"#;
+        assert!(Head::parse(call).is_none());
+        assert!(Head::parse(br#"["2.0","mcpz-fast-1",null,null,{"content":[]}]"#).is_none());
+        assert!(readdress(br#"[null,"mcpz-fast-1",null,null,{}]"#, "1").is_none());
+        assert!(Head::parse(b"[]").is_none());
+        let h = Head::parse(b" \n{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}").unwrap();
+        assert_eq!(h.method.as_deref(), Some("ping"));
+        assert_eq!(h.id.map(RawValue::get), Some("7"));
     }
 
     #[test]

@@ -2,5 +2,7 @@
 //! event codec, and bounded newline-delimited reading (stdio).
 
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 pub(crate) mod lines;
 pub mod sse;

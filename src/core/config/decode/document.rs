@@ -313,7 +313,14 @@ fn decode_aggregator(
                     Ok(n) => a.max_message_size = n,
                     Err(_) => cx.err(path, e.key_line, "too large for this platform"),
                 },
-                Err(msg) => cx.err(path, e.key_line, msg),
+                Err(msg) => {
+                    let msg = if s.secret {
+                        "invalid size (value from the environment); write e.g. '16MiB'".into()
+                    } else {
+                        msg
+                    };
+                    cx.err(path, e.key_line, msg)
+                }
             }
         }
     }

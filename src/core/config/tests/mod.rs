@@ -281,6 +281,12 @@ fn env_expansion() {
         e,
         "aggregator.connection.call_timeout: invalid duration (value from the environment); write e.g. '30s' (test.yml:3)"
     );
+    // Sizes too (found by the `config` fuzz target: the expanded value was quoted).
+    let e = errs("aggregator:\n  max_message_size: x${DOCS}\nbackends:\n  - id: fs\n    transport: {type: stdio, command: x}\n");
+    assert_eq!(
+        e,
+        "aggregator.max_message_size: invalid size (value from the environment); write e.g. '16MiB' (test.yml:2)"
+    );
     // An unset variable names the variable, the field and the line, and nothing else.
     let e = errs("backends:\n  - id: gh\n    transport:\n      type: stdio\n      command: gh\n      env:\n        TOKEN: \"${GH_TOKEN_UNSET}\"\n");
     assert_eq!(e, "backends[0].transport.env.TOKEN: environment variable 'GH_TOKEN_UNSET' is not set (test.yml:7)");
