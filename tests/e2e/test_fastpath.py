@@ -1,4 +1,4 @@
-"""The tools/call fast path (src/core/fastpath.rs) end to end, with server-everything behind it.
+"""The tools/call fast path (src/core/engine/fast.rs, docs/architecture.md) end to end, with server-everything behind it.
 
 A client that offers neither sampling nor elicitation gets its tools/call forwarded as a raw
 frame: over streamable HTTP the answer is then one application/json body (rmcp's own path always
