@@ -32,6 +32,7 @@ impl Listener for Incoming {
             Some(c) => Ok(Accepted {
                 conn: Box::pin(c),
                 remote: "127.0.0.1:40000".into(),
+                caller: None,
             }),
             None => std::future::pending().await,
         }
@@ -76,6 +77,7 @@ fn harness() -> &'static Harness {
                 mode: Mode::Gateway,
                 zrok: None,
                 discover: true,
+                access: Vec::new(),
             })
             .await
             .expect("an engine without backends starts");
