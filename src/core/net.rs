@@ -23,6 +23,15 @@ pub struct Accepted {
     pub caller: Option<String>,
 }
 
+/// Request extension naming the peer of a connection (the HTTP fronts insert it).
+#[derive(Debug, Clone)]
+pub(crate) struct PeerAddr {
+    /// For display: `127.0.0.1:50123`, or the OpenZiti identity.
+    pub remote: String,
+    /// The OpenZiti identity that dialed; `None` on TCP.
+    pub caller: Option<String>,
+}
+
 /// Something that yields incoming byte streams.
 #[async_trait]
 pub trait Listener: Send + 'static {

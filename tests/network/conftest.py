@@ -11,6 +11,15 @@ import time  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A directory with hello.txt, for the filesystem servers the tests share."""
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "hello.txt").write_text("hello over zrok\n")
+    return d
+
+
 @pytest.fixture(autouse=True)
 def no_leftovers():
     """After every test, both accounts hold exactly the shares and accesses they held before."""

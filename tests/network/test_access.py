@@ -19,14 +19,6 @@ from netharness import ShareServer, go_bin, grant, grant_yaml, home, ours, stdio
 from netharness import testnet as net_env
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    d = tmp_path / "data"
-    d.mkdir()
-    (d / "hello.txt").write_text("hello over zrok\n")
-    return d
-
-
 async def tools_of(argv: list[str], who: str) -> list[str]:
     async with stdio_session(argv, home(who)) as s:
         return sorted(t.name for t in (await s.list_tools()).tools)

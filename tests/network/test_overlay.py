@@ -26,14 +26,6 @@ from netharness import (
 )
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    d = tmp_path / "data"
-    d.mkdir()
-    (d / "hello.txt").write_text("hello over zrok\n")
-    return d
-
-
 async def list_and_call(argv: list[str], who: str, tool: str, data: Path) -> None:
     async with stdio_session(argv, home(who)) as s:
         names = {t.name for t in (await s.list_tools()).tools}

@@ -37,14 +37,6 @@ def run_peer(*args: str, who: str = "bob", timeout: float = 90) -> dict:
     return json.loads(r.stdout)
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Path:
-    d = tmp_path / "data"
-    d.mkdir()
-    (d / "hello.txt").write_text("hello over zrok\n")
-    return d
-
-
 def test_newest_upstream_client_uses_our_bridge_and_gateway(data, tmp_path):
     """The go-sdk streamable client POSTing to http://mcp-backend (path /) reaches our servers."""
     cfg = tmp_path / "gw.yml"

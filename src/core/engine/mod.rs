@@ -101,6 +101,11 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The caller of a connection whose dial named `ziti` (`None`: TCP, so `local`).
+    pub(crate) fn of(ziti: Option<&str>) -> Caller {
+        ziti.map_or(Caller::Local, |n| Caller::Ziti(n.to_string()))
+    }
+
     /// The name `access:` rules match and logs show.
     pub fn name(&self) -> &str {
         match self {

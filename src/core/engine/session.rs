@@ -13,8 +13,8 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::backend::{self, BackendConn, Downstream, ListChanged};
-use crate::core::front::sse_transport::PeerAddr;
 use crate::core::live::state::{CallOutcome, CallPath};
+use crate::core::net::PeerAddr;
 
 use super::call::{self, CallError};
 use super::{Caller, Engine};
@@ -180,7 +180,7 @@ impl Session {
             .get::<http::request::Parts>()
             .and_then(|p| p.extensions.get::<PeerAddr>())
         {
-            let theirs = peer.caller.clone().map_or(Caller::Local, Caller::Ziti);
+            let theirs = Caller::of(peer.caller.as_deref());
             self.identify(&peer.remote, theirs)?;
         }
         if self.inner.down.peer().is_none() {
@@ -224,12 +224,7 @@ impl Session {
 
     /// Who is calling (`local` until a transport said otherwise).
     pub(super) fn caller(&self) -> Caller {
-        self.inner
-            .caller
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_default()
+        self.known_caller().unwrap_or_default()
     }
 
     /// Forward one request to backend connection `conn`, bounded by `call_timeout`, cancelled

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use crate::core::engine::{Caller, Engine, FastItem, TransportKey};
-use crate::core::front::sse_transport::PeerAddr;
+use crate::core::net::PeerAddr;
 use crate::core::wire::frame;
 
 /// How long a fast `tools/call` may take to be answered as one JSON body; after that (or when
@@ -121,13 +121,13 @@ impl FastFront {
                 return (StatusCode::BAD_REQUEST, "failed to read the request body").into_response()
             }
         };
-        let caller = parts
-            .extensions
-            .get::<PeerAddr>()
-            .map(|p| p.caller.clone().map_or(Caller::Local, Caller::Ziti));
-        if let Some(mut call) = key.and_then(|k| {
-            engine.fast_call(&k, &bytes, Some(caller.as_ref().unwrap_or(&Caller::Local)))
-        }) {
+        let caller = Caller::of(
+            parts
+                .extensions
+                .get::<PeerAddr>()
+                .and_then(|p| p.caller.as_deref()),
+        );
+        if let Some(mut call) = key.and_then(|k| engine.fast_call(&k, &bytes, Some(&caller))) {
             use futures::StreamExt;
             // Answered quickly with nothing before the response: one JSON body. Otherwise
             // (progress first, or slow) an SSE stream, so that progress flows and the client

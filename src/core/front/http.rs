@@ -18,7 +18,7 @@ use super::{fast, host_allowed, HttpApp};
 #[derive(Clone)]
 struct ConnService {
     app: HttpApp,
-    remote: crate::core::front::sse_transport::PeerAddr,
+    remote: crate::core::net::PeerAddr,
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnService {
@@ -107,7 +107,7 @@ fn spawn_conn(
 ) {
     let svc = ConnService {
         app: app.clone(),
-        remote: crate::core::front::sse_transport::PeerAddr { remote, caller },
+        remote: crate::core::net::PeerAddr { remote, caller },
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     let conn = graceful.watch(conn.into_owned());

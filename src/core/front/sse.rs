@@ -39,7 +39,7 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> axum::Router {
 }
 
 async fn run_session(engine: Arc<Engine>, transport: SseTransport, info: SseSessionInfo) {
-    let caller = info.caller.clone().map_or(Caller::Local, Caller::Ziti);
+    let caller = Caller::of(info.caller.as_deref());
     let session = engine.new_session(info.remote.as_deref().unwrap_or("?"), Some(caller), "sse");
     engine.bind_transport_session(TransportKey::Sse(info.session_id.clone()), &session);
     let ended = session.ended();

@@ -51,7 +51,7 @@ use rmcp::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::net::Listener;
+use crate::core::net::{Listener, PeerAddr};
 use crate::core::wire::sse as codec;
 
 /// Default limit for one JSON-RPC message (POST body, or one SSE event on the client side).
@@ -128,15 +128,6 @@ pub struct SseSessionInfo {
 /// Called once per `GET /sse` with a ready transport; the callee spawns
 /// `rmcp::serve_server(handler, transport)` (or drops the transport to refuse).
 pub type SseConnect = Arc<dyn Fn(SseTransport, SseSessionInfo) + Send + Sync>;
-
-/// Request extension naming the peer of a connection; [`serve`] inserts it.
-#[derive(Debug, Clone)]
-pub(crate) struct PeerAddr {
-    /// For display: `127.0.0.1:50123`, or the OpenZiti identity.
-    pub remote: String,
-    /// The OpenZiti identity that dialed; `None` on TCP.
-    pub caller: Option<String>,
-}
 
 /// The server half of one SSE session as an rmcp transport.
 ///
