@@ -52,7 +52,16 @@ backends:
         b = b.path().display(),
     );
     let (cfg, _) = config::parse(&yaml, "engine-test.yml", &|_| None).expect("config");
-    let engine = Engine::start(EngineOptions {
+    let engine = gateway(cfg).await.expect("engine starts");
+    Fixture {
+        engine,
+        _dirs: (a, b),
+    }
+}
+
+/// A gateway engine for `cfg` (its backends discovered at start).
+async fn gateway(cfg: config::Config) -> Result<Arc<Engine>, mcpz::core::engine::StartError> {
+    Engine::start(EngineOptions {
         aggregator: cfg.aggregator,
         backends: cfg.backends,
         mode: Mode::Gateway,
@@ -61,11 +70,6 @@ backends:
         access: cfg.access,
     })
     .await
-    .expect("engine starts");
-    Fixture {
-        engine,
-        _dirs: (a, b),
-    }
 }
 
 fn call(name: &str, args: Value) -> CallToolRequestParams {
@@ -449,16 +453,7 @@ backends:
         sub = sub.display(),
     );
     let (cfg, _) = config::parse(&yaml, "policy.yml", &|_| None).expect("config");
-    let engine = Engine::start(EngineOptions {
-        aggregator: cfg.aggregator,
-        backends: cfg.backends,
-        mode: Mode::Gateway,
-        zrok: None,
-        discover: true,
-        access: Vec::new(),
-    })
-    .await
-    .expect("engine starts");
+    let engine = gateway(cfg).await.expect("engine starts");
     let c = client_for(&engine, Caller::Local).await;
     let r = c
         .call_tool(call("fs_read_file", json!({"path": "sub/in.txt"})))
@@ -491,17 +486,7 @@ backends:
     // A policy on a tool the backend does not have fails the start, naming it.
     let bad = yaml.replace("tool: read_file", "tool: read_fiel");
     let (cfg, _) = config::parse(&bad, "policy.yml", &|_| None).expect("config");
-    let e = Engine::start(EngineOptions {
-        aggregator: cfg.aggregator,
-        backends: cfg.backends,
-        mode: Mode::Gateway,
-        zrok: None,
-        discover: true,
-        access: Vec::new(),
-    })
-    .await
-    .err()
-    .expect("start fails");
+    let e = gateway(cfg).await.err().expect("start fails");
     assert!(
         e.to_string().contains("'read_fiel' is not advertised"),
         "{e}"
