@@ -249,6 +249,21 @@ fn etc_example_parses_as_shipped_and_uncommented() {
             "/etc/ssl/certs/internal-ca.pem",
             "tests/configs/good/ca.pem",
         );
+    // share_token and access_grants exclude each other (as upstream): check each with the other
+    // left out.
+    let grants = "    access_grants:\n      - \"bob@example.com\"\n";
+    assert!(uncommented.contains(grants), "{uncommented}");
+    let token_line = "share_token: \"${MCP_GATEWAY_SHARE_TOKEN}\"\n";
+    assert!(uncommented.contains(token_line), "{uncommented}");
+    let (c, w) = ok(&uncommented.replace(token_line, ""));
+    assert_eq!(
+        warnings(&w),
+        ["warning: orchestrator: ignored without a top-level 'share_token' (orchestrator IPC is for managed mode only) (test.yml:30)"]
+    );
+    assert_eq!(c.share_token, None);
+    assert_eq!(c.zrok_share.access_grants, ["bob@example.com"]);
+    assert!(c.zrok_share.enabled);
+    let uncommented = uncommented.replace(grants, "");
     let (c, w) = ok(&uncommented);
     assert_eq!(c.backends.len(), 4, "{uncommented}");
     assert_eq!(c.share_token.as_deref(), Some("managed-token"));
