@@ -1,8 +1,9 @@
-//! HTTP backends follow no redirects and use no proxy from the environment (upstream v0.1.8
-//! makes both opt-ins, `allow_redirects` and `allow_environment_proxy`; mcpz has neither). A
-//! loopback server that answers every request with 307 fails the connect with an error naming
-//! the status; the proxy variables point at a port where nothing listens, so a client that read
-//! them would fail differently.
+//! HTTP backends follow no redirects and use no proxy from the environment unless the config
+//! opts in (upstream v0.1.8's `allow_redirects` and `allow_environment_proxy`). A loopback
+//! server that answers every request with 307 fails the connect with an error naming the status;
+//! the proxy variables point at a port where nothing listens, so a client that read them would
+//! fail differently. With `allow_redirects: true` a redirect loop ends after 10 hops with an
+//! error. Following redirects and proxies to a real MCP server: tests/e2e/test_http_options.py.
 
 use std::time::Duration;
 
@@ -10,15 +11,23 @@ use mcpz::core::config;
 use mcpz::core::engine::{Engine, EngineOptions, Mode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Answers every request on every connection with `307` to `elsewhere`.
-async fn redirecting_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+/// Answers every request on every connection with `307` to `location` (`None`: to itself, with
+/// a query that must never be shown).
+async fn redirecting_server(
+    location: Option<&str>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
+    let location = location
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("http://{addr}/again?token=secret"));
+    let answer = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     let task = tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = l.accept().await else {
                 return;
             };
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 let mut seen = Vec::new();
@@ -32,9 +41,7 @@ async fn redirecting_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<
                         break;
                     }
                 }
-                let _ = s
-                    .write_all(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/elsewhere?token=secret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .await;
+                let _ = s.write_all(answer.as_bytes()).await;
                 let _ = s.shutdown().await;
             });
         }
@@ -42,9 +49,9 @@ async fn redirecting_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<
     (addr, task)
 }
 
-async fn connect_error(protocol: &str, addr: std::net::SocketAddr) -> String {
+async fn connect_error(protocol: &str, addr: std::net::SocketAddr, follow: bool) -> String {
     let yaml = format!(
-        "aggregator:\n  connection: {{connect_timeout: 10s}}\nbackends:\n  - id: r\n    transport:\n      type: http\n      endpoint: http://{addr}/mcp\n      protocol: {protocol}\n      allow_insecure: true\n      allow_redirects: false\n      allow_environment_proxy: false\n"
+        "aggregator:\n  connection: {{connect_timeout: 10s}}\nbackends:\n  - id: r\n    transport:\n      type: http\n      endpoint: http://{addr}/mcp\n      protocol: {protocol}\n      allow_insecure: true\n      allow_redirects: {follow}\n      allow_environment_proxy: false\n"
     );
     let (cfg, _) = config::parse(&yaml, "redirect.yml", &|_| None).expect("config");
     let started = tokio::time::timeout(
@@ -81,14 +88,31 @@ async fn redirect_is_not_followed_and_proxy_env_is_not_read() {
     }
     std::env::remove_var("NO_PROXY");
     std::env::remove_var("no_proxy");
-    let (addr, server) = redirecting_server().await;
+    let (addr, server) =
+        redirecting_server(Some("http://127.0.0.1:9/elsewhere?token=secret")).await;
     for protocol in ["streamable", "sse"] {
-        let e = connect_error(protocol, addr).await;
+        let e = connect_error(protocol, addr, false).await;
         assert!(e.contains("307"), "{protocol}: {e}");
         assert!(
             e.contains(
-                "a redirect to 'http://127.0.0.1:9/elsewhere'; HTTP backends follow no redirects"
+                "a redirect to 'http://127.0.0.1:9/elsewhere'; HTTP backends follow redirects only with 'allow_redirects: true'"
             ),
+            "{protocol}: {e}"
+        );
+        assert!(!e.contains("secret"), "{protocol}: {e}");
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_redirect_loop_ends_after_ten_hops() {
+    let (addr, server) = redirecting_server(None).await;
+    for protocol in ["streamable", "sse"] {
+        let e = connect_error(protocol, addr, true).await;
+        assert!(
+            e.contains(&format!(
+                "stopped after 10 redirects (the last, 307 Temporary Redirect, to 'http://{addr}/again')"
+            )),
             "{protocol}: {e}"
         );
         assert!(!e.contains("secret"), "{protocol}: {e}");

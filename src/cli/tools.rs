@@ -100,6 +100,8 @@ pub(crate) fn target_backend(target: &str) -> Result<config::Backend, Failure> {
             headers: BTreeMap::new(),
             tls: None,
             allow_insecure: true,
+            allow_redirects: false,
+            allow_environment_proxy: false,
         }
     } else {
         if target.is_empty()

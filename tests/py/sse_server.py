@@ -1,7 +1,8 @@
 """A Python `mcp` SDK server (MCPServer, formerly FastMCP) for our client tests.
 
 Usage: sse_server.py [--transport sse|streamable-http] [--json-response] [--any-host]
-Binds 127.0.0.1 on a free port, prints "PORT <n>", serves until killed.
+                     [--tls CERT KEY]
+Binds 127.0.0.1 on a free port, prints "PORT <n>", serves until killed (over TLS with --tls).
 Tools: add(a, b), echo(text), notify(text) (sends a log message and a progress notification
 before answering).
 """
@@ -50,6 +51,7 @@ async def main() -> None:
         help="turn off the SDK's localhost Host-header check (clients dialing through a tunnel "
         "send Host: mcp-backend)",
     )
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve https with this PEM pair")
     args = ap.parse_args()
     # The SDK enables its DNS-rebinding Host check only when told it serves on localhost.
     host = "0.0.0.0" if args.any_host else "127.0.0.1"
@@ -62,7 +64,8 @@ async def main() -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     print(f"PORT {sock.getsockname()[1]}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    tls = {"ssl_certfile": args.tls[0], "ssl_keyfile": args.tls[1]} if args.tls else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **tls))
     await server.serve(sockets=[sock])
 
 

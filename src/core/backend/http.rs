@@ -15,30 +15,32 @@ use crate::core::backend::{BackendClient, BackendError};
 use crate::core::config::{HttpProtocol, Tls};
 use crate::core::net::Dialer;
 
-/// Build the HTTP client for one backend connection.
-pub fn client(
-    dialer: Option<Arc<dyn Dialer>>,
+/// The HTTP client settings of an http/https backend.
+pub(crate) fn settings(
     headers: &BTreeMap<String, String>,
     tls: Option<&Tls>,
     connect_timeout: Duration,
     max_message_size: usize,
-    http2: bool,
+) -> HttpClientConfig {
+    HttpClientConfig {
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ca_cert_file: tls.and_then(|t| t.ca_cert_file.clone()),
+        insecure_skip_verify: tls.map(|t| t.insecure_skip_verify).unwrap_or(false),
+        connect_timeout,
+        max_message_size,
+        ..HttpClientConfig::default()
+    }
+}
+
+/// Build the HTTP client for one backend connection.
+pub fn client(
+    dialer: Option<Arc<dyn Dialer>>,
+    cfg: HttpClientConfig,
 ) -> Result<HttpClient, BackendError> {
-    HttpClient::new(
-        dialer,
-        HttpClientConfig {
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            ca_cert_file: tls.and_then(|t| t.ca_cert_file.clone()),
-            insecure_skip_verify: tls.map(|t| t.insecure_skip_verify).unwrap_or(false),
-            connect_timeout,
-            max_message_size,
-            http2_prior_knowledge: http2,
-        },
-    )
-    .map_err(|e| BackendError::Other(e.to_string()))
+    HttpClient::new(dialer, cfg).map_err(|e| BackendError::Other(e.to_string()))
 }
 
 /// Connect an MCP client session over `client` to `endpoint`. Progress notifications are kept in
@@ -65,7 +67,7 @@ pub(crate) async fn connect_with(
             let s = handler
                 .serve(transport)
                 .await
-                .map_err(|e| BackendError::Initialize(e.to_string()))?;
+                .map_err(BackendError::initialize)?;
             // The fast path needs the session the server assigned (stateless servers have none).
             let raw = match (client.session_seen(), s.peer().peer_info()) {
                 (Some(session), Some(info)) => Some(StreamPoster::link(
@@ -87,7 +89,7 @@ pub(crate) async fn connect_with(
             let s = handler
                 .serve(transport)
                 .await
-                .map_err(|e| BackendError::Initialize(e.to_string()))?;
+                .map_err(BackendError::initialize)?;
             Ok((s, Some(raw)))
         }
     }

@@ -44,6 +44,21 @@ pub enum BackendError {
     Other(String),
 }
 
+impl BackendError {
+    /// An initialize failure, its message without the Rust type names rmcp puts in it
+    /// (`Send message error Transport [long::generic<Type>] error: ...`).
+    pub(crate) fn initialize(e: impl std::fmt::Display) -> Self {
+        let mut m = e.to_string();
+        while let Some(start) = m.find("Transport [") {
+            let Some(len) = m[start..].find("] error: ") else {
+                break;
+            };
+            m.replace_range(start..start + len + "] error: ".len(), "");
+        }
+        BackendError::Initialize(m.replace("Send message error ", "sending: "))
+    }
+}
+
 /// What a connection needs from its environment.
 #[derive(Clone)]
 pub struct ConnectEnv {
@@ -173,7 +188,7 @@ async fn connect_inner(
             let service = handler
                 .serve(transport)
                 .await
-                .map_err(|e| BackendError::Initialize(e.to_string()))?;
+                .map_err(BackendError::initialize)?;
             (service, Some(raw), Some(guard), None)
         }
         config::Transport::Http {
@@ -181,16 +196,21 @@ async fn connect_inner(
             protocol,
             headers,
             tls,
+            allow_redirects,
+            allow_environment_proxy,
             ..
         } => {
-            let client = http::client(
-                None,
-                headers,
-                tls.as_ref(),
-                env.connect_timeout,
-                env.max_message_size,
-                false,
-            )?;
+            let settings = http_client::HttpClientConfig {
+                follow_redirects: *allow_redirects,
+                environment_proxy: *allow_environment_proxy,
+                ..http::settings(
+                    headers,
+                    tls.as_ref(),
+                    env.connect_timeout,
+                    env.max_message_size,
+                )
+            };
+            let client = http::client(None, settings)?;
             let (service, raw) =
                 http::connect_with(handler, client, endpoint.as_str(), *protocol).await?;
             (service, raw, None, None)
@@ -215,4 +235,18 @@ async fn connect_inner(
         _keep: keep,
         raw,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn initialize_errors_lose_rmcp_type_names() {
+        let e = super::BackendError::initialize(
+            "Send message error Transport [a::B<c::D<E>>] error: Client error: refused, when send initialize request",
+        );
+        assert_eq!(
+            e.to_string(),
+            "initialize failed: sending: Client error: refused, when send initialize request"
+        );
+    }
 }

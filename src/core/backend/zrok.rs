@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::backend::http as http_backend;
+use crate::core::backend::http_client::HttpClientConfig;
 use crate::core::backend::{BackendClient, BackendError, ZrokConnection, ZrokConnector};
 use crate::core::config::HttpProtocol;
 use crate::core::overlay::{Overlay, BACKEND_MCP_URL, BACKEND_ROOT_URL, BACKEND_SSE_URL};
@@ -105,14 +106,16 @@ impl ZrokConnector for ZrokBackends {
         let mut last = None;
         for (h2, tries) in [(true, &h2_tries[..]), (false, &h1_tries[..])] {
             for &(url, protocol) in tries {
-                let client = http_backend::client(
-                    Some(dialer.clone()),
-                    &Default::default(),
-                    None,
-                    self.connect_timeout,
-                    self.max_message_size,
-                    h2,
-                )?;
+                let settings = HttpClientConfig {
+                    http2_prior_knowledge: h2,
+                    ..http_backend::settings(
+                        &Default::default(),
+                        None,
+                        self.connect_timeout,
+                        self.max_message_size,
+                    )
+                };
+                let client = http_backend::client(Some(dialer.clone()), settings)?;
                 let probe = client.clone();
                 match http_backend::connect_with(backend.clone_for_retry(), client, url, protocol)
                     .await

@@ -124,6 +124,12 @@ pub enum Transport {
         tls: Option<Tls>,
         /// True when a plain http:// endpoint was explicitly allowed.
         allow_insecure: bool,
+        /// `allow_redirects` (upstream's opt-in): follow 3xx answers (at most 10; configured
+        /// headers and credentials go to the endpoint's own host only; never https to http).
+        allow_redirects: bool,
+        /// `allow_environment_proxy` (upstream's opt-in): use `HTTP_PROXY` / `HTTPS_PROXY` /
+        /// `NO_PROXY` from the gateway's environment (loopback is never proxied, as in Go).
+        allow_environment_proxy: bool,
     },
     /// A remote mcp-bridge (or other MCP SSE server) on a private zrok share.
     Zrok { share_token: String },
@@ -194,6 +200,8 @@ impl fmt::Debug for Transport {
                 headers,
                 tls,
                 allow_insecure,
+                allow_redirects,
+                allow_environment_proxy,
             } => f
                 .debug_struct("Http")
                 .field("endpoint", &SafeUrl(endpoint))
@@ -201,6 +209,8 @@ impl fmt::Debug for Transport {
                 .field("headers", &Redacted(headers))
                 .field("tls", tls)
                 .field("allow_insecure", allow_insecure)
+                .field("allow_redirects", allow_redirects)
+                .field("allow_environment_proxy", allow_environment_proxy)
                 .finish(),
             Transport::Zrok { share_token } => f
                 .debug_struct("Zrok")

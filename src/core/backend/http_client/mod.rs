@@ -6,9 +6,13 @@
 //!   CA file (PEM, one or more certificates), or no verification at all (`insecure_skip_verify`,
 //!   warned about once);
 //! - configured headers on every request (values are never logged);
+//! - no redirects and no proxies unless configured (`allow_redirects`, `allow_environment_proxy`;
+//!   see [`redirect`] and [`proxy`] for their rules);
 //! - [`StreamableHttpClient`](rmcp::transport::streamable_http_client::StreamableHttpClient) so
 //!   rmcp's streamable HTTP client transport runs over it (see [`streamable`]).
 
+mod proxy;
+mod redirect;
 pub mod streamable;
 
 use std::future::Future;
@@ -51,6 +55,11 @@ pub struct HttpClientConfig {
     /// travels on one connection: over OpenZiti that keeps a session on one terminator when
     /// several gateways serve the same share.
     pub http2_prior_knowledge: bool,
+    /// Follow redirects (`allow_redirects`).
+    pub follow_redirects: bool,
+    /// Use `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` (`allow_environment_proxy`); only for clients
+    /// without a dialer.
+    pub environment_proxy: bool,
 }
 
 impl Default for HttpClientConfig {
@@ -62,6 +71,8 @@ impl Default for HttpClientConfig {
             connect_timeout: Duration::from_secs(30),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             http2_prior_knowledge: false,
+            follow_redirects: false,
+            environment_proxy: false,
         }
     }
 }
@@ -113,6 +124,8 @@ pub struct HttpClient {
     session_seen: Arc<std::sync::OnceLock<String>>,
     /// Whether any request got an HTTP response (of any status) from the server.
     answered: Arc<std::sync::atomic::AtomicBool>,
+    follow_redirects: bool,
+    proxy: proxy::Shared,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -146,10 +159,13 @@ impl HttpClient {
             .map(|d| d.describe())
             .unwrap_or_else(|| "tcp".into())
             .into();
+        let proxy: proxy::Shared = (cfg.environment_proxy && dialer.is_none())
+            .then(|| Arc::new(proxy::EnvProxy::from_env()));
         let connector = Connector {
             dialer,
             tls: tokio_rustls::TlsConnector::from(tls),
             connect_timeout: cfg.connect_timeout,
+            proxy: proxy.clone(),
         };
         let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
@@ -162,6 +178,8 @@ impl HttpClient {
             describe,
             session_seen: Arc::default(),
             answered: Arc::default(),
+            follow_redirects: cfg.follow_redirects,
+            proxy,
         })
     }
 
@@ -184,18 +202,47 @@ impl HttpClient {
         let _ = self.session_seen.set(id.to_string());
     }
 
-    /// Sends a request with the configured headers set on it.
+    /// Sends a request with the configured headers set on it (following redirects when
+    /// configured to).
     pub async fn request(
         &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, HttpClientError> {
+        if self.follow_redirects {
+            redirect::follow(self, req).await
+        } else {
+            self.send_one(req, true).await
+        }
+    }
+
+    /// One request, no redirects; `configured`: set the configured headers on it.
+    async fn send_one(
+        &self,
         mut req: Request<Full<Bytes>>,
+        configured: bool,
     ) -> Result<Response<Incoming>, HttpClientError> {
         // Like the Go gateway's header round-tripper (`req.Header.Set`): configured headers
         // replace what the request carries under the same name.
-        for k in self.headers.keys() {
-            req.headers_mut().remove(k);
+        if configured {
+            for k in self.headers.keys() {
+                req.headers_mut().remove(k);
+            }
+            for (k, v) in self.headers.iter() {
+                req.headers_mut().append(k.clone(), v.clone());
+            }
         }
-        for (k, v) in self.headers.iter() {
-            req.headers_mut().append(k.clone(), v.clone());
+        // A plain http request through a proxy carries the proxy's credentials itself.
+        if let Some(p) = &self.proxy {
+            if req.uri().scheme_str() == Some("http") {
+                if let Some(auth) = p
+                    .intercept(req.uri())
+                    .as_ref()
+                    .and_then(proxy::authorization)
+                {
+                    req.headers_mut()
+                        .insert(http::header::PROXY_AUTHORIZATION, auth);
+                }
+            }
         }
         let r = self
             .inner
@@ -342,14 +389,16 @@ struct Connector {
     dialer: Option<Arc<dyn Dialer>>,
     tls: tokio_rustls::TlsConnector,
     connect_timeout: Duration,
+    proxy: proxy::Shared,
 }
 
-/// A dialed connection as hyper wants it.
-pub(crate) struct HttpConn(TokioIo<BoxConn>);
+/// A dialed connection as hyper wants it; `proxied`: to a proxy that takes plain http requests
+/// in absolute form.
+pub(crate) struct HttpConn(TokioIo<BoxConn>, bool);
 
 impl Connection for HttpConn {
     fn connected(&self) -> Connected {
-        Connected::new()
+        Connected::new().proxy(self.1)
     }
 }
 
@@ -408,20 +457,32 @@ impl Connector {
             .trim_end_matches(']')
             .to_string();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let conn: BoxConn = match &self.dialer {
-            Some(d) => d.dial().await?,
-            None => {
+        let via = self.proxy.as_ref().and_then(|p| p.intercept(&uri));
+        let conn: BoxConn = match (&self.dialer, via) {
+            (Some(d), _) => d.dial().await?,
+            (None, Some(p)) => {
+                tracing::debug!(
+                    proxy = proxy::describe(p.uri()),
+                    "connecting through a proxy"
+                );
+                let conn = proxy::connect(&p, &uri, https, &self.tls).await?;
+                if !https {
+                    return Ok(HttpConn(TokioIo::new(conn), true));
+                }
+                conn
+            }
+            (None, None) => {
                 let s = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
                 let _ = s.set_nodelay(true);
                 Box::pin(s)
             }
         };
         if !https {
-            return Ok(HttpConn(TokioIo::new(conn)));
+            return Ok(HttpConn(TokioIo::new(conn), false));
         }
         let name = ServerName::try_from(host).map_err(|_| bad("invalid TLS server name"))?;
         let tls = self.tls.connect(name, conn).await?;
-        Ok(HttpConn(TokioIo::new(Box::pin(tls))))
+        Ok(HttpConn(TokioIo::new(Box::pin(tls)), false))
     }
 }
 
@@ -449,8 +510,8 @@ impl tower::Service<Uri> for Connector {
     }
 }
 
-/// For a 3xx answer: ` (a redirect to <location>; HTTP backends follow no redirects)`, the
-/// location without its query or fragment (they may carry credentials); empty otherwise.
+/// For a 3xx answer that was not followed: ` (a redirect to <location>; ...)`, the location
+/// without its query or fragment (they may carry credentials); empty otherwise.
 pub(crate) fn redirect_note(status: http::StatusCode, headers: &HeaderMap) -> String {
     if !status.is_redirection() {
         return String::new();
@@ -458,10 +519,7 @@ pub(crate) fn redirect_note(status: http::StatusCode, headers: &HeaderMap) -> St
     let to = headers
         .get(http::header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map(|l| {
-            let cut = l.find(['?', '#']).unwrap_or(l.len());
-            format!(" to '{}'", &l[..cut])
-        })
+        .map(|l| format!(" to '{}'", redirect::safe(l)))
         .unwrap_or_default();
-    format!(" (a redirect{to}; HTTP backends follow no redirects)")
+    format!(" (a redirect{to}; HTTP backends follow redirects only with 'allow_redirects: true')")
 }

@@ -24,6 +24,8 @@ struct RawTransport {
     /// `allow_insecure` was given but is not a boolean (already reported).
     allow_insecure_bad: bool,
     tls: Option<(Tls, usize)>,
+    allow_redirects: bool,
+    allow_environment_proxy: bool,
 }
 
 pub(super) fn decode_transport(
@@ -114,23 +116,13 @@ pub(super) fn decode_transport(
             }
         }
     }
-    // Upstream's opt-ins for HTTP backends. mcpz never follows redirects and never uses proxies
-    // from the environment; it cannot widen either, so `true` is refused rather than ignored.
-    for key in ["allow_environment_proxy", "allow_redirects"] {
-        if let Some(e) = get(entries, key) {
-            if cx.bool(&e.value, &p(key), e.key_line) == Some(true) {
-                let what = if key == "allow_redirects" {
-                    "following HTTP redirects"
-                } else {
-                    "HTTP_PROXY/HTTPS_PROXY/NO_PROXY from the environment"
-                };
-                cx.err(
-                    &p(key),
-                    e.key_line,
-                    format!("'true' is not supported by mcpz ({what} is never done); remove the key or set it to false"),
-                );
-            }
-        }
+    // Upstream's opt-ins for HTTP backends (v0.1.8): both off unless set.
+    if let Some(e) = get(entries, "allow_redirects") {
+        r.allow_redirects = cx.bool(&e.value, &p("allow_redirects"), e.key_line) == Some(true);
+    }
+    if let Some(e) = get(entries, "allow_environment_proxy") {
+        r.allow_environment_proxy =
+            cx.bool(&e.value, &p("allow_environment_proxy"), e.key_line) == Some(true);
     }
     if let Some(e) = get(entries, "working_dir") {
         r.working_dir = cx
@@ -208,6 +200,23 @@ pub(super) fn decode_transport(
                 e.key_line,
                 format!("ignored for {ty} transport"),
             );
+        }
+    }
+
+    // Upstream refuses the HTTP opt-ins on other transports rather than ignoring them.
+    if !matches!(ty.as_str(), "http" | "https") {
+        for (key, on) in [
+            ("allow_redirects", r.allow_redirects),
+            ("allow_environment_proxy", r.allow_environment_proxy),
+        ] {
+            if on {
+                let l = get(entries, key).map_or(line, |e| e.key_line);
+                cx.err(
+                    &p(key),
+                    l,
+                    format!("only for http and https transports, not {ty}"),
+                );
+            }
         }
     }
 
@@ -349,6 +358,8 @@ fn http_transport(
         headers: r.headers,
         tls: r.tls.map(|(t, _)| t),
         allow_insecure,
+        allow_redirects: r.allow_redirects,
+        allow_environment_proxy: r.allow_environment_proxy,
     })
 }
 

@@ -118,26 +118,58 @@ fn session_idle_timeout_both_names() {
 }
 
 #[test]
-fn http_opt_ins_are_refused_when_true() {
+fn http_opt_ins_decode_and_are_refused_off_http() {
     let http = |extra: &str| {
         format!("backends:\n  - id: h\n    transport:\n      type: https\n      endpoint: https://e.example/mcp\n{extra}")
     };
-    let (_, w) = ok(&http(
+    let opts = |c: &crate::core::config::Config| match &c.backends[0].transport {
+        Transport::Http {
+            allow_redirects,
+            allow_environment_proxy,
+            ..
+        } => (*allow_redirects, *allow_environment_proxy),
+        t => panic!("{t:?}"),
+    };
+    let (c, w) = ok(&http(""));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        opts(&c),
+        (false, false),
+        "both off by default (as upstream)"
+    );
+    let (c, _) = ok(&http(
         "      allow_redirects: false\n      allow_environment_proxy: false\n",
     ));
-    assert!(w.is_empty(), "{w:?}");
-    let e = errs(&http("      allow_redirects: true\n"));
+    assert_eq!(opts(&c), (false, false));
+    let (c, _) = ok(&http("      allow_redirects: true\n"));
+    assert_eq!(opts(&c), (true, false));
+    let (c, _) = ok(&http("      allow_environment_proxy: true\n"));
+    assert_eq!(opts(&c), (false, true));
+    let e = errs(&http("      allow_redirects: yes please\n"));
     assert!(
-        e.contains("backends[0].transport.allow_redirects: 'true' is not supported by mcpz")
-            && e.contains("(test.yml:6)"),
+        e.contains("backends[0].transport.allow_redirects:") && e.contains("(test.yml:6)"),
         "{e}"
     );
-    let e = errs(&http("      allow_environment_proxy: true\n"));
-    assert!(
-        e.contains("backends[0].transport.allow_environment_proxy: 'true' is not supported")
-            && e.contains("HTTP_PROXY"),
-        "{e}"
+    // Upstream refuses them on stdio and zrok transports.
+    for (ty, key) in [
+        ("{type: stdio, command: x", "allow_redirects"),
+        ("{type: zrok, share_token: abc", "allow_environment_proxy"),
+    ] {
+        let e = errs(&format!(
+            "backends:\n  - id: h\n    transport: {ty}, {key}: true}}\n"
+        ));
+        assert!(
+            e.contains(&format!(
+                "backends[0].transport.{key}: only for http and https transports"
+            )),
+            "{e}"
+        );
+    }
+    // false there is only the usual "ignored" warning.
+    let (_, w) = ok(
+        "backends:\n  - id: h\n    transport: {type: stdio, command: x, allow_redirects: false}\n",
     );
+    assert_eq!(w.len(), 1, "{w:?}");
 }
 
 #[test]

@@ -145,6 +145,8 @@ fn remote_backends() {
             headers: [("Authorization".into(), "Bearer api-secret-value".into())].into(),
             tls: None,
             allow_insecure: false,
+            allow_redirects: false,
+            allow_environment_proxy: false,
         }
     );
     match &c.backends[2].transport {
