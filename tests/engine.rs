@@ -2,14 +2,14 @@
 //! namespacing and tool filters on the rmcp path (an rmcp client over an in-memory pipe), and the
 //! `tools/call` fast path and the bad-body answers over HTTP on loopback. No Python, no network.
 
+mod gateway_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use mcpz::core::config;
-use mcpz::core::engine::{Caller, Engine, EngineOptions, Mode};
-use mcpz::core::front::{self, ServeOptions};
+use mcpz::core::engine::{Caller, Engine};
 use mcpz::core::live::state::{CallOutcome, CallPath, Event};
-use mcpz::core::net::TcpListener;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::ServiceExt;
 use serde_json::{json, Value};
@@ -59,18 +59,7 @@ backends:
     }
 }
 
-/// A gateway engine for `cfg` (its backends discovered at start).
-async fn gateway(cfg: config::Config) -> Result<Arc<Engine>, mcpz::core::engine::StartError> {
-    Engine::start(EngineOptions {
-        aggregator: cfg.aggregator,
-        backends: cfg.backends,
-        mode: Mode::Gateway,
-        zrok: None,
-        discover: true,
-        access: cfg.access,
-    })
-    .await
-}
+use gateway_support::gateway;
 
 fn call(name: &str, args: Value) -> CallToolRequestParams {
     let mut p = CallToolRequestParams::new(name.to_string());
@@ -200,11 +189,7 @@ struct Http {
 
 async fn http() -> Http {
     let f = engine().await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().port();
-    let app = front::router(f.engine.clone(), &ServeOptions::loopback(port));
-    let stop = CancellationToken::new();
-    tokio::spawn(front::serve(Box::new(listener), app, stop.clone()));
+    let (port, stop) = gateway_support::serve_loopback(&f.engine).await;
     Http {
         f,
         base: format!("http://127.0.0.1:{port}"),

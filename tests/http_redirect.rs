@@ -5,10 +5,8 @@
 //! fail differently. With `allow_redirects: true` a redirect loop ends after 10 hops with an
 //! error. Following redirects and proxies to a real MCP server: tests/e2e/test_http_options.py.
 
-use std::time::Duration;
+mod gateway_support;
 
-use mcpz::core::config;
-use mcpz::core::engine::{Engine, EngineOptions, Mode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Answers every request on every connection with `307` to `location` (`None`: to itself, with
@@ -53,21 +51,7 @@ async fn connect_error(protocol: &str, addr: std::net::SocketAddr, follow: bool)
     let yaml = format!(
         "aggregator:\n  connection: {{connect_timeout: 10s}}\nbackends:\n  - id: r\n    transport:\n      type: http\n      endpoint: http://{addr}/mcp\n      protocol: {protocol}\n      allow_insecure: true\n      allow_redirects: {follow}\n      allow_environment_proxy: false\n"
     );
-    let (cfg, _) = config::parse(&yaml, "redirect.yml", &|_| None).expect("config");
-    let started = tokio::time::timeout(
-        Duration::from_secs(30),
-        Engine::start(EngineOptions {
-            aggregator: cfg.aggregator,
-            backends: cfg.backends,
-            mode: Mode::Gateway,
-            zrok: None,
-            discover: true,
-            access: Vec::new(),
-        }),
-    )
-    .await
-    .expect("start ends");
-    match started {
+    match gateway_support::gateway_yaml(&yaml).await {
         Ok(_) => panic!("a backend that only redirects must not connect"),
         Err(e) => format!("{e:#}"),
     }

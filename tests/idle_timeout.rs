@@ -2,14 +2,11 @@
 //! the streamable HTTP front: a session idle longer than the timeout is closed, and `0` closes
 //! none (as upstream).
 
+mod gateway_support;
+
 use std::time::Duration;
 
-use mcpz::core::config;
-use mcpz::core::engine::{Engine, EngineOptions, Mode};
-use mcpz::core::front::{self, ServeOptions};
-use mcpz::core::net::TcpListener;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -41,22 +38,10 @@ async fn status_after_idle(timeout_yaml: &str, after: Duration) -> u16 {
         "{timeout_yaml}\nbackends:\n  - id: fs\n    transport: {{type: stdio, command: \"{bin}\", args: [\"{}\"]}}\n",
         dir.path().display()
     );
-    let (cfg, _) = config::parse(&yaml, "idle.yml", &|_| None).expect("config");
-    let engine = Engine::start(EngineOptions {
-        aggregator: cfg.aggregator,
-        backends: cfg.backends,
-        mode: Mode::Gateway,
-        zrok: None,
-        discover: true,
-        access: Vec::new(),
-    })
-    .await
-    .expect("engine starts");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().port();
-    let app = front::router(engine.clone(), &ServeOptions::loopback(port));
-    let stop = CancellationToken::new();
-    tokio::spawn(front::serve(Box::new(listener), app, stop.clone()));
+    let engine = gateway_support::gateway_yaml(&yaml)
+        .await
+        .expect("engine starts");
+    let (port, stop) = gateway_support::serve_loopback(&engine).await;
     let url = format!("http://127.0.0.1:{port}/mcp");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 

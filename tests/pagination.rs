@@ -4,11 +4,11 @@
 //! loopback; it is reached directly (an `http` backend) and through a stdio subprocess
 //! (`mcp-tools run URL`, which passes cursors through), so both discovery paths are covered.
 
+mod gateway_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcpz::core::config;
-use mcpz::core::engine::{Engine, EngineOptions, Mode};
 use mcpz::core::front::sse_transport as sse;
 use mcpz::core::net::TcpListener;
 use rmcp::handler::server::ServerHandler;
@@ -129,21 +129,9 @@ async fn serve(shutdown: &CancellationToken) -> String {
 
 async fn names_through_gateway(backend_yaml: String) -> (Vec<String>, Vec<String>, Vec<String>) {
     let yaml = format!("backends:\n  - id: pg\n    transport:\n{backend_yaml}");
-    let (cfg, _) = config::parse(&yaml, "pagination.yml", &|_| None).expect("config");
-    let engine = tokio::time::timeout(
-        WAIT,
-        Engine::start(EngineOptions {
-            aggregator: cfg.aggregator,
-            backends: cfg.backends,
-            mode: Mode::Gateway,
-            zrok: None,
-            discover: true,
-            access: Vec::new(),
-        }),
-    )
-    .await
-    .expect("start ends")
-    .expect("engine starts");
+    let engine = gateway_support::gateway_yaml(&yaml)
+        .await
+        .expect("engine starts");
     let session = engine.new_session(
         "in-process",
         Some(mcpz::core::engine::Caller::Local),

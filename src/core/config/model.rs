@@ -18,6 +18,8 @@ const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// mcpz extension: largest JSON-RPC message accepted, in bytes (16 MiB).
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_HALF_OPEN: usize = 256;
 /// Same default as the Go gateway's `DefaultOrchestratorConfig`.
 const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
@@ -59,6 +61,12 @@ pub struct Aggregator {
     pub idle_timeout: Duration,
     /// `aggregator.max_message_size` in bytes (mcpz extension).
     pub max_message_size: usize,
+    /// `aggregator.listener.header_read_timeout` (mcpz extension): how long a connection may
+    /// take to deliver a request head (its first one counted from the accept).
+    pub header_read_timeout: Duration,
+    /// `aggregator.listener.max_half_open` (mcpz extension): connections that may wait for
+    /// their first request head at once; more are closed at accept.
+    pub max_half_open: usize,
 }
 
 impl Aggregator {
@@ -82,6 +90,8 @@ impl Default for Aggregator {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_half_open: DEFAULT_MAX_HALF_OPEN,
         }
     }
 }

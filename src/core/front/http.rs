@@ -2,6 +2,7 @@
 //! check, then the fast path or the router), HTTP/1.1 and HTTP/2, TCP connections spread over one
 //! current-thread runtime per CPU.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::net::Listener;
 
+use super::limits::Pending;
 use super::{fast, host_allowed, HttpApp};
 
 /// One connection's service: the `Host`/`Origin` check, the peer address for handlers, then
@@ -19,6 +21,8 @@ use super::{fast, host_allowed, HttpApp};
 struct ConnService {
     app: HttpApp,
     remote: crate::core::net::PeerAddr,
+    /// Given back at the first request head.
+    pending: Arc<Pending>,
 }
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnService {
@@ -28,6 +32,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnServi
 
     fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
         use tower::ServiceExt;
+        self.pending.release();
         if let Some(allowed) = &self.app.allowed_hosts {
             if let Err(why) = host_allowed(allowed, req.headers()) {
                 tracing::warn!("refused request: {why}");
@@ -96,7 +101,9 @@ fn conn_threads() -> &'static [tokio::runtime::Handle] {
     })
 }
 
-/// Serve one accepted connection (HTTP/1.1 or HTTP/2) on the current runtime.
+/// Serve one accepted connection (HTTP/1.1 or HTTP/2) on the current runtime, within the app's
+/// [`ConnLimits`](super::ConnLimits): closed at once beyond the half-open cap, and closed if no
+/// request head arrives within the header-read timeout.
 fn spawn_conn(
     builder: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
     graceful: &hyper_util::server::graceful::GracefulShutdown,
@@ -105,14 +112,34 @@ fn spawn_conn(
     caller: Option<String>,
     app: &HttpApp,
 ) {
+    let Some(pending) = app.half_open.admit(app.limits.max_half_open) else {
+        tracing::debug!(%remote, "connection closed: too many connections without a request");
+        return;
+    };
     let svc = ConnService {
         app: app.clone(),
         remote: crate::core::net::PeerAddr { remote, caller },
+        pending: pending.clone(),
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
     let conn = graceful.watch(conn.into_owned());
+    let first_head = app.limits.header_read_timeout;
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
+        let mut conn = std::pin::pin!(conn);
+        let ended = tokio::select! {
+            r = conn.as_mut() => Some(r),
+            _ = tokio::time::sleep(first_head) => None,
+        };
+        let r = match ended {
+            Some(r) => r,
+            None if !pending.released() => {
+                tracing::debug!("connection closed: no request within {first_head:?}");
+                return;
+            }
+            None => conn.await,
+        };
+        drop(pending);
+        if let Err(e) = r {
             tracing::debug!("http connection ended: {e}");
         }
     });
@@ -155,7 +182,11 @@ pub async fn serve(listener: Box<dyn Listener>, app: HttpApp, stop: Cancellation
 /// Serve on any listener from the current runtime (connections run on it too).
 async fn serve_any(mut listener: Box<dyn Listener>, app: HttpApp, stop: CancellationToken) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(app.limits.header_read_timeout);
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,

@@ -13,12 +13,14 @@ use crate::core::engine::Engine;
 
 pub(crate) mod fast;
 mod http;
+mod limits;
 pub mod sse;
 pub mod sse_transport;
 pub mod stdio;
 mod streamable;
 
 pub use http::{serve, worker_threads};
+pub use limits::ConnLimits;
 use streamable::StreamableSessions;
 
 #[derive(Clone, Debug)]
@@ -85,6 +87,8 @@ pub struct HttpApp {
     fast: Arc<fast::FastFront>,
     /// `Some`: only these `Host`s (and their `Origin`s) are served (DNS rebinding).
     allowed_hosts: Option<Arc<Vec<String>>>,
+    limits: ConnLimits,
+    half_open: limits::HalfOpen,
 }
 
 /// The app for `engine`: streamable HTTP at `/mcp` and at `/`, legacy SSE at `/sse`.
@@ -132,5 +136,10 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> HttpApp {
         router,
         fast,
         allowed_hosts: opts.allowed_hosts.clone().map(Arc::new),
+        limits: ConnLimits {
+            header_read_timeout: engine.agg.header_read_timeout,
+            max_half_open: engine.agg.max_half_open,
+        },
+        half_open: limits::HalfOpen::default(),
     }
 }

@@ -11,10 +11,10 @@ use super::super::yaml::{self, Kind, Node, Parsed};
 use super::super::{Aggregator, Config, Orchestrator};
 use super::backend::decode_backend;
 use super::keys::{
-    name_char_ok, KeyContext, AGGREGATOR_KEYS, CONNECTION_KEYS, NAME_CHARS, ORCHESTRATOR_KEYS,
-    ROOT_KEYS, SESSION_KEYS,
+    name_char_ok, KeyContext, AGGREGATOR_KEYS, CONNECTION_KEYS, LISTENER_KEYS, NAME_CHARS,
+    ORCHESTRATOR_KEYS, ROOT_KEYS, SESSION_KEYS,
 };
-use super::reader::{get, Ctx, Str};
+use super::reader::{get, quoted, Ctx, Str};
 
 pub(in crate::core::config) fn decode(
     text: &str,
@@ -301,6 +301,35 @@ fn decode_aggregator(
                 idle = cx
                     .duration(&e.value, "aggregator.session.idle_timeout", e.key_line)
                     .map(|d| (d, e.key_line));
+            }
+        }
+    }
+    if let Some(e) = get(entries, "listener") {
+        if let Some(l) = cx.map(&e.value, "aggregator.listener", e.key_line, "a mapping") {
+            cx.check_keys(
+                l,
+                "aggregator.listener",
+                LISTENER_KEYS,
+                KeyContext::Listener,
+            );
+            if let Some(e) = get(l, "header_read_timeout") {
+                let path = "aggregator.listener.header_read_timeout";
+                if let Some(d) = cx.positive_duration(&e.value, path, e.key_line) {
+                    a.header_read_timeout = d;
+                }
+            }
+            if let Some(e) = get(l, "max_half_open") {
+                let path = "aggregator.listener.max_half_open";
+                if let Some(s) = cx.string(&e.value, path, e.key_line) {
+                    match s.value.trim().parse::<usize>() {
+                        Ok(n) if n > 0 => a.max_half_open = n,
+                        _ => cx.err(
+                            path,
+                            e.key_line,
+                            format!("must be a whole number greater than zero{}", quoted(&s)),
+                        ),
+                    }
+                }
             }
         }
     }

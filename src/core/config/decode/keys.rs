@@ -17,9 +17,11 @@ pub(super) const AGGREGATOR_KEYS: &[&str] = &[
     "connection",
     "session",
     "max_message_size",
+    "listener",
 ];
 pub(super) const CONNECTION_KEYS: &[&str] = &["connect_timeout", "call_timeout"];
 pub(super) const SESSION_KEYS: &[&str] = &["idle_timeout"];
+pub(super) const LISTENER_KEYS: &[&str] = &["header_read_timeout", "max_half_open"];
 pub(super) const BACKEND_KEYS: &[&str] = &["id", "name", "transport", "tools", "policy"];
 pub(super) const POLICY_KEYS: &[&str] = &["paths"];
 pub(super) const PATH_RULE_KEYS: &[&str] = &["tool", "argument", "roots"];
@@ -57,6 +59,7 @@ pub(super) enum KeyContext {
     Aggregator,
     Connection,
     Session,
+    Listener,
     Backend,
     Transport,
     Tls,
@@ -78,7 +81,9 @@ pub(super) fn up_level_hint(key: &str, context: KeyContext) -> Option<String> {
         KeyContext::Tls if TRANSPORT_KEYS.contains(&key) => {
             Some(format!("'{key}' belongs to 'transport', one level up"))
         }
-        KeyContext::Connection | KeyContext::Session if AGGREGATOR_KEYS.contains(&key) => {
+        KeyContext::Connection | KeyContext::Session | KeyContext::Listener
+            if AGGREGATOR_KEYS.contains(&key) =>
+        {
             Some(format!("'{key}' belongs to 'aggregator', one level up"))
         }
         KeyContext::Root
