@@ -22,6 +22,7 @@ pub mod http_client;
 pub mod process;
 pub mod raw;
 pub mod sse;
+mod stderr;
 pub mod zrok;
 
 pub(crate) use client::BackendClient;

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// How long a child group gets between SIGTERM and SIGKILL.
@@ -218,9 +217,9 @@ pub struct Spawned {
     pub guard: ChildGuard,
 }
 
-/// Spawn `spec` in a new process group with piped stdio. The child's stderr is read line by line
-/// and re-logged through tracing (target `backend`), never passed through. `on_line` receives each
-/// stderr line too (for the console's log pane).
+/// Spawn `spec` in a new process group with piped stdio. The child's stderr is re-logged through
+/// tracing (target `backend`) by [`super::stderr::pump`], bounded, never passed through. `on_line`
+/// receives each logged stderr line too (for the console's log pane).
 pub fn spawn(
     spec: &Spawn,
     label: &str,
@@ -252,25 +251,7 @@ pub fn spawn(
         .take()
         .ok_or_else(|| std::io::Error::other("no stdout pipe"))?;
     if let Some(stderr) = child.stderr.take() {
-        let label = label.to_string();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            loop {
-                match lines.next_line().await {
-                    Ok(Some(line)) => {
-                        tracing::info!(target: "backend", backend = %label, "{}", line);
-                        if let Some(f) = &on_line {
-                            f(&line);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::debug!(target: "backend", backend = %label, "stderr read: {e}");
-                        break;
-                    }
-                }
-            }
-        });
+        tokio::spawn(super::stderr::pump(stderr, label.to_string(), on_line));
     }
     if let Some(p) = pid {
         registry.add(p);
