@@ -317,16 +317,23 @@ pub(crate) async fn open_overlay() -> Result<Arc<overlay::Overlay>, Failure> {
     })
 }
 
-/// The zrok connector for engines whose backends include zrok shares.
-pub(crate) fn zrok_backends(
+/// The zrok connector for engines whose backends include zrok shares; its accesses are recorded
+/// under `key`, and those an earlier run under the same key left behind are released first.
+pub(crate) async fn zrok_backends(
     overlay: &Arc<overlay::Overlay>,
     agg: &crate::core::config::Aggregator,
+    key: crate::core::zrok::GatewayKey,
 ) -> Arc<dyn crate::core::backend::ZrokConnector> {
-    Arc::new(crate::core::backend::zrok::ZrokBackends {
+    let registry = crate::core::zrok::state::ShareRegistry::default_path()
+        .map(|p| crate::core::zrok::state::ShareRegistry::new(p, key, overlay.env.env_zid()));
+    let backends = crate::core::backend::zrok::ZrokBackends {
         overlay: overlay.clone(),
         connect_timeout: agg.connect_timeout,
         max_message_size: agg.max_message_size,
-    })
+        registry,
+    };
+    backends.reclaim().await;
+    Arc::new(backends)
 }
 
 /// Serve `engine` on a zrok share: print `{"share_token":…}`, serve until a signal or

@@ -93,7 +93,11 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
         (None, None) => Some(common::bind_loopback("127.0.0.1:0", false).await?),
         (Some(_), _) => None,
     };
-    let engine = start_engine(&cfg, overlay.as_ref(), &sig).await?;
+    let key = match &args.config {
+        Some(p) => crate::core::zrok::GatewayKey::from_config_path(p),
+        None => crate::core::zrok::GatewayKey::named("mcpz tui demo"),
+    };
+    let engine = start_engine(&cfg, overlay.as_ref(), key.clone(), &sig).await?;
     telemetry::attach_hub(&engine.hub);
     let (listener, banner, served, serve_opts): (
         Box<dyn crate::core::net::Listener>,
@@ -118,10 +122,6 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
         }
         (None, Some(o)) => {
             let managed = cfg.share_token.clone();
-            let key = match &args.config {
-                Some(p) => crate::core::zrok::GatewayKey::from_config_path(p),
-                None => crate::core::zrok::GatewayKey::named("mcpz tui demo"),
-            };
             let access = crate::core::zrok::ShareAccess::Closed {
                 grants: cfg.zrok_share.access_grants.clone(),
             };

@@ -117,9 +117,9 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
     } else {
         None
     };
-    let engine = start_engine(&cfg, overlay.as_ref(), &sig).await?;
-    let managed = args.share_token.clone().or(cfg.share_token.clone());
     let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
+    let engine = start_engine(&cfg, overlay.as_ref(), key(), &sig).await?;
+    let managed = args.share_token.clone().or(cfg.share_token.clone());
     let access = crate::core::zrok::ShareAccess::Closed {
         grants: cfg.zrok_share.access_grants.clone(),
     };
@@ -130,14 +130,20 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
 pub(crate) async fn start_engine(
     cfg: &config::Config,
     overlay: Option<&Arc<Overlay>>,
+    key: crate::core::zrok::GatewayKey,
     sig: &Signals,
 ) -> Result<Arc<Engine>, Failure> {
+    // Releasing what an earlier run left behind creates nothing: a signal still ends it at once.
+    let zrok = match overlay {
+        Some(o) => Some(common::zrok_backends(o, &cfg.aggregator, key).await),
+        None => None,
+    };
     sig.started();
     let start = Engine::start(EngineOptions {
         aggregator: cfg.aggregator.clone(),
         backends: cfg.backends.clone(),
         mode: Mode::Gateway,
-        zrok: overlay.map(|o| common::zrok_backends(o, &cfg.aggregator)),
+        zrok,
         discover: true,
         access: cfg.access.clone(),
     });

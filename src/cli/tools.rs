@@ -139,9 +139,17 @@ async fn engine_for(args: &TargetArgs, sig: &Signals) -> Result<std::sync::Arc<E
         call_timeout: args.call_timeout,
         ..config::Aggregator::default()
     };
+    // Releasing what an earlier run left behind creates nothing: a signal still ends it at once.
+    let zrok = match &zrok {
+        Some(o) => {
+            let key = crate::core::zrok::GatewayKey::named("mcp-tools");
+            Some(common::zrok_backends(o, &agg, key).await)
+        }
+        None => None,
+    };
     sig.started();
     Engine::start(EngineOptions {
-        zrok: zrok.as_ref().map(|o| common::zrok_backends(o, &agg)),
+        zrok,
         aggregator: agg,
         backends: vec![backend],
         mode: Mode::Transparent,

@@ -137,22 +137,10 @@ impl Served {
         let registry = ShareRegistry::default_path()
             .map(|p| ShareRegistry::new(p, key, overlay.env.env_zid()));
         if let Some(reg) = &registry {
-            match zrok::delete_stale_shares(&overlay.api, reg).await {
-                Ok(outcomes) => {
-                    for o in outcomes {
-                        match o.result {
-                            Ok(true) => {
-                                tracing::info!(share = %o.token_prefix, "deleted a share left behind by an earlier run")
-                            }
-                            Ok(false) => {}
-                            Err(e) => {
-                                tracing::warn!(share = %o.token_prefix, "could not delete a share left behind by an earlier run: {e}")
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!("share registry: {e}"),
-            }
+            zrok::log_reclaimed(
+                zrok::delete_stale_shares(&overlay.api, reg).await,
+                ("deleted", "delete", "a share"),
+            );
         }
         let token = overlay
             .api

@@ -178,6 +178,46 @@ backends:
     assert gw2.token not in share_tokens("alice")
 
 
+def test_kill_9_orphaned_accesses_are_released_on_next_start(data, tmp_path):
+    """A gateway with a zrok backend holds an access per client session (discovery's is released
+    once the tools are listed). Killed with -9 mid-session it leaves them behind; its next start
+    releases them before it creates new ones."""
+    bridge = ShareServer([ours("mcp-bridge"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
+    try:
+        cfg = tmp_path / "gw.yml"
+        cfg.write_text(f"backends:\n  - id: remote\n    transport: {{type: zrok, share_token: {bridge.token}}}\n")
+        before = frontends("alice")
+        gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+
+        async def killed_mid_session() -> None:
+            # A client session makes the gateway open its own access to the bridge.
+            async with stdio_session([ours("mcp-tools"), "run", gw.token], home("alice")) as s:
+                assert "remote_read_file" in {t.name for t in (await s.list_tools()).tools}
+                gw.stop(signal.SIGKILL)
+
+        try:
+            anyio.run(killed_mid_session)
+        except BaseException:  # noqa: BLE001 - the session's end after the kill may raise
+            pass
+        # mcp-tools released its own access when it ended; the gateway's stayed behind.
+        held = frontends("alice") - before
+        assert held, "kill -9 leaves the gateway's accesses behind"
+        gw2 = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
+        try:
+            assert not held & frontends("alice"), "the accesses of the killed run are released at start"
+            assert "released an access left behind by an earlier run" in gw2.stderr()
+            assert gw2.token in share_tokens("alice")
+        finally:
+            assert gw2.stop() == 0, gw2.stderr()
+            gw2.kill()
+        # A clean stop releases everything it held, and the orphan share is gone too.
+        wait_until(lambda: frontends("alice") <= before, what="the accesses released at stop")
+        assert gw.token not in share_tokens("alice")
+    finally:
+        bridge.stop()
+        bridge.kill()
+
+
 def test_two_managed_gateways_share_one_token(data, tmp_path):
     name = f"mcpz-s{int(time.time() * 1000) % 10**9}"
     assert run_tools("create", name, *grant("bob")).returncode == 0

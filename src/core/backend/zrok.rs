@@ -12,12 +12,14 @@ use crate::core::config::HttpProtocol;
 use crate::core::overlay::{Overlay, BACKEND_MCP_URL, BACKEND_ROOT_URL, BACKEND_SSE_URL};
 use crate::core::redact::token_prefix;
 use crate::core::ziti::ZitiDialer;
+use crate::core::zrok::state::ShareRegistry;
 
 /// Releases a zrok access when the backend connection that holds it is dropped.
 struct AccessGuard {
     overlay: Arc<Overlay>,
     share: String,
     frontend: String,
+    registry: Option<ShareRegistry>,
 }
 
 impl Drop for AccessGuard {
@@ -26,13 +28,25 @@ impl Drop for AccessGuard {
         let share = std::mem::take(&mut self.share);
         let frontend = std::mem::take(&mut self.frontend);
         let prefix = token_prefix(&share);
+        let registry = self.registry.take();
         let release = async move {
-            if let Err(e) = overlay
+            match overlay
                 .api
                 .unaccess(overlay.env.env_zid(), &share, &frontend)
                 .await
             {
-                tracing::warn!(share = %token_prefix(&share), "could not release access: {e}");
+                Ok(()) => {}
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => {
+                    // Left recorded: the next start of this gateway releases it.
+                    tracing::warn!(share = %token_prefix(&share), "could not release access: {e}");
+                    return;
+                }
+            }
+            if let Some(r) = registry {
+                if let Err(e) = r.forget_access(&frontend) {
+                    tracing::warn!("share registry: {e}");
+                }
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -50,6 +64,20 @@ pub(crate) struct ZrokBackends {
     pub overlay: Arc<Overlay>,
     pub connect_timeout: Duration,
     pub max_message_size: usize,
+    /// Where accesses are recorded until released, so that the next start of the same gateway
+    /// releases what a crash left behind ([`ZrokBackends::reclaim`]).
+    pub registry: Option<ShareRegistry>,
+}
+
+impl ZrokBackends {
+    /// Release the accesses an earlier run of the same gateway left behind (`kill -9`).
+    pub(crate) async fn reclaim(&self) {
+        let Some(reg) = &self.registry else { return };
+        crate::core::zrok::log_reclaimed(
+            crate::core::zrok::delete_stale_accesses(&self.overlay.api, reg).await,
+            ("released", "release", "an access"),
+        );
+    }
 }
 
 #[async_trait::async_trait]
@@ -77,10 +105,16 @@ impl ZrokConnector for ZrokBackends {
                     token_prefix(share_token)
                 ))
             })?;
+        if let Some(r) = &self.registry {
+            if let Err(e) = r.record_access(share_token, &grant.frontend_token) {
+                tracing::warn!("share registry: {e}");
+            }
+        }
         let guard = AccessGuard {
             overlay: o.clone(),
             share: share_token.to_string(),
             frontend: grant.frontend_token.clone(),
+            registry: self.registry.clone(),
         };
         // The access just created a dial policy: refresh what we know of the service.
         o.ctx.service(share_token, true).await.map_err(|e| {

@@ -15,6 +15,9 @@ mod api_tests;
 
 pub use api::{ApiError, ShareAccess, ZrokClient};
 pub use env::{Environment, NotEnabled, Root};
-pub use session::{connect, delete_stale_shares, StaleShareOutcome, ZrokError};
+pub use session::{
+    connect, delete_stale_accesses, delete_stale_shares, log_reclaimed, StaleShareOutcome,
+    ZrokError,
+};
 pub use share_name::{InvalidShareName, ShareName};
 pub use state::{GatewayKey, ShareRegistry};

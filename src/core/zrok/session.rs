@@ -34,7 +34,55 @@ pub async fn connect(root: &Root) -> Result<(ZrokClient, Environment), ZrokError
     Ok((client, env.clone()))
 }
 
-/// Outcome of [`delete_stale_shares`] for one token.
+/// Release the accesses a previous run of this gateway created and never released (e.g. after
+/// `kill -9`), and forget them. Accesses that cannot be released now stay recorded.
+pub async fn delete_stale_accesses(
+    client: &ZrokClient,
+    registry: &ShareRegistry,
+) -> std::io::Result<Vec<StaleShareOutcome>> {
+    let mut out = Vec::new();
+    for (share, frontend) in registry.stale_accesses()? {
+        let result = match client.unaccess(registry.env_zid(), &share, &frontend).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.status() == Some(404) => Ok(false),
+            Err(e) => Err(e),
+        };
+        if result.is_ok() {
+            registry.forget_access(&frontend)?;
+        }
+        out.push(StaleShareOutcome {
+            token_prefix: crate::core::redact::token_prefix(&share),
+            result,
+        });
+    }
+    Ok(out)
+}
+
+/// Logs what [`delete_stale_shares`] or [`delete_stale_accesses`] did; `words`: (done, do, what),
+/// e.g. `("deleted", "delete", "a share")`.
+pub fn log_reclaimed(
+    outcomes: std::io::Result<Vec<StaleShareOutcome>>,
+    (done, act, what): (&str, &str, &str),
+) {
+    match outcomes {
+        Ok(outcomes) => {
+            for o in outcomes {
+                match o.result {
+                    Ok(true) => {
+                        tracing::info!(share = %o.token_prefix, "{done} {what} left behind by an earlier run")
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(share = %o.token_prefix, "could not {act} {what} left behind by an earlier run: {e}")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!("share registry: {e}"),
+    }
+}
+
+/// Outcome of [`delete_stale_shares`] (or [`delete_stale_accesses`]) for one token.
 #[derive(Debug)]
 pub struct StaleShareOutcome {
     /// Short prefix of the share token.

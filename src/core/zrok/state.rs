@@ -1,12 +1,14 @@
-//! A small registry of the ephemeral shares this gateway created, so that a share left behind by a
-//! crash (`kill -9`, power loss) is deleted on the next start of the same gateway.
+//! A small registry of the ephemeral shares and the accesses this gateway created, so that a share
+//! or an access left behind by a crash (`kill -9`, power loss) is deleted on the next start of the
+//! same gateway.
 //!
 //! The file (default `$XDG_STATE_HOME/mcpz/shares.json`, else `~/.local/state/mcpz/shares.json`)
 //! holds one entry per live ephemeral share: gateway key, envZId, share token, and the creating
 //! process (pid, its start time, a random per-process instance id). An entry is *stale* when it
 //! belongs to the same gateway and environment and its process is gone (pid not alive, or alive
 //! with another start time, or it is our pid but a different instance). Entries of a running
-//! process (e.g. a second copy of the same gateway) are left alone.
+//! process (e.g. a second copy of the same gateway) are left alone. Accesses (zrok backends,
+//! `mcp-tools`) are kept the same way in a second list, with their frontend token.
 //!
 //! Writes are atomic (temporary file + rename) under an advisory lock (`shares.json.lock`); the
 //! file is mode 0600 in a 0700 directory. The calls do small blocking file I/O.
@@ -128,6 +130,9 @@ struct Entry {
     instance: String,
     #[serde(default)]
     recorded_at: u64,
+    /// An access's frontend token (entries of `accesses` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frontend: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -136,6 +141,9 @@ struct FileData {
     v: u32,
     #[serde(default)]
     shares: Vec<Entry>,
+    /// Older versions ignore this list (and drop it when they rewrite the file).
+    #[serde(default)]
+    accesses: Vec<Entry>,
 }
 
 /// The ephemeral shares of one gateway in one zrok environment.
@@ -187,26 +195,66 @@ impl ShareRegistry {
         e.gateway == self.gateway.0 && e.env_zid == self.env_zid
     }
 
+    fn entry(&self, share_token: &str, frontend: Option<&str>) -> Entry {
+        Entry {
+            gateway: self.gateway.0.clone(),
+            env_zid: self.env_zid.clone(),
+            share_token: share_token.to_string(),
+            pid: self.me.pid,
+            start: self.me.start,
+            instance: self.me.instance.clone(),
+            recorded_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            frontend: frontend.map(str::to_string),
+        }
+    }
+
     /// Remember a share this process just created.
     pub fn record(&self, share_token: &str) -> io::Result<()> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let entry = self.entry(share_token, None);
         self.update(|data| {
             data.shares
                 .retain(|e| !(e.env_zid == self.env_zid && e.share_token == share_token));
-            data.shares.push(Entry {
-                gateway: self.gateway.0.clone(),
-                env_zid: self.env_zid.clone(),
-                share_token: share_token.to_string(),
-                pid: self.me.pid,
-                start: self.me.start,
-                instance: self.me.instance.clone(),
-                recorded_at: now,
-            });
+            data.shares.push(entry);
             true
         })
+    }
+
+    /// Remember an access (to `share_token`, as `frontend`) this process just created.
+    pub fn record_access(&self, share_token: &str, frontend: &str) -> io::Result<()> {
+        let entry = self.entry(share_token, Some(frontend));
+        self.update(|data| {
+            data.accesses.retain(|e| {
+                !(e.env_zid == self.env_zid && e.frontend.as_deref() == Some(frontend))
+            });
+            data.accesses.push(entry);
+            true
+        })
+    }
+
+    /// Forget an access (released, or already gone).
+    pub fn forget_access(&self, frontend: &str) -> io::Result<()> {
+        self.update(|data| {
+            let before = data.accesses.len();
+            data.accesses
+                .retain(|e| !(self.mine(e) && e.frontend.as_deref() == Some(frontend)));
+            data.accesses.len() != before
+        })
+    }
+
+    /// Accesses of this gateway and environment whose creating process is gone:
+    /// (share token, frontend token).
+    pub fn stale_accesses(&self) -> io::Result<Vec<(String, String)>> {
+        let _lock = self.lock()?;
+        let data = self.read()?;
+        Ok(data
+            .accesses
+            .iter()
+            .filter(|e| self.mine(e) && !self.owner_running(e))
+            .filter_map(|e| Some((e.share_token.clone(), e.frontend.clone()?)))
+            .collect())
     }
 
     /// Forget a share (after deleting it, or when it was already gone).
@@ -391,6 +439,30 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert!(names.iter().all(|n| !n.contains(".tmp.")), "{names:?}");
+    }
+
+    #[test]
+    fn accesses_are_kept_apart_from_shares() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("shares.json");
+        let key = GatewayKey::named("gw");
+        let reg = ShareRegistry::new(&path, key.clone(), "env1");
+        reg.record_access("shr111111111", "fe-live").unwrap();
+        let old = ShareRegistry::new(&path, key.clone(), "env1").with_process(dead_stamp());
+        old.record_access("shr222222222", "fe-dead").unwrap();
+        old.record("shr333333333").unwrap();
+        // Shares and accesses are judged apart; only the dead run's access is stale.
+        assert_eq!(reg.stale().unwrap(), vec!["shr333333333"]);
+        assert_eq!(
+            reg.stale_accesses().unwrap(),
+            vec![("shr222222222".to_string(), "fe-dead".to_string())]
+        );
+        reg.forget_access("fe-dead").unwrap();
+        assert!(reg.stale_accesses().unwrap().is_empty());
+        // A file without the accesses list (an older mcpz) still reads.
+        fs::write(&path, r#"{"v":1,"shares":[]}"#).unwrap();
+        assert!(reg.stale_accesses().unwrap().is_empty());
+        assert!(reg.recorded().unwrap().is_empty());
     }
 
     #[test]
