@@ -216,7 +216,7 @@ impl LeanRawHttp {
         s.set_nodelay(true).ok();
         let (r, w) = s.into_split();
         let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\nmcp-protocol-version: 2025-06-18\r\n"
+            " {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\nmcp-protocol-version: 2025-06-18\r\n"
         );
         let mut c = LeanRawHttp {
             r: BufReader::new(r),
@@ -241,9 +241,19 @@ impl LeanRawHttp {
     /// One request; the body (content-length or chunked) ends up in `self.body`. Returns the
     /// response's `mcp-session-id`, if any.
     async fn post(&mut self, frame: &str) -> Option<String> {
+        self.request("POST", frame).await
+    }
+
+    /// Ends the session (`DELETE`), as a well-behaved client does (benches/soak.rs).
+    #[allow(dead_code)]
+    pub async fn delete(mut self) {
+        self.request("DELETE", "").await;
+    }
+
+    async fn request(&mut self, method: &str, frame: &str) -> Option<String> {
         use tokio::io::AsyncReadExt;
         let req = format!(
-            "{}content-length: {}\r\n\r\n{frame}",
+            "{method}{}content-length: {}\r\n\r\n{frame}",
             self.head,
             frame.len()
         );

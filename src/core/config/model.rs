@@ -19,7 +19,7 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// mcpz extension: largest JSON-RPC message accepted, in bytes (16 MiB).
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_MAX_HALF_OPEN: usize = 256;
+const DEFAULT_MAX_HALF_OPEN: usize = 1024;
 /// Same default as the Go gateway's `DefaultOrchestratorConfig`.
 const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);

@@ -15,20 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Connection limits of one HTTP app (all its listeners and threads share one half-open count).
+/// Connection limits of one HTTP app (all its listeners and threads share one half-open count);
+/// from `aggregator.listener` (defaults 10 s and 1024).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnLimits {
     pub header_read_timeout: Duration,
     pub max_half_open: usize,
-}
-
-impl Default for ConnLimits {
-    fn default() -> Self {
-        ConnLimits {
-            header_read_timeout: Duration::from_secs(10),
-            max_half_open: 256,
-        }
-    }
 }
 
 /// How many accepted connections have not yet sent a complete request head.

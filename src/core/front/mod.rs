@@ -20,7 +20,7 @@ pub mod stdio;
 mod streamable;
 
 pub use http::{serve, worker_threads};
-pub use limits::ConnLimits;
+pub(crate) use limits::ConnLimits;
 use streamable::StreamableSessions;
 
 #[derive(Clone, Debug)]

@@ -1,0 +1,301 @@
+//! Soak and memory per session (issue 15, BENCHMARKS.md "Soak and memory per session").
+//!
+//! One `mcp-gateway run --listen 127.0.0.1:0` (the default config but for its one backend: the
+//! echo server of benches/support as a stdio backend, one process per session) on loopback, and
+//! hand-written streamable-HTTP clients (benches/support/lean.rs: one keep-alive connection per
+//! session, `initialize`, `tools/call`, `DELETE`):
+//!
+//! - idle: the gateway's RSS with 0, 100 and SOAK_SESSIONS (1000) initialized sessions held open
+//!   (its own process only: the backends are not counted);
+//! - soak: SOAK_ROUNDS (3) rounds of SOAK_SESSIONS concurrent sessions × SOAK_CALLS (100) calls;
+//!   per round the errors (a failed request panics its client task; those are counted), the time,
+//!   calls per second, and after every session ended: the gateway's RSS and file descriptors and
+//!   the backend processes still alive (bounded wait for them to go).
+//!
+//! Exit status 1 when a round had errors or left a backend or a file descriptor behind.
+//! `cargo bench --bench soak`; knobs SOAK_SESSIONS, SOAK_CALLS, SOAK_ROUNDS.
+
+#[allow(dead_code)]
+#[path = "support/echo.rs"]
+mod echo;
+#[allow(dead_code)]
+#[path = "support/lean.rs"]
+mod lean;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SETUP: Duration = Duration::from_secs(60);
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn self_exe() -> PathBuf {
+    std::env::current_exe().expect("current exe")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--echo-stdio") {
+        return echo::run_stdio();
+    }
+    if !args.iter().any(|a| a == "--bench") && std::env::var_os("BENCH_FORCE").is_none() {
+        eprintln!("soak bench: run with `cargo bench --bench soak`");
+        return;
+    }
+    // A failed request panics its client task (counted as an error): print the first few only.
+    let shown = std::sync::atomic::AtomicUsize::new(0);
+    std::panic::set_hook(Box::new(move |info| {
+        if shown.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
+            eprintln!("soak client error: {info}");
+        }
+    }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let code = rt.block_on(run());
+    rt.shutdown_timeout(Duration::from_secs(5));
+    std::process::exit(code);
+}
+
+/// `VmRSS` of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Echo backends (this binary with `--echo-stdio`) alive.
+fn backends() -> usize {
+    let exe = self_exe().to_string_lossy().into_owned();
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|&pid| pid != me)
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                        let s = String::from_utf8_lossy(&c);
+                        s.starts_with(&exe) && s.contains("--echo-stdio")
+                    })
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits (bounded) until `ok()`; whether it became true.
+async fn settle(ok: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + SETUP;
+    while !ok() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+async fn start_gateway(dir: &std::path::Path) -> (Child, String) {
+    let cfg = dir.join("soak.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "backends:\n  - id: b\n    transport:\n      type: stdio\n      command: {}\n      args: [\"--echo-stdio\"]\n",
+            serde_json::to_string(&self_exe().to_string_lossy()).unwrap()
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(dir.join("soak-gateway.stderr")).expect("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(["run", "-q"])
+        .arg(&cfg)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn mcp-gateway");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(SETUP, lines.next_line())
+        .await
+        .expect("gateway URL line in time")
+        .expect("stdout")
+        .expect("gateway printed its URLs");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, v["mcp_url"].as_str().expect("mcp_url").to_string())
+}
+
+/// Opens `n` initialized sessions (at most 64 handshakes at a time); those that failed count as
+/// errors.
+async fn open(url: &str, n: usize) -> (Vec<lean::LeanRawHttp>, usize) {
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (url, gate) = (url.to_string(), gate.clone());
+            tokio::spawn(async move {
+                let _p = gate.acquire().await;
+                lean::LeanRawHttp::connect(&url, true).await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    let mut errors = 0;
+    for t in tasks {
+        match t.await {
+            Ok(c) => out.push(c),
+            Err(_) => errors += 1,
+        }
+    }
+    (out, errors)
+}
+
+/// Ends every session with DELETE; failures count as errors.
+async fn close(clients: Vec<lean::LeanRawHttp>) -> usize {
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(c.delete()))
+        .collect();
+    let mut errors = 0;
+    for t in tasks {
+        errors += usize::from(t.await.is_err());
+    }
+    errors
+}
+
+struct Round {
+    errors: usize,
+    secs: f64,
+    rss_held: u64,
+    rss_after: u64,
+    fds_after: usize,
+    backends_after: usize,
+}
+
+async fn run() -> i32 {
+    let sessions = env_num("SOAK_SESSIONS", 1000);
+    let calls = env_num("SOAK_CALLS", 100);
+    let rounds = env_num("SOAK_ROUNDS", 3);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-soak");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let (mut gw, url) = start_gateway(&dir).await;
+    let pid = gw.id().expect("gateway pid");
+
+    // A first session brings up the connection threads and pools: the baseline is after it.
+    let (warm, e) = open(&url, 1).await;
+    assert_eq!(e + close(warm).await, 0, "warm-up session");
+    settle(|| backends() == 0).await;
+    let (rss0, fds0) = (rss_kib(pid), fds(pid));
+
+    let mut idle = vec![(0usize, rss0)];
+    for n in [100, sessions] {
+        let (held, e) = open(&url, n).await;
+        assert_eq!(e, 0, "idle sessions");
+        idle.push((n, rss_kib(pid)));
+        assert_eq!(close(held).await, 0);
+        settle(|| backends() == 0).await;
+    }
+
+    let mut results = Vec::new();
+    for _ in 0..rounds {
+        let t0 = Instant::now();
+        let (clients, mut errors) = open(&url, sessions).await;
+        let rss_held = rss_kib(pid);
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .map(|mut c| {
+                tokio::spawn(async move {
+                    for _ in 0..calls {
+                        c.call("b_echo").await;
+                    }
+                    c
+                })
+            })
+            .collect();
+        let mut done = Vec::with_capacity(sessions);
+        for t in tasks {
+            match t.await {
+                Ok(c) => done.push(c),
+                Err(_) => errors += 1,
+            }
+        }
+        errors += close(done).await;
+        let secs = t0.elapsed().as_secs_f64();
+        settle(|| backends() == 0 && fds(pid) <= fds0).await;
+        results.push(Round {
+            errors,
+            secs,
+            rss_held,
+            rss_after: rss_kib(pid),
+            fds_after: fds(pid),
+            backends_after: backends(),
+        });
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(15), gw.wait()).await;
+    let leftover = if settle(|| backends() == 0).await {
+        0
+    } else {
+        backends()
+    };
+
+    println!("## soak: {sessions} sessions x {calls} calls, {rounds} rounds (gateway pid {pid})");
+    println!();
+    println!("idle sessions | gateway RSS (MiB) | per session (KiB)");
+    println!("---: | ---: | ---:");
+    for (n, kib) in &idle {
+        let per = if *n > 0 {
+            (*kib as f64 - rss0 as f64) / *n as f64
+        } else {
+            0.0
+        };
+        println!("{n} | {:.1} | {per:.1}", *kib as f64 / 1024.0);
+    }
+    println!();
+    println!("round | errors | seconds | calls/s | RSS held (MiB) | RSS after (MiB) | fds after (start {fds0}) | backends left");
+    println!("---: | ---: | ---: | ---: | ---: | ---: | ---: | ---:");
+    let mut bad = leftover > 0;
+    for (i, r) in results.iter().enumerate() {
+        println!(
+            "{} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {} | {}",
+            i + 1,
+            r.errors,
+            r.secs,
+            (sessions * calls) as f64 / r.secs,
+            r.rss_held as f64 / 1024.0,
+            r.rss_after as f64 / 1024.0,
+            r.fds_after,
+            r.backends_after
+        );
+        bad |= r.errors > 0 || r.backends_after > 0 || r.fds_after > fds0;
+    }
+    println!();
+    println!("backends left after the gateway stopped: {leftover}");
+    i32::from(bad)
+}
