@@ -12,6 +12,11 @@
 //!   calls per second, and after every session ended: the gateway's RSS and file descriptors and
 //!   the backend processes still alive (bounded wait for them to go).
 //!
+//! - over zrok (with `MCPZ_TESTNET_ENV`, see docs/testnet.md): our gateway and the Go original's,
+//!   each on a share of the local network with the same backend, and SOAK_REMOTE_SESSIONS (100)
+//!   sessions opened through `mcp-tools http` (one remote session per local one): each gateway's
+//!   RSS before and with them.
+//!
 //! Exit status 1 when a round had errors or left a backend or a file descriptor behind.
 //! `cargo bench --bench soak`; knobs SOAK_SESSIONS, SOAK_CALLS, SOAK_ROUNDS.
 
@@ -21,6 +26,9 @@ mod echo;
 #[allow(dead_code)]
 #[path = "support/lean.rs"]
 mod lean;
+#[allow(dead_code)]
+#[path = "support/testnet.rs"]
+mod testnet;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -117,7 +125,8 @@ async fn settle(ok: impl Fn() -> bool) -> bool {
     true
 }
 
-async fn start_gateway(dir: &std::path::Path) -> (Child, String) {
+/// The gateway config: one stdio backend `b`, the echo server.
+fn config(dir: &std::path::Path) -> PathBuf {
     let cfg = dir.join("soak.yml");
     std::fs::write(
         &cfg,
@@ -127,6 +136,135 @@ async fn start_gateway(dir: &std::path::Path) -> (Child, String) {
         ),
     )
     .expect("config");
+    cfg
+}
+
+/// Spawns `argv` (HOME=`home`) and returns it with the first stdout line holding `key`'s string
+/// value (ours print one JSON line; the Go gateway pretty-prints its share token among logs).
+async fn spawn_reading(argv: &[String], home: &str, key: &str, log: PathBuf) -> (Child, String) {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", argv[0]));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let quoted = format!("\"{key}\"");
+    let value = tokio::time::timeout(SETUP, async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if let Some(i) = l.find(&quoted) {
+                let rest = l[i + quoted.len()..]
+                    .trim_start()
+                    .trim_start_matches(':')
+                    .trim_start();
+                if let Some(v) = rest
+                    .strip_prefix('"')
+                    .and_then(|r| Some(r[..r.find('"')?].to_string()))
+                {
+                    return v;
+                }
+            }
+        }
+        panic!(
+            "{} exited without printing {key}; see {}",
+            argv[0],
+            log.display()
+        )
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{} printed no {key} in time; see {}",
+            argv[0],
+            log.display()
+        )
+    });
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, value)
+}
+
+async fn stop(mut c: Child) {
+    if let Some(pid) = c.id() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    if tokio::time::timeout(Duration::from_secs(15), c.wait())
+        .await
+        .is_err()
+    {
+        let _ = c.start_kill();
+        let _ = c.wait().await;
+    }
+}
+
+/// RSS (MiB) of each gateway on a zrok share before and with `n` sessions through `mcp-tools
+/// http`: (name, before, with n).
+async fn remote(
+    env: &std::collections::HashMap<String, String>,
+    dir: &std::path::Path,
+    n: usize,
+) -> Vec<(String, f64, f64)> {
+    let home = env
+        .get("ZROK_HOME_ALICE")
+        .expect("testnet.env: ZROK_HOME_ALICE")
+        .clone();
+    let go = env
+        .get("GO_MCP_GATEWAY_BIN_DIR")
+        .cloned()
+        .unwrap_or_default();
+    let cfg = config(dir).to_string_lossy().into_owned();
+    let mut gateways = vec![(
+        "mcpz".to_string(),
+        env!("CARGO_BIN_EXE_mcp-gateway").to_string(),
+    )];
+    if go.is_empty() {
+        eprintln!("GO_MCP_GATEWAY_BIN_DIR is empty: the Go original is not measured");
+    } else {
+        gateways.push(("Go original v0.1.3".into(), format!("{go}/mcp-gateway")));
+    }
+    let mut out = Vec::new();
+    for (name, bin) in gateways {
+        let argv = vec![bin, "run".into(), cfg.clone()];
+        let (gw, token) = spawn_reading(
+            &argv,
+            &home,
+            "share_token",
+            dir.join("remote-gateway.stderr"),
+        )
+        .await;
+        let pid = gw.id().expect("pid");
+        let tools = vec![
+            env!("CARGO_BIN_EXE_mcp-tools").to_string(),
+            "http".into(),
+            token,
+            "--bind".into(),
+            "127.0.0.1:0".into(),
+        ];
+        let (local, url) =
+            spawn_reading(&tools, &home, "mcp_url", dir.join("remote-tools.stderr")).await;
+        // One session first: the share's connection and pools are up.
+        let (warm, e) = open(&url, 1).await;
+        assert_eq!(e, 0, "{name}: a first session over zrok");
+        let before = rss_kib(pid) as f64 / 1024.0;
+        let (held, e) = open(&url, n).await;
+        assert_eq!(e, 0, "{name}: {n} sessions over zrok");
+        let with = rss_kib(pid) as f64 / 1024.0;
+        close(held).await;
+        close(warm).await;
+        stop(local).await;
+        stop(gw).await;
+        out.push((name, before, with));
+    }
+    out
+}
+
+async fn start_gateway(dir: &std::path::Path) -> (Child, String) {
+    let cfg = config(dir);
     let log = std::fs::File::create(dir.join("soak-gateway.stderr")).expect("log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
         .args(["run", "-q"])
@@ -297,5 +435,19 @@ async fn run() -> i32 {
     }
     println!();
     println!("backends left after the gateway stopped: {leftover}");
+    if let Some(env) = testnet::load_env() {
+        let n = env_num("SOAK_REMOTE_SESSIONS", 100);
+        println!();
+        println!(
+            "over zrok | gateway RSS before (MiB) | with {n} sessions (MiB) | per session (KiB)"
+        );
+        println!("--- | ---: | ---: | ---:");
+        for (name, before, with) in remote(&env, &dir, n).await {
+            println!(
+                "{name} | {before:.1} | {with:.1} | {:.1}",
+                (with - before) * 1024.0 / n as f64
+            );
+        }
+    }
     i32::from(bad)
 }
