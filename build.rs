@@ -39,14 +39,22 @@ fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rerun-if-changed=build.rs");
     // Rebuild when HEAD moves (a worktree's HEAD and refs are found through git itself).
+    // Only paths that exist: cargo reruns a build script on every build while a path it names is
+    // missing (a repository without `packed-refs`, a ref that is packed), and that rebuilt the
+    // whole crate each time (the fuzz step rebuilt it once per target).
+    let watch = |p: String| {
+        if std::path::Path::new(&p).exists() {
+            println!("cargo:rerun-if-changed={p}");
+        }
+    };
     for path in ["HEAD", "packed-refs"] {
         if let Some(p) = git(&["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={p}");
+            watch(p);
         }
     }
     if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
         if let Some(p) = git(&["rev-parse", "--git-path", &r]) {
-            println!("cargo:rerun-if-changed={p}");
+            watch(p);
         }
     }
     let commit = git(&["rev-parse", "--short=12", "HEAD"]);
