@@ -77,7 +77,7 @@ pub(crate) async fn pump(
     label: String,
     on_line: Option<LineFn>,
 ) {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 8 * 1024];
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut cut = 0usize;
     let mut budget = Budget::new(Instant::now());
