@@ -202,3 +202,27 @@ fn path_policy_decodes_and_bad_rules_name_their_line() {
         "{e}"
     );
 }
+
+#[test]
+fn listener_limits() {
+    let cfg = |agg: &str| {
+        format!("aggregator:\n{agg}\nbackends:\n  - id: fs\n    transport: {{type: stdio, command: x}}\n")
+    };
+    let (c, w) = ok(&cfg(
+        "  listener:\n    header_read_timeout: 250ms\n    max_half_open: 9",
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.aggregator.header_read_timeout, Duration::from_millis(250));
+    assert_eq!(c.aggregator.max_half_open, 9);
+    let e = errs(&cfg(
+        "  listener:\n    header_read_timeout: 0s\n    max_half_open: none\n    max_pending: 3",
+    ));
+    assert!(
+        e.contains(
+            "aggregator.listener.header_read_timeout: must be greater than zero (test.yml:3)"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("aggregator.listener.max_half_open: must be a whole number greater than zero 'none' (test.yml:4)"), "{e}");
+    assert!(e.contains("aggregator.listener.max_pending"), "{e}");
+}

@@ -330,23 +330,6 @@ fn durations_and_sizes() {
     assert_eq!(c.aggregator.call_timeout, Duration::from_millis(500));
     assert_eq!(c.aggregator.idle_timeout, Duration::from_secs(7200));
     assert_eq!(c.aggregator.max_message_size, 512 * 1024);
-    let (c, w) = ok(&cfg(
-        "  listener:\n    header_read_timeout: 250ms\n    max_half_open: 9",
-    ));
-    assert!(w.is_empty(), "{w:?}");
-    assert_eq!(c.aggregator.header_read_timeout, Duration::from_millis(250));
-    assert_eq!(c.aggregator.max_half_open, 9);
-    let e = errs(&cfg(
-        "  listener:\n    header_read_timeout: 0s\n    max_half_open: none\n    max_pending: 3",
-    ));
-    assert!(
-        e.contains(
-            "aggregator.listener.header_read_timeout: must be greater than zero (test.yml:3)"
-        ),
-        "{e}"
-    );
-    assert!(e.contains("aggregator.listener.max_half_open: must be a whole number greater than zero 'none' (test.yml:4)"), "{e}");
-    assert!(e.contains("aggregator.listener.max_pending"), "{e}");
     let (c, _) = ok(&cfg("  max_message_size: 16777216"));
     assert_eq!(c.aggregator.max_message_size, 16 << 20);
     // Bare numbers: nanoseconds, as the Go loader does, with a warning.
