@@ -38,14 +38,12 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const SETUP: Duration = Duration::from_secs(60);
-
+/// A knob from the environment (benches/support/testnet.rs).
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    testnet::env_num(name, default as u64) as usize
 }
+
+const SETUP: Duration = Duration::from_secs(60);
 
 fn self_exe() -> PathBuf {
     std::env::current_exe().expect("current exe")
@@ -141,10 +139,18 @@ fn config(dir: &std::path::Path) -> PathBuf {
 
 /// Spawns `argv` (HOME=`home`) and returns it with the first stdout line holding `key`'s string
 /// value (ours print one JSON line; the Go gateway pretty-prints its share token among logs).
-async fn spawn_reading(argv: &[String], home: &str, key: &str, log: PathBuf) -> (Child, String) {
-    let mut child = Command::new(&argv[0])
+async fn spawn_reading(
+    argv: &[String],
+    home: Option<&str>,
+    key: &str,
+    log: PathBuf,
+) -> (Child, String) {
+    let mut cmd = Command::new(&argv[0]);
+    if let Some(home) = home {
+        cmd.env("HOME", home);
+    }
+    let mut child = cmd
         .args(&argv[1..])
-        .env("HOME", home)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).expect("log"))
@@ -232,7 +238,7 @@ async fn remote(
         let argv = vec![bin, "run".into(), cfg.clone()];
         let (gw, token) = spawn_reading(
             &argv,
-            &home,
+            Some(&home),
             "share_token",
             dir.join("remote-gateway.stderr"),
         )
@@ -245,8 +251,13 @@ async fn remote(
             "--bind".into(),
             "127.0.0.1:0".into(),
         ];
-        let (local, url) =
-            spawn_reading(&tools, &home, "mcp_url", dir.join("remote-tools.stderr")).await;
+        let (local, url) = spawn_reading(
+            &tools,
+            Some(&home),
+            "mcp_url",
+            dir.join("remote-tools.stderr"),
+        )
+        .await;
         // One session first: the share's connection and pools are up.
         let (warm, e) = open(&url, 1).await;
         assert_eq!(e, 0, "{name}: a first session over zrok");
@@ -264,27 +275,15 @@ async fn remote(
 }
 
 async fn start_gateway(dir: &std::path::Path) -> (Child, String) {
-    let cfg = config(dir);
-    let log = std::fs::File::create(dir.join("soak-gateway.stderr")).expect("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["run", "-q"])
-        .arg(&cfg)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn mcp-gateway");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(SETUP, lines.next_line())
-        .await
-        .expect("gateway URL line in time")
-        .expect("stdout")
-        .expect("gateway printed its URLs");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, v["mcp_url"].as_str().expect("mcp_url").to_string())
+    let argv = [
+        env!("CARGO_BIN_EXE_mcp-gateway").to_string(),
+        "run".into(),
+        "-q".into(),
+        config(dir).to_string_lossy().into_owned(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    spawn_reading(&argv, None, "mcp_url", dir.join("soak-gateway.stderr")).await
 }
 
 /// Opens `n` initialized sessions (at most 64 handshakes at a time); those that failed count as
