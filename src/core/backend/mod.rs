@@ -46,17 +46,16 @@ pub enum BackendError {
 }
 
 impl BackendError {
-    /// An initialize failure, its message without the Rust type names rmcp puts in it
-    /// (`Send message error Transport [long::generic<Type>] error: ...`).
-    pub(crate) fn initialize(e: impl std::fmt::Display) -> Self {
-        let mut m = e.to_string();
-        while let Some(start) = m.find("Transport [") {
-            let Some(len) = m[start..].find("] error: ") else {
-                break;
-            };
-            m.replace_range(start..start + len + "] error: ".len(), "");
-        }
-        BackendError::Initialize(m.replace("Send message error ", "sending: "))
+    /// An initialize failure. For a transport error, its cause (rmcp's own message names the
+    /// transport's Rust type: `Transport [long::generic<Type>] error: ...`).
+    pub(crate) fn initialize(e: rmcp::service::ClientInitializeError) -> Self {
+        use rmcp::service::ClientInitializeError as E;
+        BackendError::Initialize(match e {
+            E::TransportError { error, context } => {
+                format!("sending: {}, when {context}", error.error)
+            }
+            e => e.to_string(),
+        })
     }
 }
 
@@ -242,9 +241,15 @@ async fn connect_inner(
 mod tests {
     #[test]
     fn initialize_errors_lose_rmcp_type_names() {
-        let e = super::BackendError::initialize(
-            "Send message error Transport [a::B<c::D<E>>] error: Client error: refused, when send initialize request",
+        type Mux = super::raw::MuxStdio<tokio::io::DuplexStream>;
+        let error = rmcp::transport::DynamicTransportError::new::<Mux, rmcp::RoleClient>(
+            std::io::Error::other("Client error: refused"),
         );
+        let e =
+            super::BackendError::initialize(rmcp::service::ClientInitializeError::TransportError {
+                error,
+                context: "send initialize request".into(),
+            });
         assert_eq!(
             e.to_string(),
             "initialize failed: sending: Client error: refused, when send initialize request"
