@@ -174,17 +174,20 @@ impl ServerHandler for Session {
             .engine
             .resolve(&exposed)
             .ok_or_else(|| CallError::UnknownPrompt(exposed.clone()))?;
-        let c = self.backend(i).await?;
         request.name = original;
         let req = GetPromptRequest::new(request).into();
-        match self
-            .forward_recorded(c, "prompts/get", &exposed, req, &ctx)
-            .await?
-        {
-            ServerResult::GetPromptResult(r) => Ok(GetPromptResponse::Complete(r)),
-            ServerResult::InputRequiredResult(r) => Ok(GetPromptResponse::InputRequired(r)),
-            _ => Err(CallError::Unexpected(c.id.clone()).into()),
-        }
+        self.forward_either(
+            i,
+            ("prompts/get", &exposed),
+            req,
+            &ctx,
+            |r| match r {
+                ServerResult::GetPromptResult(r) => Some(GetPromptResponse::Complete(r)),
+                _ => None,
+            },
+            GetPromptResponse::InputRequired,
+        )
+        .await
     }
 
     async fn list_resources(
@@ -221,16 +224,19 @@ impl ServerHandler for Session {
         self.attach(&ctx)?;
         let uri = request.uri.clone();
         let i = self.route_uri(&uri).await?;
-        let c = self.backend(i).await?;
         let req = ReadResourceRequest::new(request).into();
-        match self
-            .forward_recorded(c, "resources/read", &uri, req, &ctx)
-            .await?
-        {
-            ServerResult::ReadResourceResult(r) => Ok(ReadResourceResponse::Complete(r)),
-            ServerResult::InputRequiredResult(r) => Ok(ReadResourceResponse::InputRequired(r)),
-            _ => Err(CallError::Unexpected(c.id.clone()).into()),
-        }
+        self.forward_either(
+            i,
+            ("resources/read", &uri),
+            req,
+            &ctx,
+            |r| match r {
+                ServerResult::ReadResourceResult(r) => Some(ReadResourceResponse::Complete(r)),
+                _ => None,
+            },
+            ReadResourceResponse::InputRequired,
+        )
+        .await
     }
 
     async fn subscribe(
@@ -448,6 +454,24 @@ listing!(
 );
 
 impl Session {
+    /// Forward `req` to backend `i` (recorded as `method` on `target`) for an answer that is
+    /// either its own result (`complete`, `None` for anything else) or `InputRequired` (`input`).
+    async fn forward_either<T>(
+        &self,
+        i: usize,
+        (method, target): (&str, &str),
+        req: ClientRequest,
+        ctx: &RequestContext<RoleServer>,
+        complete: impl FnOnce(ServerResult) -> Option<T>,
+        input: impl FnOnce(InputRequiredResult) -> T,
+    ) -> Result<T, McpError> {
+        let c = self.backend(i).await?;
+        match self.forward_recorded(c, method, target, req, ctx).await? {
+            ServerResult::InputRequiredResult(r) => Ok(input(r)),
+            other => complete(other).ok_or_else(|| CallError::Unexpected(c.id.clone()).into()),
+        }
+    }
+
     /// Forward `req` to the backend that serves resource `uri` (subscribe, unsubscribe).
     async fn forward_by_uri(
         &self,
