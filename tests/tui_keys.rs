@@ -79,8 +79,11 @@ fn read_only_blocks_every_mutating_binding() {
     let mutating: Vec<_> = BINDINGS.iter().filter(|b| b.mutating).collect();
     assert!(mutating.len() >= 5, "restart, end, try, new, delete");
     for b in mutating {
-        let Scope::Pane(p) = b.scope else {
-            panic!("mutating binding outside a pane: {}", b.label)
+        let p = match b.scope {
+            Scope::Pane(p) => p,
+            // A global binding (reload) acts from any pane.
+            Scope::Global => Pane::Backends,
+            _ => panic!("mutating binding outside the main view: {}", b.label),
         };
         for k in b.keys {
             let mut a = app(true);
@@ -111,8 +114,9 @@ fn read_only_blocks_every_mutating_binding() {
 #[test]
 fn dangerous_bindings_ask_first() {
     for b in BINDINGS.iter().filter(|b| b.dangerous) {
-        let Scope::Pane(p) = b.scope else {
-            unreachable!()
+        let p = match b.scope {
+            Scope::Pane(p) => p,
+            _ => Pane::Backends,
         };
         let mut a = app(false);
         a.pane = p;

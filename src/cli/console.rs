@@ -98,6 +98,9 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
         None => crate::core::zrok::GatewayKey::named("mcpz tui demo"),
     };
     let engine = start_engine(&cfg, overlay.as_ref(), key.clone(), &sig).await?;
+    if let Some(p) = &args.config {
+        crate::cli::gateway::enable_reload(&engine, p, &cfg, &sig);
+    }
     telemetry::attach_hub(&engine.hub);
     let (listener, banner, served, serve_opts): (
         Box<dyn crate::core::net::Listener>,

@@ -119,11 +119,68 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
     };
     let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
     let engine = start_engine(&cfg, overlay.as_ref(), key(), &sig).await?;
+    enable_reload(&engine, &args.config, &cfg, &sig);
     let managed = args.share_token.clone().or(cfg.share_token.clone());
     let access = crate::core::zrok::ShareAccess::Closed {
         grants: cfg.zrok_share.access_grants.clone(),
     };
     common::serve_engine(engine, bound, overlay, managed, key, &access, &sig).await
+}
+
+/// Let the running gateway reload `path` on SIGHUP and from the console; `running` is the
+/// configuration it started with (its settings outside the engine need a restart to change).
+pub(crate) fn enable_reload(
+    engine: &Arc<Engine>,
+    path: &std::path::Path,
+    running: &config::Config,
+    sig: &Signals,
+) {
+    let path = path.to_path_buf();
+    let running = running.clone();
+    engine.set_reloader(Arc::new(move || {
+        let (path, running) = (path.clone(), running.clone());
+        Box::pin(async move {
+            let p = path.clone();
+            let loaded = tokio::task::spawn_blocking(move || config::load(&p))
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let (cfg, warnings) = loaded.map_err(|errs| errs.to_string())?;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            let mut needs_restart = Vec::new();
+            for (changed, name) in [
+                (cfg.share_token != running.share_token, "share_token"),
+                (cfg.zrok_share != running.zrok_share, "zrok.share"),
+                (cfg.orchestrator != running.orchestrator, "orchestrator"),
+                (cfg.log_file != running.log_file, "log_file"),
+            ] {
+                if changed {
+                    needs_restart.push(name.to_string());
+                }
+            }
+            Ok(crate::core::engine::Loaded {
+                config: cfg,
+                needs_restart,
+            })
+        })
+    }));
+    let mut hangups = sig.hangups();
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = engine.shutdown.cancelled() => break,
+                r = hangups.changed() => {
+                    if r.is_err() {
+                        break;
+                    }
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    let _ = engine.reload_from_source().await;
+                }
+            }
+        }
+    });
 }
 
 /// Start the engine of a gateway configuration (zrok backends through `overlay`).

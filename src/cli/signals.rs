@@ -1,11 +1,13 @@
-//! SIGINT and SIGTERM for one process, from one place: installed first thing by `common::main`
-//! and handed to the command (no global). Until the command says it has [`started`] something
+//! SIGINT, SIGTERM and SIGHUP for one process, from one place: installed first thing by
+//! `common::main` and handed to the command (no global). SIGHUP never ends the process: a
+//! gateway reloads its configuration on it ([`hangups`]), every other command ignores it. Until the command says it has [`started`] something
 //! that must be released (backend processes, shares, accesses), a signal ends the process at
 //! once with exit status 1 and a message naming what it was doing (reading a config from a FIFO
 //! or a hung mount, say). After that, a signal asks for the graceful shutdown ([`wait`]).
 //!
 //! [`started`]: Signals::started
 //! [`wait`]: Signals::wait
+//! [`hangups`]: Signals::hangups
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,8 @@ struct Inner {
     stop: CancellationToken,
     /// `Some(what the process is doing)` while nothing needs releasing.
     doing: Mutex<Option<String>>,
+    /// Counts SIGHUPs.
+    hangups: tokio::sync::watch::Sender<u64>,
 }
 
 impl Signals {
@@ -32,7 +36,16 @@ impl Signals {
             name: name.to_string(),
             stop: CancellationToken::new(),
             doing: Mutex::new(Some("starting".into())),
+            hangups: tokio::sync::watch::channel(0).0,
         }));
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            let me = s.clone();
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    me.0.hangups.send_modify(|n| *n += 1);
+                }
+            });
+        }
         let (term, int) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
@@ -91,6 +104,13 @@ impl Signals {
     /// shutdown instead of ending the process.
     pub(crate) fn started(&self) {
         *self.0.doing.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Ticks once per SIGHUP received from now on.
+    pub(crate) fn hangups(&self) -> tokio::sync::watch::Receiver<u64> {
+        let mut rx = self.0.hangups.subscribe();
+        rx.mark_unchanged();
+        rx
     }
 
     /// Resolves once a signal has asked for the graceful shutdown.

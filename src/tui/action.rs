@@ -79,6 +79,7 @@ pub enum RequestKind {
     DeleteShare {
         token: String,
     },
+    ReloadConfig,
 }
 
 impl RequestKind {
@@ -92,6 +93,7 @@ impl RequestKind {
             RequestKind::CreateShare { name: Some(n) } => format!("create share {n}"),
             RequestKind::CreateShare { name: None } => "create share".to_string(),
             RequestKind::DeleteShare { token } => format!("delete share {token}"),
+            RequestKind::ReloadConfig => "reload configuration".to_string(),
         }
     }
 }

@@ -24,24 +24,13 @@ fn backend(
     status: BackendStatus,
     tools: usize,
 ) -> BackendState {
-    BackendState {
-        id: id.to_string(),
-        name: None,
-        transport,
-        target: format!("npx -y @example/{id}-mcp"),
-        status,
-        tools_exposed: tools,
-        tools_total: tools,
-        resources: 0,
-        prompts: 0,
-        sessions: 0,
-        calls: 0,
-        errors: 0,
-        latency: Latency::default(),
-        last_error: None,
-        server_info: Some(format!("{id}-mcp 1.0.0")),
-        protocol_version: Some("2025-06-18".to_string()),
-    }
+    let mut b = BackendState::starting(id, None, transport, format!("npx -y @example/{id}-mcp"));
+    b.status = status;
+    b.tools_exposed = tools;
+    b.tools_total = tools;
+    b.server_info = Some(format!("{id}-mcp 1.0.0"));
+    b.protocol_version = Some("2025-06-18".to_string());
+    b
 }
 
 /// A small gateway: four backends in every state, a handful of tools, sessions and shares.

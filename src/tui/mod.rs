@@ -290,6 +290,9 @@ pub fn to_command(req: Request) -> (Command, BoxFuture<'static, Response>) {
         RequestKind::DeleteShare { token } => {
             with_reply(id, |reply| Command::DeleteShare { token, reply }, done)
         }
+        RequestKind::ReloadConfig => {
+            with_reply(id, |reply| Command::Reload { reply }, ResponseValue::Text)
+        }
     }
 }
 

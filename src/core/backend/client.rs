@@ -22,6 +22,9 @@ pub struct BackendClient {
     pub idx: usize,
     pub id: String,
     pub down: Arc<Downstream>,
+    /// Cancelled when this connection's transport ends (the backend closed it, its process
+    /// exited, or the connection was dropped).
+    pub closed: tokio_util::sync::CancellationToken,
 }
 
 fn no_client(method: &str) -> McpError {
@@ -45,6 +48,7 @@ impl BackendClient {
             idx: self.idx,
             id: self.id.clone(),
             down: self.down.clone(),
+            closed: Default::default(),
         }
     }
 

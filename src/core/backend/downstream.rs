@@ -263,15 +263,27 @@ impl Downstream {
 /// A backend transport that counts each progress and logging notification as it is received, in
 /// wire order, before rmcp hands it to a spawned handler task (see
 /// [`Downstream::progress_drained`], [`Downstream::logs_drained`]).
+/// It also tells the connection's owner when the transport ends (see [`BackendClient::closed`]).
 pub(crate) struct ProgressOrdered<T> {
     inner: T,
     down: Arc<Downstream>,
     idx: usize,
+    _closed: tokio_util::sync::DropGuard,
 }
 
 impl<T> ProgressOrdered<T> {
-    pub fn new(inner: T, down: Arc<Downstream>, idx: usize) -> Self {
-        Self { inner, down, idx }
+    pub fn new(
+        inner: T,
+        down: Arc<Downstream>,
+        idx: usize,
+        closed: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        Self {
+            inner,
+            down,
+            idx,
+            _closed: closed.drop_guard(),
+        }
     }
 }
 
@@ -322,5 +334,6 @@ where
         transport.into_transport(),
         handler.down.clone(),
         handler.idx,
+        handler.closed.clone(),
     )
 }

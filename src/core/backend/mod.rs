@@ -5,8 +5,9 @@
 //! handler that carries a backend's notifications and server-to-client requests back to the session
 //! that owns the connection.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rmcp::model::ServerPeerInfo;
 use rmcp::service::RunningService;
@@ -105,11 +106,65 @@ pub struct BackendConn {
     _keep: Option<Box<dyn Send + Sync>>,
     /// The raw side of the connection for the `tools/call` fast path (stdio backends).
     pub raw: Option<Arc<crate::core::backend::raw::RawLink>>,
+    /// Cancelled when the transport ends (the backend closed it, its process exited).
+    pub closed: tokio_util::sync::CancellationToken,
+    /// When the connection was made.
+    pub connected_at: Instant,
+    use_: Use,
+}
+
+/// Whether a connection is in use, and since when it has not been (health checks ping only
+/// idle connections).
+#[derive(Default)]
+struct Use {
+    busy: AtomicUsize,
+    /// Milliseconds after `connected_at` of the last request's start or end.
+    last: AtomicU64,
+}
+
+/// A request in flight on a connection; the connection counts as used until it is dropped.
+pub(crate) struct InUse(Arc<BackendConn>);
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.0.use_.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
 }
 
 impl BackendConn {
     pub fn peer(&self) -> &Peer<RoleClient> {
         self.service.peer()
+    }
+
+    /// Count a request in flight until the guard is dropped.
+    pub(crate) fn in_use(self: &Arc<Self>) -> InUse {
+        self.use_.busy.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InUse(self.clone())
+    }
+
+    fn touch(&self) {
+        let ms = self.connected_at.elapsed().as_millis() as u64;
+        self.use_.last.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long no request has been in flight (zero while one is).
+    pub(crate) fn idle_for(&self) -> Duration {
+        if self.use_.busy.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.use_.last.load(Ordering::Relaxed));
+        self.connected_at.elapsed().saturating_sub(last)
+    }
+
+    /// End the connection now, as if the backend had died: requests in flight fail at once and
+    /// the process group (if any) is killed (a health check found it hung).
+    pub(crate) fn abort(&self) {
+        if let Some(c) = &self.child {
+            c.kill();
+        }
+        self.service.cancellation_token().cancel();
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -139,6 +194,7 @@ pub async fn connect(
         idx,
         id: backend.id.clone(),
         down,
+        closed: Default::default(),
     };
     let timeout = env.connect_timeout;
     let fut = connect_inner(handler, backend, env);
@@ -226,6 +282,7 @@ async fn connect_inner(
         }
     };
     let info = service.peer().peer_info().map(|i| (*i).clone());
+    let closed = service.service().closed.clone();
     Ok(BackendConn {
         idx,
         id,
@@ -234,6 +291,9 @@ async fn connect_inner(
         child,
         _keep: keep,
         raw,
+        closed,
+        connected_at: Instant::now(),
+        use_: Use::default(),
     })
 }
 

@@ -120,6 +120,13 @@ impl ChildGuard {
         self.pid.map(|p| p as u32)
     }
 
+    /// SIGKILL the group now (it is hung); the guard still reaps it when dropped.
+    pub(crate) fn kill(&self) {
+        if let Some(pid) = self.pid {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
     /// Terminate the group now and wait for the leader to exit (SIGKILL after the grace period).
     pub async fn terminate(mut self) {
         if let (Some(pid), Some(mut child)) = (self.pid.take(), self.child.take()) {

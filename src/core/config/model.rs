@@ -20,6 +20,11 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_HALF_OPEN: usize = 1024;
+const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(30);
+const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_RESTART_ATTEMPTS: u32 = 5;
+const DEFAULT_RESTART_BACKOFF: Duration = Duration::from_millis(500);
+const DEFAULT_RESTART_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Same default as the Go gateway's `DefaultOrchestratorConfig`.
 const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
@@ -67,6 +72,63 @@ pub struct Aggregator {
     /// `aggregator.listener.max_half_open` (mcpz extension): connections that may wait for
     /// their first request head at once; more are closed at accept.
     pub max_half_open: usize,
+    /// `aggregator.health` (mcpz extension): how idle backend connections are checked.
+    pub health: Health,
+    /// `aggregator.restart` (mcpz extension): how a backend connection that died is restored.
+    pub restart: Restart,
+}
+
+/// `aggregator.health`: every backend connection of every session that has been idle for
+/// `interval` is sent an MCP `ping`; one not answered within `timeout` counts as dead (its
+/// process is terminated) and is restarted as [`Restart`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// Zero: no health checks.
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            interval: DEFAULT_HEALTH_INTERVAL,
+            timeout: DEFAULT_HEALTH_TIMEOUT,
+        }
+    }
+}
+
+/// `aggregator.restart`: a backend connection that dies (its process exits, its HTTP or zrok
+/// connection ends, or it fails a health check) is reconnected for its session after `backoff`,
+/// doubled after each failed attempt up to `max_backoff`. After `max_attempts` attempts in a
+/// row without a connection that stayed up for `max_backoff`, the backend is marked failed for
+/// that session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    /// Zero: never restart (a dead backend stays down for the session).
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Restart {
+            max_attempts: DEFAULT_RESTART_ATTEMPTS,
+            backoff: DEFAULT_RESTART_BACKOFF,
+            max_backoff: DEFAULT_RESTART_MAX_BACKOFF,
+        }
+    }
+}
+
+impl Restart {
+    /// The wait before attempt `n` (1-based): `backoff * 2^(n-1)`, at most `max_backoff`.
+    pub fn delay(&self, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.backoff
+            .checked_mul(factor)
+            .unwrap_or(Duration::MAX)
+            .min(self.max_backoff)
+    }
 }
 
 impl Aggregator {
@@ -92,6 +154,8 @@ impl Default for Aggregator {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_half_open: DEFAULT_MAX_HALF_OPEN,
+            health: Health::default(),
+            restart: Restart::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! rmcp path ([`super::handler`], [`super::session`]) and the fast path ([`super::fast`]) both
 //! ask here; neither decides on its own, and no error is classified by its message text.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::CallToolResult;
@@ -12,6 +13,7 @@ use rmcp::ErrorData as McpError;
 use crate::core::live::state::CallOutcome;
 use crate::core::wire::frame;
 
+use super::catalog::{BackendDef, Catalog};
 use super::{Caller, Engine};
 
 /// JSON-RPC "invalid params": an unknown (or filtered) tool or prompt.
@@ -44,6 +46,9 @@ pub(crate) enum CallError {
     SessionEnded,
     #[error("backend not connected")]
     NotConnected,
+    /// The backend's connection in this session died and is being restored, or was given up.
+    #[error("backend '{backend}' is unavailable in this session: {why}")]
+    Unavailable { backend: String, why: String },
     #[error("this session belongs to another caller")]
     ForeignCaller,
     #[error("backend '{0}' sent an unexpected response type")]
@@ -112,30 +117,30 @@ impl From<CallError> for McpError {
     }
 }
 
-/// The backend and original name of exposed tool `exposed`, if `caller` may call it: unknown
-/// names, names the backend's allow/deny filter hides and names the caller's `access:` rule
-/// hides are all "unknown tool" (the caller learns nothing of tools it may not use).
+/// The backend and original name of exposed tool `exposed` in `cat`, if `caller` may call it:
+/// unknown names, names the backend's allow/deny filter hides and names the caller's `access:`
+/// rule hides are all "unknown tool" (the caller learns nothing of tools it may not use).
 pub(crate) fn route_tool(
     engine: &Engine,
+    cat: &Catalog,
     caller: &Caller,
     exposed: &str,
-) -> Result<(usize, String), CallError> {
+) -> Result<(Arc<BackendDef>, String), CallError> {
     let unknown = || CallError::UnknownTool(exposed.to_string());
-    let (i, original) = engine.resolve(exposed).ok_or_else(unknown)?;
-    if !engine.backends[i].tools.check(&original).exposed() || !may_use(engine, caller, exposed) {
+    let (def, original) = engine.resolve(cat, exposed).ok_or_else(unknown)?;
+    if !def.exposes(&original) || !may_use(cat, caller, exposed) {
         return Err(unknown());
     }
-    Ok((i, original))
+    Ok((def, original))
 }
 
 /// The tool error for a call the backend's path policy refuses (upstream's wording), or `None`.
 pub(crate) fn policy_denial(
-    engine: &Engine,
-    backend: usize,
+    def: &BackendDef,
     original: &str,
     args: Option<&rmcp::model::JsonObject>,
 ) -> Option<CallToolResult> {
-    let why = engine.policies[backend].check(original, args).err()?;
+    let why = def.policy.check(original, args).err()?;
     Some(CallToolResult::error(vec![
         rmcp::model::ContentBlock::text(format!("gateway policy denied tool call: {why}")),
     ]))
@@ -143,14 +148,14 @@ pub(crate) fn policy_denial(
 
 /// Whether the fast path must leave a call of `original` to the rmcp path (its arguments are
 /// governed by a path policy, which needs them decoded).
-pub(crate) fn needs_policy(engine: &Engine, backend: usize, original: &str) -> bool {
-    engine.policies[backend].governs(original)
+pub(crate) fn needs_policy(def: &BackendDef, original: &str) -> bool {
+    def.policy.governs(original)
 }
 
 /// Whether `caller`'s `access:` rule (the first that matches its name) lets it see and call the
 /// exposed tool `exposed`; a caller no rule matches may use every tool.
-pub(crate) fn may_use(engine: &Engine, caller: &Caller, exposed: &str) -> bool {
-    match engine.access.iter().find(|r| r.matches(caller.name())) {
+pub(crate) fn may_use(cat: &Catalog, caller: &Caller, exposed: &str) -> bool {
+    match cat.access.iter().find(|r| r.matches(caller.name())) {
         Some(rule) => rule.tools.check(exposed).exposed(),
         None => true,
     }

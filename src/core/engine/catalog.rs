@@ -1,17 +1,22 @@
-//! What the engine serves: discovery of every backend's catalog at start, the names clients see
-//! (`<backend><separator><name>`) and how an exposed name or a resource URI is routed back to a
-//! backend, and the capabilities the gateway presents.
+//! What the engine serves: the backends of the running configuration (a [`Catalog`], replaced
+//! whole by a reload), the names clients see (`<backend><separator><name>`), how an exposed name
+//! or a resource URI is routed back to a backend, and the capabilities the gateway presents.
+//! How a backend's catalog is learnt is in `discovery.rs`.
 
 use std::sync::Arc;
 
 use rmcp::model::*;
-use rmcp::{ErrorData as McpError, Peer, RoleClient};
+use rmcp::ErrorData as McpError;
 
-use crate::core::backend::{self, BackendConn, Downstream};
 use crate::core::config;
-use crate::core::live::state::{BackendStatus, ToolState};
 
+use super::policy::PathPolicy;
 use super::{Engine, Mode, Session};
+
+/// A backend's identity inside the engine. It stays the same while the backend's configuration
+/// does: a reload that changes a backend gives it a new key, so that a connection made for the
+/// old configuration is never taken for the new one.
+pub(crate) type BackendKey = usize;
 
 /// What discovery learned about one backend.
 #[derive(Debug, Clone, Default)]
@@ -23,135 +28,109 @@ pub struct Discovered {
     pub templates: Vec<ResourceTemplate>,
 }
 
-pub(super) fn err_str(e: &rmcp::ServiceError) -> String {
-    match e {
-        rmcp::ServiceError::McpError(e) => e.message.to_string(),
-        other => other.to_string(),
+/// One backend of the running configuration.
+pub(crate) struct BackendDef {
+    pub(crate) key: BackendKey,
+    pub(crate) cfg: config::Backend,
+    /// Its resolved path policy.
+    pub(crate) policy: PathPolicy,
+    pub(crate) discovered: Discovered,
+}
+
+impl BackendDef {
+    pub(crate) fn id(&self) -> &str {
+        &self.cfg.id
+    }
+
+    /// Whether the backend's own `tools:` filter lets `original` through.
+    pub(crate) fn exposes(&self, original: &str) -> bool {
+        self.cfg.tools.check(original).exposed()
+    }
+}
+
+/// The running configuration as calls see it: one snapshot per request, replaced whole by a
+/// reload (a request that started under the old one finishes under it).
+pub(crate) struct Catalog {
+    /// Counts reloads (0 at start).
+    pub(crate) generation: u64,
+    /// The aggregator settings a reload may change (`call_timeout`, `connect_timeout`, `health`,
+    /// `restart`); the rest is read from [`Engine::agg`], fixed at start.
+    pub(crate) agg: config::Aggregator,
+    /// In configuration order.
+    pub(crate) backends: Vec<Arc<BackendDef>>,
+    /// Per-caller tool rules (`access:`).
+    pub(crate) access: Vec<config::AccessRule>,
+}
+
+impl Catalog {
+    pub(crate) fn get(&self, key: BackendKey) -> Option<&Arc<BackendDef>> {
+        self.backends.iter().find(|b| b.key == key)
+    }
+
+    pub(crate) fn by_id(&self, id: &str) -> Option<&Arc<BackendDef>> {
+        self.backends.iter().find(|b| b.cfg.id == id)
+    }
+
+    /// Where `key` stands in configuration order (for ordering a session's connections).
+    pub(crate) fn position(&self, key: BackendKey) -> usize {
+        self.backends
+            .iter()
+            .position(|b| b.key == key)
+            .unwrap_or(usize::MAX)
     }
 }
 
 impl Engine {
-    /// Discover one backend (used at start and by a console "restart").
-    pub async fn discover(self: Arc<Self>, i: usize) -> Result<Discovered, String> {
-        let b = &self.backends[i];
-        self.hub
-            .set_backend_status(&b.id, BackendStatus::Starting, None);
-        let result = async {
-            let conn = backend::connect(i, b, Arc::new(Downstream::default()), &self.env)
-                .await
-                .map_err(|e| e.to_string())?;
-            let r = tokio::time::timeout(
-                self.agg.connect_timeout,
-                list_everything(conn.peer(), &conn),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "discovery did not finish within {:?}",
-                    self.agg.connect_timeout
-                ))
-            });
-            conn.close().await;
-            let d = r?;
-            self.policies[i].validate_tools(&d.tools)?;
-            Ok::<_, String>(d)
-        }
-        .await;
-        match result {
-            Ok(d) => {
-                self.publish_discovered(i, &d);
-                self.hub
-                    .set_backend_status(&b.id, BackendStatus::Ready, None);
-                if let Some(slot) = self
-                    .discovered
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(i)
-                {
-                    *slot = d.clone();
-                }
-                Ok(d)
-            }
-            Err(e) => {
-                tracing::error!(backend = %b.id, "discovery failed: {e}");
-                self.hub
-                    .set_backend_status(&b.id, BackendStatus::Failed, Some(e.clone()));
-                Err(e)
-            }
-        }
+    /// The running configuration, for one request.
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    fn publish_discovered(&self, i: usize, d: &Discovered) {
-        let b = &self.backends[i];
-        let tools: Vec<ToolState> = d
-            .tools
-            .iter()
-            .map(|t| ToolState {
-                name: self.expose(i, &t.name),
-                original: t.name.to_string(),
-                backend: b.id.clone(),
-                description: t.description.as_ref().map(|d| d.to_string()),
-                input_schema: serde_json::Value::Object((*t.input_schema).clone()),
-                filter: b.tools.check(&t.name),
-                calls: 0,
-                errors: 0,
-                latency: Default::default(),
-            })
-            .collect();
-        let exposed = tools.iter().filter(|t| t.filter.exposed()).count();
-        let total = tools.len();
-        self.hub.set_tools(&b.id, tools);
-        let info = d.info.clone();
-        let (np, nr) = (d.prompts.len(), d.resources.len());
-        self.hub.update_backend(&b.id, move |s| {
-            s.tools_exposed = exposed;
-            s.tools_total = total;
-            s.prompts = np;
-            s.resources = nr;
-            if let Some(info) = info {
-                s.server_info = info
-                    .server_info
-                    .as_ref()
-                    .map(|i| format!("{} {}", i.name, i.version));
-                s.protocol_version = Some(info.protocol_version.to_string());
-            }
-        });
-    }
-
-    /// The name clients see for backend `i`'s tool or prompt `name`.
-    pub(crate) fn expose(&self, i: usize, name: &str) -> String {
+    /// The name clients see for backend `id`'s tool or prompt `name`.
+    pub(crate) fn expose(&self, id: &str, name: &str) -> String {
         match self.mode {
             Mode::Transparent => name.to_string(),
-            Mode::Gateway => format!("{}{}{}", self.backends[i].id, self.agg.separator, name),
+            Mode::Gateway => format!("{id}{}{name}", self.agg.separator),
         }
     }
 
-    /// Resolve an exposed name to (backend index, original name).
-    pub fn resolve(&self, exposed: &str) -> Option<(usize, String)> {
+    /// Resolve an exposed name to (backend, original name) in `cat`.
+    pub(crate) fn resolve(
+        &self,
+        cat: &Catalog,
+        exposed: &str,
+    ) -> Option<(Arc<BackendDef>, String)> {
         if self.mode == Mode::Transparent {
-            return (!self.backends.is_empty()).then(|| (0, exposed.to_string()));
+            return cat
+                .backends
+                .first()
+                .map(|b| (b.clone(), exposed.to_string()));
         }
         let sep = &self.agg.separator;
-        let mut best: Option<(usize, usize)> = None;
-        for (i, b) in self.backends.iter().enumerate() {
-            if let Some(rest) = exposed.strip_prefix(b.id.as_str()) {
-                if rest.len() > sep.len() && rest.starts_with(sep.as_str()) {
-                    let len = b.id.len();
-                    if best.is_none_or(|(_, l)| len > l) {
-                        best = Some((i, len));
-                    }
+        let mut best: Option<&Arc<BackendDef>> = None;
+        for b in &cat.backends {
+            if let Some(rest) = exposed.strip_prefix(b.id()) {
+                if rest.len() > sep.len()
+                    && rest.starts_with(sep.as_str())
+                    && best.is_none_or(|x| b.id().len() > x.id().len())
+                {
+                    best = Some(b);
                 }
             }
         }
-        best.map(|(i, len)| (i, exposed[len + sep.len()..].to_string()))
+        best.map(|b| (b.clone(), exposed[b.id().len() + sep.len()..].to_string()))
     }
 
     /// Capabilities and identity presented to clients in gateway mode.
     pub(super) fn gateway_info(&self) -> ServerConfig {
-        let d = self.discovered();
+        let cat = self.catalog();
         let any = |f: &dyn Fn(&ServerCapabilities) -> bool| {
-            d.iter()
-                .filter_map(|x| x.info.as_ref())
+            cat.backends
+                .iter()
+                .filter_map(|b| b.discovered.info.as_ref())
                 .any(|i| f(&i.capabilities))
         };
         let mut caps = ServerCapabilities::default();
@@ -188,30 +167,36 @@ impl Engine {
 }
 
 impl Session {
-    /// Route a resource URI to a backend index.
-    pub(super) async fn route_uri(&self, uri: &str) -> Result<usize, McpError> {
+    /// Route a resource URI to a backend.
+    pub(super) async fn route_uri(&self, uri: &str) -> Result<BackendKey, McpError> {
         let e = &self.inner.engine;
+        let cat = e.catalog();
         if e.mode == Mode::Transparent {
-            return Ok(0);
+            return cat
+                .backends
+                .first()
+                .map(|b| b.key)
+                .ok_or_else(|| McpError::resource_not_found("no backend", None));
         }
-        if let Some(i) = self
+        if let Some(k) = self
             .inner
             .resource_routes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(uri)
             .copied()
+            .filter(|k| cat.get(*k).is_some())
         {
-            return Ok(i);
+            return Ok(k);
         }
-        let d = e.discovered();
-        for (i, x) in d.iter().enumerate() {
-            if x.resources.iter().any(|r| r.uri == uri)
-                || x.templates
+        for b in &cat.backends {
+            let d = &b.discovered;
+            if d.resources.iter().any(|r| r.uri == uri)
+                || d.templates
                     .iter()
                     .any(|t| template_matches(&t.uri_template, uri))
             {
-                return Ok(i);
+                return Ok(b.key);
             }
         }
         // First backend offering resources at all.
@@ -246,50 +231,6 @@ pub(super) fn target_of(t: &config::Transport) -> String {
             format!("zrok:{}", crate::core::redact::token_prefix(share_token))
         }
     }
-}
-
-async fn list_everything(
-    peer: &Peer<RoleClient>,
-    conn: &BackendConn,
-) -> Result<Discovered, String> {
-    let info = conn.info.clone();
-    let caps = info
-        .as_ref()
-        .map(|i| i.capabilities.clone())
-        .unwrap_or_default();
-    let tools = if caps.tools.is_some() {
-        peer.list_all_tools()
-            .await
-            .map_err(|e| format!("tools/list: {}", err_str(&e)))?
-    } else {
-        Vec::new()
-    };
-    let prompts = if caps.prompts.is_some() {
-        peer.list_all_prompts()
-            .await
-            .map_err(|e| format!("prompts/list: {}", err_str(&e)))?
-    } else {
-        Vec::new()
-    };
-    let (resources, templates) = if caps.resources.is_some() {
-        (
-            peer.list_all_resources()
-                .await
-                .map_err(|e| format!("resources/list: {}", err_str(&e)))?,
-            peer.list_all_resource_templates()
-                .await
-                .map_err(|e| format!("resources/templates/list: {}", err_str(&e)))?,
-        )
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    Ok(Discovered {
-        info,
-        tools,
-        prompts,
-        resources,
-        templates,
-    })
 }
 
 /// RFC 6570 level-1 matching: literal parts must match in order; `{var}` matches any run.

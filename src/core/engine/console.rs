@@ -38,11 +38,11 @@ const NO_ZROK: &str = "shares need a zrok environment (run 'zrok2 enable <token>
 pub(crate) async fn execute(engine: Arc<Engine>, shares: Option<Arc<dyn ShareOps>>, cmd: Command) {
     match cmd {
         Command::RestartBackend { id, reply } => {
-            let r = match engine.backends.iter().position(|b| b.id == id) {
-                Some(i) => engine.clone().discover(i).await.map(|_| ()),
-                None => Err(format!("no backend '{id}'")),
-            };
-            let _ = reply.send(r);
+            let _ = reply.send(engine.rediscover(&id).await);
+        }
+        Command::Reload { reply } => {
+            let r = engine.reload_from_source().await;
+            let _ = reply.send(r.map(|report| report.to_string()));
         }
         Command::EndSession { id, reply } => {
             let r = if engine.end_session(&id) {
@@ -90,20 +90,23 @@ pub(crate) async fn call_tool_once(
     name: &str,
     arguments: serde_json::Map<String, serde_json::Value>,
 ) -> Result<String, String> {
-    let Some((i, original)) = engine.resolve(name) else {
+    let cat = engine.catalog();
+    let Some((def, original)) = engine.resolve(&cat, name) else {
         return Err(format!("unknown tool: {name}"));
     };
-    let b = &engine.backends[i];
-    if !b.tools.check(&original).exposed() {
+    if !def.exposes(&original) {
         return Err(format!("unknown tool: {name}"));
     }
-    let conn = backend::connect(i, b, Arc::new(Downstream::default()), engine.connect_env())
+    let b = &def.cfg;
+    let env = engine.connect_env_now();
+    let conn = backend::connect(def.key, b, Arc::new(Downstream::default()), &env)
         .await
         .map_err(|e| format!("backend '{}': {e}", b.id))?;
     let started = Instant::now();
     let mut params = CallToolRequestParams::new(original);
     params.arguments = Some(arguments);
-    let r = tokio::time::timeout(engine.agg.call_timeout, conn.peer().call_tool(params)).await;
+    let call_timeout = cat.agg.call_timeout;
+    let r = tokio::time::timeout(call_timeout, conn.peer().call_tool(params)).await;
     let (out, outcome) = match r {
         Ok(Ok(res)) => {
             let outcome = if res.is_error == Some(true) {
@@ -118,10 +121,7 @@ pub(crate) async fn call_tool_once(
         }
         Ok(Err(e)) => (Err(e.to_string()), CallOutcome::Error(0, e.to_string())),
         Err(_) => (
-            Err(format!(
-                "no answer within {:?} (call_timeout)",
-                engine.agg.call_timeout
-            )),
+            Err(format!("no answer within {call_timeout:?} (call_timeout)")),
             CallOutcome::Timeout,
         ),
     };

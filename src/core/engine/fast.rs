@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::core::backend::raw::{RawLink, Waiter};
-use crate::core::backend::BackendConn;
+use crate::core::backend::{BackendConn, InUse};
 use crate::core::deadline::Deadline;
 use crate::core::live::state::{CallOutcome, CallPath};
 use crate::core::wire::frame as fp;
@@ -58,6 +58,8 @@ struct FastState {
     abandon: FastAbandon,
     session: Session,
     conn: Arc<BackendConn>,
+    /// Counts the call as in flight on `conn` (no health ping meanwhile).
+    _busy: InUse,
     link: Arc<RawLink>,
     frame: Option<Vec<u8>>,
     waiter: Waiter,
@@ -212,22 +214,24 @@ impl Session {
         if self.inner.ended.is_cancelled() {
             return None;
         }
-        let conns = self.inner.conns.get()?.as_ref().ok()?;
+        let conns = self.live()?;
         let caps = &self.inner.down.init()?.capabilities;
         if caps.sampling.is_some() || caps.elicitation.is_some() {
             return None;
         }
         let e = &self.inner.engine;
-        let (i, original) = call::route_tool(e, &self.caller(), &params.name).ok()?;
-        if call::needs_policy(e, i, &original) {
+        let cat = e.catalog();
+        let (def, original) = call::route_tool(e, &cat, &self.caller(), &params.name).ok()?;
+        if call::needs_policy(&def, &original) {
             return None;
         }
-        let conn = conns.iter().find(|c| c.idx == i)?.clone();
+        let conn = conns.iter().find(|c| c.idx == def.key)?.clone();
         let link = conn.raw.clone()?;
         let (n, theirs, waiter) = link.register(params.progress.is_some())?;
         let mut frame = fp::call_frame(&theirs, &original, &params);
         frame.push(b'\n');
-        let limits = call::Limits::new(e.agg.call_timeout, params.progress.is_some());
+        let limits = call::Limits::new(cat.agg.call_timeout, params.progress.is_some());
+        let busy = conn.in_use();
         let started = Instant::now();
         let st = FastState {
             abandon: FastAbandon {
@@ -238,6 +242,7 @@ impl Session {
             },
             session: self,
             conn,
+            _busy: busy,
             link,
             frame: Some(frame),
             waiter,

@@ -23,13 +23,12 @@ impl ServerHandler for Session {
             Mode::Gateway => e.gateway_info(),
             Mode::Transparent => {
                 let info = self
-                    .inner
-                    .conns
-                    .get()
-                    .and_then(|r| r.as_ref().ok())
-                    .and_then(|c| c.first())
-                    .and_then(|c| c.info.clone())
-                    .or_else(|| e.discovered().first().and_then(|d| d.info.clone()));
+                    .live()
+                    .and_then(|c| c.first().and_then(|c| c.info.clone()))
+                    .or_else(|| {
+                        let cat = e.catalog();
+                        cat.backends.first().and_then(|b| b.discovered.info.clone())
+                    });
                 let mut out = ServerConfig::default();
                 if let Some(i) = info {
                     out.capabilities = i.capabilities;
@@ -80,15 +79,17 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let e = &self.inner.engine;
+        let cat = e.catalog();
         // The caller is known once `list` has attached the request.
         let caller = std::sync::OnceLock::new();
-        self.list(request, ctx, |i, mut t: Tool| {
-            if !e.backends[i].tools.check(&t.name).exposed() {
+        self.list(request, ctx, |key, mut t: Tool| {
+            let def = cat.get(key)?;
+            if !def.exposes(&t.name) {
                 return None;
             }
-            t.name = e.expose(i, &t.name).into();
+            t.name = e.expose(def.id(), &t.name).into();
             let caller = caller.get_or_init(|| self.caller());
-            call::may_use(e, caller, &t.name).then_some(t)
+            call::may_use(&cat, caller, &t.name).then_some(t)
         })
         .await
     }
@@ -100,14 +101,13 @@ impl ServerHandler for Session {
     ) -> Result<CallToolResponse, McpError> {
         self.attach(&ctx)?;
         let exposed = request.name.to_string();
-        let (i, original) = call::route_tool(&self.inner.engine, &self.caller(), &exposed).inspect_err(|_| {
+        let cat = self.inner.engine.catalog();
+        let (def, original) = call::route_tool(&self.inner.engine, &cat, &self.caller(), &exposed).inspect_err(|_| {
             tracing::info!(session = %self.inner.id, tool = %exposed, "call to an unknown or filtered tool refused");
         })?;
-        let c = self.backend(i).await?;
+        let c = self.backend(def.key).await?;
         let started = Instant::now();
-        if let Some(denied) =
-            call::policy_denial(&self.inner.engine, i, &original, request.arguments.as_ref())
-        {
+        if let Some(denied) = call::policy_denial(&def, &original, request.arguments.as_ref()) {
             tracing::info!(session = %self.inner.id, tool = %exposed, "call refused by the path policy");
             let outcome = call::tool_outcome(&denied);
             self.record(
@@ -122,7 +122,7 @@ impl ServerHandler for Session {
         }
         request.name = original.into();
         let r = self
-            .forward(c, CallToolRequest::new(request).into(), &ctx)
+            .forward(&c, CallToolRequest::new(request).into(), &ctx)
             .await;
         let (outcome, r) = match r {
             Ok(ServerResult::CallToolResult(res)) => (
@@ -155,8 +155,9 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let e = &self.inner.engine;
-        self.list(request, ctx, |i, mut p: Prompt| {
-            p.name = e.expose(i, &p.name);
+        let cat = e.catalog();
+        self.list(request, ctx, |key, mut p: Prompt| {
+            p.name = e.expose(cat.get(key)?.id(), &p.name);
             Some(p)
         })
         .await
@@ -169,15 +170,14 @@ impl ServerHandler for Session {
     ) -> Result<GetPromptResponse, McpError> {
         self.attach(&ctx)?;
         let exposed = request.name.clone();
-        let (i, original) = self
-            .inner
-            .engine
-            .resolve(&exposed)
+        let e = &self.inner.engine;
+        let (def, original) = e
+            .resolve(&e.catalog(), &exposed)
             .ok_or_else(|| CallError::UnknownPrompt(exposed.clone()))?;
         request.name = original;
         let req = GetPromptRequest::new(request).into();
         self.forward_either(
-            i,
+            def.key,
             ("prompts/get", &exposed),
             req,
             &ctx,
@@ -268,11 +268,11 @@ impl ServerHandler for Session {
         let e = self.inner.engine.clone();
         let i = match &mut request.r#ref {
             Reference::Prompt(p) => {
-                let (i, original) = e
-                    .resolve(&p.name)
+                let (def, original) = e
+                    .resolve(&e.catalog(), &p.name)
                     .ok_or_else(|| CallError::UnknownPrompt(p.name.clone()))?;
                 p.name = original;
-                i
+                def.key
             }
             Reference::Resource(r) => self.route_uri(&r.uri).await?,
             _ => {
@@ -284,7 +284,7 @@ impl ServerHandler for Session {
         };
         let c = self.backend(i).await?;
         match self
-            .forward(c, CompleteRequest::new(request).into(), &ctx)
+            .forward(&c, CompleteRequest::new(request).into(), &ctx)
             .await?
         {
             ServerResult::CompleteResult(r) => Ok(r),
@@ -335,9 +335,9 @@ impl ServerHandler for Session {
                 None,
             ));
         }
-        let c = self.backend(0).await?;
+        let c = self.only_backend().await?;
         match self
-            .forward(c, ClientRequest::CustomRequest(request), &ctx)
+            .forward(&c, ClientRequest::CustomRequest(request), &ctx)
             .await?
         {
             ServerResult::CustomResult(r) => Ok(r),
@@ -346,8 +346,8 @@ impl ServerHandler for Session {
     }
 
     async fn on_roots_list_changed(&self, _ctx: NotificationContext<RoleServer>) {
-        if let Some(Ok(conns)) = self.inner.conns.get() {
-            for c in conns {
+        if let Some(conns) = self.live() {
+            for c in conns.iter() {
                 let _ = c.peer().notify_roots_list_changed().await;
             }
         }
@@ -361,8 +361,8 @@ impl ServerHandler for Session {
         if self.inner.engine.mode != Mode::Transparent {
             return;
         }
-        if let Some(Ok(conns)) = self.inner.conns.get() {
-            for c in conns {
+        if let Some(conns) = self.live() {
+            for c in conns.iter() {
                 let _ = c
                     .peer()
                     .send_notification(ClientNotification::CustomNotification(notification.clone()))
@@ -466,7 +466,7 @@ impl Session {
         input: impl FnOnce(InputRequiredResult) -> T,
     ) -> Result<T, McpError> {
         let c = self.backend(i).await?;
-        match self.forward_recorded(c, method, target, req, ctx).await? {
+        match self.forward_recorded(&c, method, target, req, ctx).await? {
             ServerResult::InputRequiredResult(r) => Ok(input(r)),
             other => complete(other).ok_or_else(|| CallError::Unexpected(c.id.clone()).into()),
         }
@@ -482,7 +482,7 @@ impl Session {
         self.attach(ctx)?;
         let i = self.route_uri(uri).await?;
         let c = self.backend(i).await?;
-        Ok(self.forward(c, req, ctx).await?)
+        Ok(self.forward(&c, req, ctx).await?)
     }
 
     /// A list request: in transparent mode forwarded to the one backend unchanged (cursors pass
@@ -497,12 +497,12 @@ impl Session {
         self.attach(&ctx)?;
         let conns = self.conns().await?;
         if self.inner.engine.mode == Mode::Transparent {
-            let c = Self::conn(conns, 0)?;
-            let r = self.forward(c, L::request(params), &ctx).await?;
+            let c = self.only_backend().await?;
+            let r = self.forward(&c, L::request(params), &ctx).await?;
             return L::pick(r).ok_or_else(|| CallError::Unexpected(c.id.clone()).into());
         }
         let mut out = Vec::new();
-        for (i, items) in self.gather(conns, L::METHOD, L::cap, L::list_all).await {
+        for (i, items) in self.gather(&conns, L::METHOD, L::cap, L::list_all).await {
             out.extend(items.into_iter().filter_map(|x| keep(i, x)));
         }
         Ok(L::with_all(out))

@@ -12,29 +12,32 @@
 //! resources that does not answer "not found".
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::backend::process::Registry;
 use crate::core::backend::{ConnectEnv, Downstream, ZrokConnector};
 use crate::core::config;
 use crate::core::live::hub::Hub;
-use crate::core::live::state::{self, BackendState, BackendStatus};
+use crate::core::live::state::{self, BackendStatus};
 
 mod call;
 mod catalog;
+mod conns;
 pub mod console;
+mod discovery;
 mod fast;
 mod handler;
 mod policy;
+mod reload;
 mod session;
 
-pub(crate) use catalog::Discovered;
+use catalog::Catalog;
 pub(crate) use fast::{FastCall, FastItem};
+pub use reload::{Loaded, ReloadReport, Reloader};
 pub use session::Session;
 use session::SessionInner;
 
@@ -71,17 +74,24 @@ pub struct StartError {
 const SESSION_DRAIN: Duration = Duration::from_secs(3);
 
 pub struct Engine {
+    /// The aggregator settings fixed at start (name, separator, limits of the fronts); the ones
+    /// a reload may change are read from the [`Catalog`].
     pub agg: config::Aggregator,
-    pub backends: Vec<config::Backend>,
     pub mode: Mode,
     pub hub: Hub,
     pub registry: Registry,
-    pub access: Vec<config::AccessRule>,
-    /// Each backend's resolved path policy, by index.
-    policies: Vec<policy::PathPolicy>,
+    /// The running configuration (replaced whole by a reload).
+    catalog: RwLock<Arc<Catalog>>,
+    /// One reload (or console rediscovery) at a time.
+    reload_lock: tokio::sync::Mutex<()>,
+    /// Where a reload reads the configuration from (set by the command that started the
+    /// engine from a file).
+    reloader: OnceLock<Reloader>,
+    /// Whether backends are discovered (at start and when a reload adds them).
+    discover: bool,
     env: ConnectEnv,
-    discovered: Mutex<Vec<Discovered>>,
-    sessions: Mutex<HashMap<String, CancellationToken>>,
+    next_key: AtomicUsize,
+    sessions: Mutex<HashMap<String, SessionEntry>>,
     /// Live sessions by transport session id, for the `tools/call` fast path and the
     /// streamable-HTTP idle sweep.
     transport_sessions: Mutex<HashMap<TransportKey, Weak<SessionInner>>>,
@@ -89,6 +99,12 @@ pub struct Engine {
     session_ended: tokio::sync::Notify,
     pub shutdown: CancellationToken,
     next_session: AtomicU64,
+}
+
+/// A live session, as the engine finds it (console commands, reloads, shutdown).
+struct SessionEntry {
+    ended: CancellationToken,
+    inner: Weak<SessionInner>,
 }
 
 /// Who is calling: an OpenZiti identity (authenticated by the overlay: the `CallerId` the router
@@ -163,48 +179,22 @@ impl Engine {
             })),
             zrok: opts.zrok.clone(),
         };
-        for b in &opts.backends {
-            hub.add_backend(BackendState {
-                id: b.id.clone(),
-                name: b.name.clone(),
-                transport: b.transport.kind(),
-                target: catalog::target_of(&b.transport),
-                status: BackendStatus::Starting,
-                tools_exposed: 0,
-                tools_total: 0,
-                resources: 0,
-                prompts: 0,
-                sessions: 0,
-                calls: 0,
-                errors: 0,
-                latency: Default::default(),
-                last_error: None,
-                server_info: None,
-                protocol_version: None,
-            });
-        }
-        let mut policies = Vec::with_capacity(opts.backends.len());
-        for b in &opts.backends {
-            match policy::PathPolicy::resolve(b) {
-                Ok(p) => policies.push(p),
-                Err(cause) => {
-                    return Err(StartError {
-                        id: b.id.clone(),
-                        cause,
-                    })
-                }
-            }
-        }
         let engine = Arc::new(Engine {
-            agg: opts.aggregator,
-            backends: opts.backends,
+            agg: opts.aggregator.clone(),
             mode: opts.mode,
             hub,
             registry,
-            access: opts.access,
-            policies,
+            catalog: RwLock::new(Arc::new(Catalog {
+                generation: 0,
+                agg: opts.aggregator,
+                backends: Vec::new(),
+                access: opts.access,
+            })),
+            reload_lock: tokio::sync::Mutex::new(()),
+            reloader: OnceLock::new(),
+            discover: opts.discover,
             env,
-            discovered: Mutex::new(Vec::new()),
+            next_key: AtomicUsize::new(1),
             sessions: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             transport_sessions: Mutex::new(HashMap::new()),
@@ -212,32 +202,42 @@ impl Engine {
             next_session: AtomicU64::new(1),
         });
         engine.hub.spawn_publisher(engine.shutdown.clone());
-        if !opts.discover {
-            *engine.discovered.lock().unwrap_or_else(|e| e.into_inner()) =
-                vec![Discovered::default(); engine.backends.len()];
-            return Ok(engine);
+        for b in &opts.backends {
+            engine.show_backend(b);
         }
         let results = futures::future::join_all(
-            (0..engine.backends.len()).map(|i| engine.clone().discover(i)),
+            opts.backends
+                .iter()
+                .map(|b| engine.define(b.clone(), opts.discover)),
         )
         .await;
-        let mut discovered = Vec::new();
+        let mut defs = Vec::new();
         let mut first_err = None;
-        for (i, r) in results.into_iter().enumerate() {
+        for (b, r) in opts.backends.iter().zip(results) {
             match r {
-                Ok(d) => discovered.push(d),
-                Err(cause) => {
-                    discovered.push(Discovered::default());
-                    if first_err.is_none() {
-                        first_err = Some(StartError {
-                            id: engine.backends[i].id.clone(),
-                            cause,
-                        });
+                Ok(d) => {
+                    if opts.discover {
+                        engine.publish_discovered(&d);
                     }
+                    defs.push(d);
+                }
+                Err(cause) => {
+                    first_err.get_or_insert(StartError {
+                        id: b.id.clone(),
+                        cause,
+                    });
                 }
             }
         }
-        *engine.discovered.lock().unwrap_or_else(|e| e.into_inner()) = discovered;
+        {
+            let cat = engine.catalog();
+            engine.install(Catalog {
+                generation: 0,
+                agg: cat.agg.clone(),
+                backends: defs,
+                access: cat.access.clone(),
+            });
+        }
         engine.hub.publish();
         if let Some(e) = first_err {
             engine.shutdown().await;
@@ -246,16 +246,31 @@ impl Engine {
         Ok(engine)
     }
 
-    /// How this engine connects to backends (for console actions).
-    pub(crate) fn connect_env(&self) -> &ConnectEnv {
-        &self.env
+    /// Make `cat` the running configuration.
+    fn install(&self, cat: Catalog) {
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cat);
     }
 
-    pub(crate) fn discovered(&self) -> Vec<Discovered> {
-        self.discovered
+    fn next_key(&self) -> usize {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How this engine connects to backends now (the running `connect_timeout`).
+    pub(crate) fn connect_env_now(&self) -> ConnectEnv {
+        let mut env = self.env.clone();
+        env.connect_timeout = self.catalog().agg.connect_timeout;
+        env
+    }
+
+    /// The live sessions.
+    fn live_sessions(&self) -> Vec<Session> {
+        self.sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .values()
+            .filter_map(|s| s.inner.upgrade())
+            .map(|inner| Session { inner })
+            .collect()
     }
 
     /// Route transport session `key` (`mcp:<id>` / `sse:<id>`) to `session`.
@@ -297,26 +312,31 @@ impl Engine {
         let n = self.next_session.fetch_add(1, Ordering::Relaxed);
         let id = format!("s{n}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
         let ended = self.shutdown.child_token();
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), ended.clone());
         let shown = caller.as_ref().map_or("?", |c| c.name());
         self.hub.session_opened(&id, remote, shown, transport);
         tracing::info!(session = %id, %remote, caller = %shown, %transport, "session opened");
-        Session {
-            inner: Arc::new(SessionInner {
-                engine: self.clone(),
+        let inner = Arc::new(SessionInner {
+            engine: self.clone(),
+            id: id.clone(),
+            down: Arc::new(Downstream::default()),
+            conns: conns::Conns::default(),
+            ended: ended.clone(),
+            last_activity: Mutex::new(Instant::now()),
+            resource_routes: Mutex::new(HashMap::new()),
+            transport_key: OnceLock::new(),
+            caller: Mutex::new(caller),
+        });
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
                 id,
-                down: Arc::new(Downstream::default()),
-                conns: OnceCell::new(),
-                ended,
-                last_activity: Mutex::new(Instant::now()),
-                resource_routes: Mutex::new(HashMap::new()),
-                transport_key: OnceLock::new(),
-                caller: Mutex::new(caller),
-            }),
-        }
+                SessionEntry {
+                    ended,
+                    inner: Arc::downgrade(&inner),
+                },
+            );
+        Session { inner }
     }
 
     /// End a session by id (console). Its backend connections are released.
@@ -326,7 +346,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
-            .cloned();
+            .map(|s| s.ended.clone());
         match t {
             Some(t) => {
                 t.cancel();
@@ -368,9 +388,9 @@ impl Engine {
         if let Some(z) = &self.env.zrok {
             z.drain().await;
         }
-        for b in &self.backends {
+        for b in &self.catalog().backends {
             self.hub
-                .update_backend(&b.id, |s| s.status = BackendStatus::Stopped);
+                .update_backend(b.id(), |s| s.status = BackendStatus::Stopped);
         }
         self.registry
             .terminate_all(crate::core::backend::process::KILL_GRACE)

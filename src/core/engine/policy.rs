@@ -11,13 +11,13 @@ use crate::core::config;
 
 /// One backend's resolved policy (roots and the base for relative paths resolved once, at
 /// start). Empty: nothing governed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct PathPolicy {
     base: PathBuf,
     rules: HashMap<String, Vec<Rule>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rule {
     argument: String,
     roots: Vec<PathBuf>,

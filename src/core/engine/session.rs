@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use rmcp::model::*;
 use rmcp::service::RequestContext;
 use rmcp::{Peer, RoleClient, RoleServer};
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::backend::{self, BackendConn, Downstream, ListChanged};
+use crate::core::backend::{BackendConn, Downstream, ListChanged};
 use crate::core::live::state::{CallOutcome, CallPath};
 use crate::core::net::PeerAddr;
 
@@ -29,11 +28,12 @@ pub(super) struct SessionInner {
     pub(super) engine: Arc<Engine>,
     pub(super) id: String,
     pub(super) down: Arc<Downstream>,
-    pub(super) conns: OnceCell<Result<Vec<Arc<BackendConn>>, CallError>>,
+    /// Its backend connections (see `conns.rs`).
+    pub(super) conns: super::conns::Conns,
     pub(super) ended: CancellationToken,
     pub(super) last_activity: Mutex<Instant>,
-    /// resource URI -> backend index, from this session's resources/list.
-    pub(super) resource_routes: Mutex<HashMap<String, usize>>,
+    /// resource URI -> backend key, from this session's resources/list.
+    pub(super) resource_routes: Mutex<HashMap<String, super::catalog::BackendKey>>,
     /// Key in `Engine::transport_sessions`, once bound.
     pub(super) transport_key: OnceLock<super::TransportKey>,
     /// Who is calling, once known; every later request must come from the same caller.
@@ -58,10 +58,9 @@ impl Drop for SessionInner {
                 m.remove(k);
             }
         }
-        if let Some(Ok(conns)) = self.conns.get() {
-            let ids: Vec<String> = conns.iter().map(|c| c.id.clone()).collect();
-            self.engine.hub.session_backends(-1, &ids);
-        }
+        // Wake this session's connection watchers: they end with it.
+        self.ended.cancel();
+        self.conns.release(&self.engine.hub);
         self.engine.hub.session_closed(&self.id, "closed");
         tracing::info!(session = %self.id, "session closed");
     }
@@ -95,69 +94,6 @@ impl Session {
             .last_activity
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Instant::now();
-    }
-
-    /// This session's backend connections, connected on first use (initialize, or the first
-    /// request of a client that skips initialize), all concurrently.
-    pub(super) async fn conns(&self) -> Result<&Vec<Arc<BackendConn>>, CallError> {
-        if self.inner.ended.is_cancelled() {
-            return Err(CallError::SessionEnded);
-        }
-        let r = self
-            .inner
-            .conns
-            .get_or_init(|| async {
-                let e = &self.inner.engine;
-                let weak = Arc::downgrade(&self.inner);
-                self.inner.down.on_list_changed(Arc::new(move |what| {
-                    if let Some(s) = weak.upgrade() {
-                        tokio::spawn(async move { Session { inner: s }.list_changed(what).await });
-                    }
-                }));
-                let results = futures::future::join_all(e.backends.iter().enumerate().map(|(i, b)| {
-                    backend::connect(i, b, self.inner.down.clone(), &e.env)
-                }))
-                .await;
-                let mut conns = Vec::new();
-                let mut failure = None;
-                for (i, r) in results.into_iter().enumerate() {
-                    match r {
-                        Ok(c) => conns.push(Arc::new(c)),
-                        Err(err) => {
-                            let id = &e.backends[i].id;
-                            tracing::error!(session = %self.inner.id, backend = %id, "connect failed: {err}");
-                            e.hub.update_backend(id, |s| s.last_error = Some(err.to_string()));
-                            if failure.is_none() {
-                                failure = Some(CallError::Failed {
-                                    backend: id.clone(),
-                                    message: err.to_string(),
-                                });
-                            }
-                        }
-                    }
-                }
-                if let Some(f) = failure {
-                    for c in conns {
-                        if let Ok(c) = Arc::try_unwrap(c) {
-                            c.close().await;
-                        }
-                    }
-                    return Err(f);
-                }
-                let ids: Vec<String> = conns.iter().map(|c| c.id.clone()).collect();
-                e.hub.session_backends(1, &ids);
-                let ended = self.inner.ended.clone();
-                let handles: Vec<_> = conns.iter().map(|c| c.service.cancellation_token()).collect();
-                tokio::spawn(async move {
-                    ended.cancelled().await;
-                    for h in handles {
-                        h.cancel();
-                    }
-                });
-                Ok(conns)
-            })
-            .await;
-        r.as_ref().map_err(|e| e.clone())
     }
 
     pub(super) async fn list_changed(&self, what: ListChanged) {
@@ -231,12 +167,13 @@ impl Session {
     /// at the backend when the client cancels, with the client's progress token mapped.
     pub(super) async fn forward(
         &self,
-        conn: &BackendConn,
+        conn: &Arc<BackendConn>,
         req: ClientRequest,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, CallError> {
+        let _busy = conn.in_use();
         let limits = call::Limits::new(
-            self.inner.engine.agg.call_timeout,
+            self.inner.engine.catalog().agg.call_timeout,
             ctx.meta.get_progress_token().is_some(),
         );
         let timeout = limits.timeout;
@@ -310,7 +247,7 @@ impl Session {
     where
         Fut: std::future::Future<Output = Result<Vec<T>, rmcp::ServiceError>>,
     {
-        let ct = self.inner.engine.agg.call_timeout;
+        let ct = self.inner.engine.catalog().agg.call_timeout;
         let lists =
             futures::future::join_all(conns.iter().filter(|c| Self::has_cap(c, cap)).map(|c| {
                 let f = list(c.peer().clone());
@@ -322,7 +259,7 @@ impl Session {
             match r {
                 Ok(Ok(items)) => out.push((c.idx, items)),
                 Ok(Err(err)) => {
-                    tracing::warn!(backend = %c.id, "{what} failed: {}", super::catalog::err_str(&err))
+                    tracing::warn!(backend = %c.id, "{what} failed: {}", super::discovery::err_str(&err))
                 }
                 Err(_) => tracing::warn!(backend = %c.id, "{what} timed out"),
             }
@@ -367,15 +304,10 @@ impl Session {
         );
     }
 
-    /// Backend `i`'s connection in this session (connecting the session first if needed).
-    pub(super) async fn backend(&self, i: usize) -> Result<&Arc<BackendConn>, CallError> {
-        Self::conn(self.conns().await?, i)
-    }
-
     /// [`Session::forward`], recorded as one call of `method` on `target` (prompts, resources).
     pub(super) async fn forward_recorded(
         &self,
-        conn: &BackendConn,
+        conn: &Arc<BackendConn>,
         method: &str,
         target: &str,
         req: ClientRequest,
@@ -388,16 +320,6 @@ impl Session {
             .map_or_else(CallError::outcome, |_| CallOutcome::Ok);
         self.record(&conn.id, method, target, started, outcome, CallPath::Full);
         r
-    }
-
-    pub(super) fn conn(
-        conns: &[Arc<BackendConn>],
-        i: usize,
-    ) -> Result<&Arc<BackendConn>, CallError> {
-        conns
-            .iter()
-            .find(|c| c.idx == i)
-            .ok_or(CallError::NotConnected)
     }
 
     pub(super) fn has_cap(conn: &BackendConn, f: impl Fn(&ServerCapabilities) -> bool) -> bool {

@@ -30,4 +30,7 @@ pub enum Command {
     },
     /// Delete a persistent share by token.
     DeleteShare { token: String, reply: ReplyTx<()> },
+    /// Re-read the configuration file and apply it (sessions stay open); the reply says what
+    /// changed, or every error (the running configuration is kept then).
+    Reload { reply: ReplyTx<String> },
 }

@@ -176,6 +176,15 @@ impl Hub {
         self.touch();
     }
 
+    /// Forget a backend and its tools (removed by a reload).
+    pub(crate) fn remove_backend(&self, id: &str) {
+        let mut g = self.lock();
+        g.backends.retain(|b| b.state.id != id);
+        g.tools.retain(|_, t| t.state.backend != id);
+        drop(g);
+        self.touch();
+    }
+
     pub(crate) fn update_backend(&self, id: &str, f: impl FnOnce(&mut BackendState)) {
         let mut g = self.lock();
         if let Some(b) = g.backends.iter_mut().find(|b| b.state.id == id) {

@@ -101,6 +101,66 @@ pub struct BackendState {
     /// Server info reported by the backend at initialize (`name version`).
     pub server_info: Option<String>,
     pub protocol_version: Option<String>,
+    /// Connections of this backend restored after they died (`aggregator.restart`), over all
+    /// sessions.
+    pub restarts: u64,
+    /// Sessions whose connection to this backend is down: being restarted, or given up.
+    pub restarting: usize,
+    pub failed_sessions: usize,
+    /// Round trip of the last health ping a connection of this backend answered.
+    pub last_ping: Option<Duration>,
+}
+
+impl BackendState {
+    /// A backend about to be discovered.
+    pub fn starting(
+        id: &str,
+        name: Option<String>,
+        transport: TransportKind,
+        target: String,
+    ) -> Self {
+        BackendState {
+            id: id.to_string(),
+            name,
+            transport,
+            target,
+            status: BackendStatus::Starting,
+            tools_exposed: 0,
+            tools_total: 0,
+            resources: 0,
+            prompts: 0,
+            sessions: 0,
+            calls: 0,
+            errors: 0,
+            latency: Latency::default(),
+            last_error: None,
+            server_info: None,
+            protocol_version: None,
+            restarts: 0,
+            restarting: 0,
+            failed_sessions: 0,
+            last_ping: None,
+        }
+    }
+
+    /// The status that follows from the sessions' connections: failed while some session gave
+    /// up on it, degraded while some session restarts it, else ready (a backend that is
+    /// starting or stopped keeps that).
+    pub(crate) fn settle(&mut self) {
+        if matches!(
+            self.status,
+            BackendStatus::Starting | BackendStatus::Stopped
+        ) {
+            return;
+        }
+        self.status = if self.failed_sessions > 0 {
+            BackendStatus::Failed
+        } else if self.restarting > 0 {
+            BackendStatus::Degraded
+        } else {
+            BackendStatus::Ready
+        };
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -297,6 +357,12 @@ pub enum Event {
         id: String,
         status: BackendStatus,
         error: Option<String>,
+    },
+    /// The configuration was reloaded (`ok`), or a reload was refused and the running
+    /// configuration kept; `message` says what changed or every error.
+    Reload {
+        ok: bool,
+        message: String,
     },
     Log(LogLine),
 }

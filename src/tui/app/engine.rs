@@ -61,6 +61,15 @@ impl Console {
                 self.rebuild_list(Pane::Sessions);
             }
             Event::SessionOpened { .. } => {}
+            Event::Reload { ok, message } => {
+                let (level, toast) = if *ok {
+                    (LogLevel::Info, ToastLevel::Info)
+                } else {
+                    (LogLevel::Error, ToastLevel::Error)
+                };
+                self.set_toast(toast, message.clone());
+                self.console_log(level, message);
+            }
         }
         self.dirty = true;
     }

@@ -196,6 +196,12 @@ impl Console {
                     });
                 }
             }
+            KeyAction::ReloadConfig => {
+                self.modal = Some(Modal::Confirm {
+                    message: "Reload the configuration file?".into(),
+                    request: RequestKind::ReloadConfig,
+                });
+            }
             KeyAction::EndSession => {
                 if let Some(s) = self
                     .selected_index(p)

@@ -14,7 +14,7 @@ use super::keys::{
     name_char_ok, KeyContext, AGGREGATOR_KEYS, CONNECTION_KEYS, LISTENER_KEYS, NAME_CHARS,
     ORCHESTRATOR_KEYS, ROOT_KEYS, SESSION_KEYS,
 };
-use super::reader::{get, quoted, Ctx, Str};
+use super::reader::{get, Ctx, Str};
 
 pub(in crate::core::config) fn decode(
     text: &str,
@@ -320,19 +320,13 @@ fn decode_aggregator(
             }
             if let Some(e) = get(l, "max_half_open") {
                 let path = "aggregator.listener.max_half_open";
-                if let Some(s) = cx.string(&e.value, path, e.key_line) {
-                    match s.value.trim().parse::<usize>() {
-                        Ok(n) if n > 0 => a.max_half_open = n,
-                        _ => cx.err(
-                            path,
-                            e.key_line,
-                            format!("must be a whole number greater than zero{}", quoted(&s)),
-                        ),
-                    }
+                if let Some(n) = cx.whole_number(&e.value, path, e.key_line, 1) {
+                    a.max_half_open = usize::try_from(n).unwrap_or(usize::MAX);
                 }
             }
         }
     }
+    super::supervision::decode(cx, entries, &mut a);
     if let Some(e) = get(entries, "max_message_size") {
         let path = "aggregator.max_message_size";
         if let Some(s) = cx.string(&e.value, path, e.key_line) {

@@ -18,10 +18,14 @@ pub(super) const AGGREGATOR_KEYS: &[&str] = &[
     "session",
     "max_message_size",
     "listener",
+    "health",
+    "restart",
 ];
 pub(super) const CONNECTION_KEYS: &[&str] = &["connect_timeout", "call_timeout"];
 pub(super) const SESSION_KEYS: &[&str] = &["idle_timeout"];
 pub(super) const LISTENER_KEYS: &[&str] = &["header_read_timeout", "max_half_open"];
+pub(super) const HEALTH_KEYS: &[&str] = &["interval", "timeout"];
+pub(super) const RESTART_KEYS: &[&str] = &["max_attempts", "backoff", "max_backoff"];
 pub(super) const BACKEND_KEYS: &[&str] = &["id", "name", "transport", "tools", "policy"];
 pub(super) const POLICY_KEYS: &[&str] = &["paths"];
 pub(super) const PATH_RULE_KEYS: &[&str] = &["tool", "argument", "roots"];
@@ -60,6 +64,8 @@ pub(super) enum KeyContext {
     Connection,
     Session,
     Listener,
+    Health,
+    Restart,
     Backend,
     Transport,
     Tls,
@@ -81,7 +87,11 @@ pub(super) fn up_level_hint(key: &str, context: KeyContext) -> Option<String> {
         KeyContext::Tls if TRANSPORT_KEYS.contains(&key) => {
             Some(format!("'{key}' belongs to 'transport', one level up"))
         }
-        KeyContext::Connection | KeyContext::Session | KeyContext::Listener
+        KeyContext::Connection
+        | KeyContext::Session
+        | KeyContext::Listener
+        | KeyContext::Health
+        | KeyContext::Restart
             if AGGREGATOR_KEYS.contains(&key) =>
         {
             Some(format!("'{key}' belongs to 'aggregator', one level up"))

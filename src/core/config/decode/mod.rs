@@ -8,6 +8,7 @@
 //! - `policy`: a backend's argument-aware path policy;
 //! - `transport`: a backend's `transport` and its `tls`;
 //! - `access`: the per-caller tool rules;
+//! - `supervision`: `aggregator.health` and `aggregator.restart`;
 //! - `zrok`: serving on zrok (share enabled, access grants).
 
 mod access;
@@ -16,6 +17,7 @@ mod document;
 mod keys;
 mod policy;
 mod reader;
+mod supervision;
 mod transport;
 mod zrok;
 

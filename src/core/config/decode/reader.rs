@@ -219,6 +219,29 @@ impl Ctx<'_> {
         }
     }
 
+    /// A whole number of at least `min` (a count: attempts, connections).
+    pub(super) fn whole_number(
+        &mut self,
+        node: &Node,
+        path: &str,
+        line: usize,
+        min: u64,
+    ) -> Option<u64> {
+        let s = self.string(node, path, line)?;
+        match s.value.trim().parse::<u64>() {
+            Ok(n) if n >= min => Some(n),
+            _ => {
+                let what = match min {
+                    0 => "a whole number".to_string(),
+                    1 => "a whole number greater than zero".to_string(),
+                    n => format!("a whole number of at least {n}"),
+                };
+                self.err(path, line, format!("must be {what}{}", quoted(&s)));
+                None
+            }
+        }
+    }
+
     pub(super) fn positive_duration(
         &mut self,
         node: &Node,
