@@ -1,6 +1,6 @@
 """A misbehaving stdio MCP server for mcpz's fault tests (stdlib only, newline-delimited JSON-RPC).
 
-    python3 tests/servers/faulty.py MODE
+    python3 tests/servers/faulty.py MODE [DIR]
 
 MODE:
   garbage       before every response, write lines that are not MCP: text, binary junk, a JSON
@@ -10,12 +10,17 @@ MODE:
   normal        behave
 
 Tools (every mode that answers): echo {text}; huge (answers with one 50 MB line); die (exits
-with status 7 in the middle of the call).
+with status 7 in the middle of the call); sleep {seconds} (answers after that long, answering
+nothing else meanwhile, pings included; with DIR, creates DIR/sleeping first); pid (answers with its process id).
+
+With DIR: every start appends its pid to DIR/spawns.log, and a start that finds DIR/crash exits
+at once with status 3 (a backend that no longer starts).
 """
 
 import json
 import os
 import sys
+import time
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "normal"
 out = sys.stdout.buffer
@@ -24,6 +29,8 @@ TOOLS = [
     {"name": "echo", "description": "echo text", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}},
     {"name": "huge", "description": "a 50 MB answer", "inputSchema": {"type": "object"}},
     {"name": "die", "description": "exit mid-call", "inputSchema": {"type": "object"}},
+    {"name": "sleep", "description": "answer after {seconds}", "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}}},
+    {"name": "pid", "description": "this process's id", "inputSchema": {"type": "object"}},
 ]
 
 
@@ -56,6 +63,13 @@ def answer(req) -> None:
             send({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": blob}]}})
         elif name == "die":
             os._exit(7)
+        elif name == "sleep":
+            if len(sys.argv) > 2:
+                open(os.path.join(sys.argv[2], "sleeping"), "w").close()
+            time.sleep(float(req["params"].get("arguments", {}).get("seconds", 1)))
+            send({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": "slept"}]}})
+        elif name == "pid":
+            send({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": str(os.getpid())}]}})
     elif m == "ping":
         send({"jsonrpc": "2.0", "id": rid, "result": {}})
     else:
@@ -63,6 +77,12 @@ def answer(req) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) > 2:
+        d = sys.argv[2]
+        with open(os.path.join(d, "spawns.log"), "a") as f:
+            f.write(f"{os.getpid()}\n")
+        if os.path.exists(os.path.join(d, "crash")):
+            sys.exit(3)
     if MODE == "stderr-flood":
         err = sys.stderr.buffer
         for i in range(100_000):
