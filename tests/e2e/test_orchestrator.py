@@ -6,12 +6,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import anyio
 
-from harness import ROOT, Server, bin_path, mcp_client, start_gateway, text_of, wait_gone, write_config
+from harness import (
+    ROOT,
+    Server,
+    bin_path,
+    children_of,
+    mcp_client,
+    start_gateway,
+    text_of,
+    wait_gone,
+    write_config,
+)
 
 sys.path.insert(0, str(ROOT / "tests" / "py"))
 from orchestrator import Orchestrator, modules  # noqa: E402
@@ -39,6 +50,17 @@ backends:
       args: {json.dumps(cmd[1:])}
 """,
     )
+
+
+def gated(tmp: Path) -> tuple[list[str], Path]:
+    """mcp-filesystem behind a gate: the backend starts only once the returned file exists, so
+    that a test sees the gateway while it is still starting."""
+    import shlex
+
+    gate = tmp / "go"
+    data = tmp / "data"
+    script = f"while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.02; done; exec {shlex.quote(bin_path('mcp-filesystem'))} {shlex.quote(str(data))}"
+    return ["/bin/sh", "-c", script], gate
 
 
 def our_version() -> str:
@@ -82,14 +104,25 @@ def test_messages_match_the_rust_encoding():
 def test_lifecycle_heartbeats_ping_restart_and_shutdown(tmp_path):
     sock = tmp_path / "orch.sock"
     orch = Orchestrator(sock)
-    gw = start_gateway(gateway_config(tmp_path, sock))
+    backend, gate = gated(tmp_path)
+    cfg = gateway_config(tmp_path, sock, backend=backend)
+    # The gateway prints its JSON line once started, which waits for the gate.
+    started: list[Server] = []
+    starter = threading.Thread(target=lambda: started.append(start_gateway(cfg)), daemon=True)
+    starter.start()
+    # "starting" while the backend starts, "running" once it serves.
+    orch.first("status", where=lambda m: m.state == "starting")
+    gate.touch()
+    starter.join(60)
+    assert started, "the gateway did not start"
+    gw = started[0]
     try:
+        orch.first("status", where=lambda m: m.state == "running")
+        assert orch.states(0) == ["starting", "running"], orch.states(0)
         # Registration: the listen URL (no share token) and the gateway's pid.
         _, reg = orch.first("register")
         assert reg.msg.share_token == gw.mcp_url
         assert reg.msg.pid == gw.proc.pid
-        orch.first("status", where=lambda m: m.state == "running")
-        assert orch.states(0)[:2] == ["starting", "running"], orch.states(0)
         assert all(r.msg.share_token == gw.mcp_url for r in orch.received if r.kind == "status")
 
         # Heartbeats count a real session's tool calls while it is open, then its end.
@@ -234,4 +267,37 @@ def test_sigterm_reports_stopping(tmp_path):
         assert orch.states(0)[-1] == "stopping"
     finally:
         gw.close()
+        orch.stop()
+
+
+def test_shutdown_request_during_the_start(tmp_path):
+    """A shutdown request while the backends start abandons the start: acknowledged, "stopping",
+    exit 0, the half-started backend gone; the gateway never serves."""
+    sock = tmp_path / "orch.sock"
+    orch = Orchestrator(sock)
+    backend, _gate = gated(tmp_path)
+    cfg = gateway_config(tmp_path, sock, backend=backend)
+    proc = subprocess.Popen(
+        [bin_path("mcp-gateway"), "run", str(cfg), "--listen", "127.0.0.1:0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        orch.first("status", where=lambda m: m.state == "starting")
+        kids = orch.wait_for("the backend to be spawned", lambda: children_of(proc.pid))
+        orch.shutdown(0, "never mind")
+        _, ack = orch.first("shutdown_ack")
+        assert ack.msg.accepted
+        orch.first("status", where=lambda m: m.state == "stopping")
+        out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        assert out == "", "nothing was served, so no JSON line"
+        assert not wait_gone(kids, 10), "backend processes left behind"
+        assert orch.states(0) == ["starting", "stopping"], orch.states(0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
         orch.stop()

@@ -35,7 +35,7 @@ pub(super) enum LinkError {
 
 /// How a stream ended without an error.
 enum Ended {
-    /// The final state was delivered (or the client was stopped): the task ends.
+    /// The final state was delivered (or had its time): the task ends.
     Done,
     /// The orchestrator closed the stream.
     Closed,
@@ -48,7 +48,12 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let mut phase = shared.phase.subscribe();
     let mut quiet = false;
     loop {
-        match speak(&shared, &mut phase).await {
+        // Stopping the client ends the stream wherever it is (connecting included).
+        let spoken = tokio::select! {
+            r = speak(&shared, &mut phase) => r,
+            _ = shared.stop.cancelled() => return,
+        };
+        match spoken {
             Ok(Ended::Done) => return,
             Ok(Ended::Closed) => {
                 quiet = false;
@@ -155,10 +160,7 @@ impl Outbox {
 /// One stream: register, then report, beat, answer and obey until it ends.
 async fn speak(shared: &Shared, phase: &mut watch::Receiver<Phase>) -> Result<Ended, LinkError> {
     let opts = &shared.opts;
-    let channel = tokio::select! {
-        c = connect(&opts.socket_path) => c?,
-        _ = shared.stop.cancelled() => return Ok(Ended::Done),
-    };
+    let channel = connect(&opts.socket_path).await?;
     let token = opts.registration.value();
     let (tx, mut rx) = mpsc::channel::<GatewayMessage>(OUTBOX);
     let mut out = Outbox {
@@ -235,7 +237,6 @@ async fn speak(shared: &Shared, phase: &mut watch::Receiver<Phase>) -> Result<En
             }
             _ = phase.changed(), if flush_until.is_none() => {}
             _ = flush => return Ok(Ended::Done),
-            _ = shared.stop.cancelled() => return Ok(Ended::Done),
         }
     }
 }
