@@ -46,20 +46,19 @@ enum Ended {
 /// made (at once), none after it.
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut phase = shared.phase.subscribe();
+    // Upstream: a warning when the orchestrator cannot be reached, quiet retries after it.
     let mut quiet = false;
     loop {
+        let mut connected = false;
         // Stopping the client ends the stream wherever it is (connecting included).
         let spoken = tokio::select! {
-            r = speak(&shared, &mut phase) => r,
+            r = speak(&shared, &mut phase, &mut connected) => r,
             _ = shared.stop.cancelled() => return,
         };
+        quiet &= !connected;
         match spoken {
             Ok(Ended::Done) => return,
-            Ok(Ended::Closed) => {
-                quiet = false;
-                tracing::info!("orchestrator closed the stream; reconnecting");
-            }
-            // Upstream: a warning the first time, then quiet retries.
+            Ok(Ended::Closed) => tracing::info!("orchestrator closed the stream; reconnecting"),
             Err(e) if !quiet => {
                 quiet = true;
                 tracing::warn!("{e}; retrying every {:?}", shared.opts.reconnect_interval);
@@ -158,9 +157,14 @@ impl Outbox {
 }
 
 /// One stream: register, then report, beat, answer and obey until it ends.
-async fn speak(shared: &Shared, phase: &mut watch::Receiver<Phase>) -> Result<Ended, LinkError> {
+async fn speak(
+    shared: &Shared,
+    phase: &mut watch::Receiver<Phase>,
+    connected: &mut bool,
+) -> Result<Ended, LinkError> {
     let opts = &shared.opts;
     let channel = connect(&opts.socket_path).await?;
+    *connected = true;
     let token = opts.registration.value();
     let (tx, mut rx) = mpsc::channel::<GatewayMessage>(OUTBOX);
     let mut out = Outbox {
@@ -218,6 +222,7 @@ async fn speak(shared: &Shared, phase: &mut watch::Receiver<Phase>) -> Result<En
         tokio::select! {
             r = &mut call, if inbound.is_none() => match r {
                 Ok(resp) => inbound = Some(resp.into_inner()),
+                Err(_) if flush_until.is_some() => return Ok(Ended::Done),
                 Err(s) => return Err(LinkError::Stream(shown(&s.to_string()))),
             },
             m = next(&mut inbound), if inbound.is_some() => match m {
@@ -304,6 +309,30 @@ mod tests {
         let s = shown(&long);
         assert_eq!(s.chars().count(), MAX_SHOWN + 1);
         assert!(s.ends_with('…'));
+    }
+
+    #[test]
+    fn an_orchestrator_that_does_not_read_gets_messages_skipped_not_queued() {
+        let (tx, mut rx) = mpsc::channel(OUTBOX);
+        let mut out = Outbox {
+            tx: Some(tx),
+            lagging: Default::default(),
+        };
+        let beat = || Outbound::Heartbeat(proto::HeartbeatRequest::default());
+        for _ in 0..OUTBOX {
+            assert!(out.put("heartbeat", beat()));
+        }
+        assert!(!out.put("heartbeat", beat()));
+        assert!(out.lagging.get());
+        assert!(!out.put("status report", status("t", &Phase::Running)));
+        // Once it reads again, messages flow again.
+        assert!(rx.try_recv().is_ok());
+        assert!(out.put("status report", status("t", &Phase::Running)));
+        assert!(!out.lagging.get());
+        // Closed: the queue drains, nothing new is taken.
+        out.close();
+        assert!(!out.put("heartbeat", beat()));
+        assert_eq!(std::iter::from_fn(|| rx.try_recv().ok()).count(), OUTBOX);
     }
 
     #[tokio::test]
