@@ -127,3 +127,41 @@ fn missing_file_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does-not-exist.yml"), "{stderr}");
 }
+
+/// `orchestrator:` is used in managed mode and with --listen; serving on a new share ignores it,
+/// which `run` (and `--check`) says, given the same flags.
+#[test]
+fn an_unused_orchestrator_section_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gw.yml");
+    let backends = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n";
+    std::fs::write(&cfg, format!("orchestrator: {{}}\n{backends}")).unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+            .args(["run", "--check"])
+            .arg(&cfg)
+            .args(extra)
+            .output()
+            .expect("run mcp-gateway");
+        assert_eq!(out.status.code(), Some(0), "{extra:?}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let warning = "orchestrator: ignored when serving on a new zrok share";
+    let stderr = run(&[]);
+    assert!(stderr.contains(warning), "{stderr}");
+    assert!(stderr.starts_with("warning: "), "{stderr}");
+    for used in [
+        &["--listen", "127.0.0.1:0"][..],
+        &["--share-token", "tok123"][..],
+    ] {
+        let stderr = run(used);
+        assert!(!stderr.contains("orchestrator"), "{used:?}: {stderr}");
+    }
+    std::fs::write(
+        &cfg,
+        format!("share_token: tok123\norchestrator: {{}}\n{backends}"),
+    )
+    .unwrap();
+    let stderr = run(&[]);
+    assert!(!stderr.contains("orchestrator"), "{stderr}");
+}

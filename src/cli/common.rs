@@ -368,12 +368,18 @@ pub(crate) const COMMIT: &str = env!("MCPZ_GIT_COMMIT");
 /// Build date, UTC RFC 3339 (`SOURCE_DATE_EPOCH`, else the commit date, or "unknown").
 pub(crate) const BUILD_DATE: &str = env!("MCPZ_BUILD_DATE");
 
+/// The version, as the `version:` line of `<binary> version` shows it (and a ping from the
+/// orchestrator is answered with).
+pub(crate) fn version_string() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
 /// What `<binary> version` prints: the `label:  value` lines of upstream's `version` command
 /// (without its banner), with mcpz's fields.
 pub(crate) fn version_text(name: &str) -> String {
     format!(
-        "{name}\nversion:  v{}\ncommit:   {COMMIT}\nbuilt:    {BUILD_DATE}\ntarget:   {}\n",
-        env!("CARGO_PKG_VERSION"),
+        "{name}\nversion:  {}\ncommit:   {COMMIT}\nbuilt:    {BUILD_DATE}\ntarget:   {}\n",
+        version_string(),
         env!("MCPZ_TARGET"),
     )
 }

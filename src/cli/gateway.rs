@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::cli::common::{self, CliResult, Failure, LogFlags, Signals};
 use crate::core::config;
 use crate::core::engine::{Engine, EngineOptions, Mode};
+use crate::core::orchestrator::{self, Orchestrator, Registration};
 use crate::core::overlay::Overlay;
 
 #[derive(Debug, Parser)]
@@ -93,6 +94,12 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
             "{file}: --share-token requires zrok.share.enabled"
         )));
     }
+    let managed = args.share_token.clone().or(cfg.share_token.clone());
+    if cfg.orchestrator.is_some() && managed.is_none() && args.listen.is_none() {
+        eprintln!(
+            "warning: {file}: orchestrator: ignored when serving on a new zrok share (the IPC is used in managed mode, with share_token or --share-token, and with --listen)"
+        );
+    }
     if args.check {
         eprintln!(
             "{}: ok ({} backends)",
@@ -118,13 +125,73 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
         None
     };
     let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
-    let engine = start_engine(&cfg, overlay.as_ref(), key(), &sig).await?;
+    let orch = orchestrator(&cfg, managed.as_deref(), bound.as_ref());
+    let started = start_engine(&cfg, overlay.as_ref(), key(), &sig);
+    let engine = match orch {
+        None => started.await?,
+        Some(ref o) => match reported_start(o, started).await {
+            Some(Ok(engine)) => engine,
+            failed_or_abandoned => {
+                if let Some(o) = orch {
+                    o.finish().await;
+                }
+                return failed_or_abandoned.map_or(Ok(()), |r| r.map(drop));
+            }
+        },
+    };
     enable_reload(&engine, &args.config, &cfg, &sig);
-    let managed = args.share_token.clone().or(cfg.share_token.clone());
     let access = crate::core::zrok::ShareAccess::Closed {
         grants: cfg.zrok_share.access_grants.clone(),
     };
-    common::serve_engine(engine, bound, overlay, managed, key, &access, &sig).await
+    let served = common::serve_engine(engine, bound, overlay, managed, key, &access, &sig).await;
+    if let Some(o) = orch {
+        o.finish().await;
+    }
+    served
+}
+
+/// The orchestrator client, when the config has an `orchestrator` section and the gateway serves
+/// in managed mode (registering its share token) or on `--listen` (registering the share token
+/// if there is one, else the listen URL: an mcpz extension).
+fn orchestrator(
+    cfg: &config::Config,
+    managed: Option<&str>,
+    bound: Option<&common::Bound>,
+) -> Option<Orchestrator> {
+    let o = cfg.orchestrator.as_ref()?;
+    let registration = match (managed, bound) {
+        (Some(t), _) => Registration::ShareToken(t.to_string()),
+        (None, Some(b)) => Registration::ListenUrl(b.mcp_url.clone()),
+        (None, None) => return None,
+    };
+    Some(Orchestrator::spawn(orchestrator::Options {
+        socket_path: o.socket_path.clone(),
+        heartbeat_interval: o.heartbeat_interval,
+        reconnect_interval: o.reconnect_interval,
+        registration,
+        version: common::version_string(),
+    }))
+}
+
+/// Start the engine while `orch` watches: a failed start is reported as `failed`; a shutdown
+/// request abandons the start (`None`: what was started is released as the start is dropped).
+async fn reported_start(
+    orch: &Orchestrator,
+    started: impl std::future::Future<Output = Result<Arc<Engine>, Failure>>,
+) -> Option<Result<Arc<Engine>, Failure>> {
+    tokio::select! {
+        r = started => {
+            match &r {
+                Ok(engine) => orch.attach(engine),
+                Err(e) => orch.failed(&e.message),
+            }
+            Some(r)
+        }
+        _ = orch.requested() => {
+            tracing::info!("start abandoned: the orchestrator asked for a shutdown");
+            None
+        }
+    }
 }
 
 /// Let the running gateway reload `path` on SIGHUP and from the console; `running` is the

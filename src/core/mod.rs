@@ -11,6 +11,7 @@ pub mod engine;
 pub mod front;
 pub mod live;
 pub mod net;
+pub mod orchestrator;
 pub mod overlay;
 pub mod redact;
 pub mod wire;

@@ -28,6 +28,8 @@ const DEFAULT_RESTART_MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Same default as the Go gateway's `DefaultOrchestratorConfig`.
 const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrator.sock";
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+/// mcpz extension (upstream: a fixed 5 s): wait between attempts to reach the orchestrator.
+const DEFAULT_RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A validated gateway configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +39,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// Managed mode: serve on this existing zrok share instead of creating one.
     pub share_token: Option<String>,
-    /// Orchestrator IPC (used only together with `share_token`, as in the Go gateway).
+    /// Orchestrator IPC: used in managed mode (`share_token` or `--share-token`), as in the Go
+    /// gateway, and with `--listen` (mcpz extension); ignored when serving on a new share.
     pub orchestrator: Option<Orchestrator>,
     pub log_file: Option<PathBuf>,
     /// mcpz extension: which tools each caller may see and call (first matching rule wins; a
@@ -448,6 +451,8 @@ impl Default for ToolFilter {
 pub struct Orchestrator {
     pub socket_path: PathBuf,
     pub heartbeat_interval: Duration,
+    /// mcpz extension: wait between attempts to (re)connect.
+    pub reconnect_interval: Duration,
 }
 
 impl Default for Orchestrator {
@@ -455,6 +460,7 @@ impl Default for Orchestrator {
         Orchestrator {
             socket_path: DEFAULT_ORCHESTRATOR_SOCKET.into(),
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            reconnect_interval: DEFAULT_RECONNECT_INTERVAL,
         }
     }
 }

@@ -60,6 +60,8 @@ struct Inner {
     shares: Vec<ShareState>,
     total_calls: u64,
     total_errors: u64,
+    /// `tools/call`s finished so far (the orchestrator's heartbeat).
+    tool_calls: u64,
 }
 
 /// Shared, cheap to clone.
@@ -85,6 +87,7 @@ impl Hub {
                 shares: Vec::new(),
                 total_calls: 0,
                 total_errors: 0,
+                tool_calls: 0,
             })),
             dirty: Arc::new(AtomicBool::new(true)),
             snap_tx: Arc::new(snap_tx),
@@ -161,6 +164,13 @@ impl Hub {
                 }
             }
         });
+    }
+
+    /// Live client sessions and `tools/call`s finished so far, read now (not from the last
+    /// published snapshot).
+    pub(crate) fn activity(&self) -> (usize, u64) {
+        let g = self.lock();
+        (g.sessions.len(), g.tool_calls)
     }
 
     pub(crate) fn set_serving(&self, serving: Serving) {
@@ -293,6 +303,9 @@ impl Hub {
         {
             let mut g = self.lock();
             g.total_calls += 1;
+            if ev.method == "tools/call" {
+                g.tool_calls += 1;
+            }
             if err {
                 g.total_errors += 1;
             }
@@ -404,5 +417,16 @@ mod tests {
         );
         assert_eq!(c.duration, Duration::from_millis(3));
         assert_eq!(c.outcome, CallOutcome::ToolError("boom".into()));
+        // Only tools/call counts as a tool invocation; the session is live until it closes.
+        hub.record_call(
+            CallRecord {
+                method: "resources/read",
+                ..call("file:///x", CallOutcome::Ok)
+            },
+            None,
+        );
+        assert_eq!(hub.activity(), (1, 2));
+        hub.session_closed("s1", "closed");
+        assert_eq!(hub.activity(), (0, 2));
     }
 }

@@ -123,17 +123,10 @@ pub(in crate::core::config) fn decode(
         .map(|s| s.value)
         .filter(|s| !s.is_empty());
 
-    let orchestrator = get(entries, "orchestrator").and_then(|e| {
-        let o = decode_orchestrator(&mut cx, &e.value, e.key_line)?;
-        if share_token.is_none() {
-            cx.warn(
-                "orchestrator",
-                e.key_line,
-                "ignored without a top-level 'share_token' (orchestrator IPC is for managed mode only)",
-            );
-        }
-        Some(o)
-    });
+    // Whether it is used depends on the command line as well (`--share-token`, `--listen`):
+    // `mcp-gateway run` warns when it is not.
+    let orchestrator = get(entries, "orchestrator")
+        .and_then(|e| decode_orchestrator(&mut cx, &e.value, e.key_line));
 
     let log_file = get(entries, "log_file")
         .and_then(|e| cx.string(&e.value, "log_file", e.key_line))
@@ -398,6 +391,13 @@ fn decode_orchestrator(cx: &mut Ctx, node: &Node, line: usize) -> Option<Orchest
             cx.positive_duration(&e.value, "orchestrator.heartbeat_interval", e.key_line)
         {
             o.heartbeat_interval = d;
+        }
+    }
+    if let Some(e) = get(entries, "reconnect_interval") {
+        if let Some(d) =
+            cx.positive_duration(&e.value, "orchestrator.reconnect_interval", e.key_line)
+        {
+            o.reconnect_interval = d;
         }
     }
     Some(o)

@@ -37,7 +37,8 @@ pub(super) const TOOLS_KEYS: &[&str] = &["mode", "list"];
 pub(super) const ACCESS_KEYS: &[&str] = &["caller", "tools"];
 pub(super) const ZROK_KEYS: &[&str] = &["share"];
 pub(super) const ZROK_SHARE_KEYS: &[&str] = &["enabled", "access_grants"];
-pub(super) const ORCHESTRATOR_KEYS: &[&str] = &["socket_path", "heartbeat_interval"];
+pub(super) const ORCHESTRATOR_KEYS: &[&str] =
+    &["socket_path", "heartbeat_interval", "reconnect_interval"];
 
 pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "env_policy", "working_dir"];
 pub(super) const HTTP_FIELDS: &[&str] = &[

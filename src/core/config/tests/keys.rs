@@ -1,5 +1,5 @@
 //! The keys added since the first release: `access`, `env_policy`, `session_idle_timeout`,
-//! `allow_redirects` / `allow_environment_proxy`.
+//! `allow_redirects` / `allow_environment_proxy`, the listener limits, `orchestrator.reconnect_interval`.
 
 use super::*;
 
@@ -225,4 +225,42 @@ fn listener_limits() {
     );
     assert!(e.contains("aggregator.listener.max_half_open: must be a whole number greater than zero 'none' (test.yml:4)"), "{e}");
     assert!(e.contains("aggregator.listener.max_pending"), "{e}");
+}
+
+#[test]
+fn orchestrator_keys() {
+    let base = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n";
+    let text = format!("{base}orchestrator:\n  socket_path: /tmp/o.sock\n  heartbeat_interval: 250ms\n  reconnect_interval: 2s\n");
+    let (c, w) = ok(&text);
+    assert!(w.is_empty(), "{w:?}");
+    let expected = Orchestrator {
+        socket_path: "/tmp/o.sock".into(),
+        heartbeat_interval: Duration::from_millis(250),
+        reconnect_interval: Duration::from_secs(2),
+    };
+    assert_eq!(c.orchestrator, Some(expected));
+    // Missing keys take upstream's defaults (reconnect: upstream's fixed 5 s).
+    let o = ok(&format!("{base}orchestrator: {{}}\n")).0.orchestrator;
+    let o = o.expect("decoded");
+    assert_eq!(
+        (o.heartbeat_interval, o.reconnect_interval),
+        (Duration::from_secs(30), Duration::from_secs(5))
+    );
+    let bad =
+        "orchestrator:\n  reconnect_interval: 0s\n  reconnectInterval: 1s\n  retry_interval: 1s\n";
+    let e = errs(&format!("{bad}{base}"));
+    // The last one: at the top level, a suggestion that names its section.
+    let top = errs(&format!("reconnect_interval: 1s\n{base}"));
+    for (text, want) in [
+        (
+            &e,
+            "orchestrator.reconnect_interval: must be greater than zero (test.yml:2)",
+        ),
+        (&e, "reconnectInterval"),
+        (&e, "did you mean 'reconnect_interval'"),
+        (&e, "orchestrator.retry_interval"),
+        (&top, "did you mean 'orchestrator.reconnect_interval'"),
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
 }
