@@ -29,7 +29,7 @@ pub use error::{ConfigError, ConfigErrors, Location, Warning};
 pub use load::{demo, load, parse};
 pub use model::{
     AccessRule, Aggregator, Backend, Config, EnvPolicy, FilterMode, HttpProtocol, Orchestrator,
-    PathRule, Tls, ToolFilter, Transport, ZrokShare,
+    PathRule, Resilience, Tls, ToolFilter, Transport, ZrokShare,
 };
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! - `policy`: a backend's argument-aware path policy;
 //! - `transport`: a backend's `transport` and its `tls`;
 //! - `access`: the per-caller tool rules;
-//! - `zrok`: serving on zrok (share enabled, access grants).
+//! - `zrok`: serving on zrok (share enabled, access grants);
+//! - `resilience`: the share-listener watchdog.
 
 mod access;
 mod backend;
@@ -16,6 +17,7 @@ mod document;
 mod keys;
 mod policy;
 mod reader;
+mod resilience;
 mod transport;
 mod zrok;
 
