@@ -119,11 +119,19 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
     };
     let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
     let engine = start_engine(&cfg, overlay.as_ref(), key(), &sig).await?;
-    let managed = args.share_token.clone().or(cfg.share_token.clone());
-    let access = crate::core::zrok::ShareAccess::Closed {
-        grants: cfg.zrok_share.access_grants.clone(),
+    let share = common::ShareSpec {
+        managed: args.share_token.clone().or(cfg.share_token.clone()),
+        key: key(),
+        access: crate::core::zrok::ShareAccess::Closed {
+            grants: cfg.zrok_share.access_grants.clone(),
+        },
+        // Upstream's rule: without an orchestrator, nothing else restarts a deaf gateway.
+        watchdog: crate::core::watchdog::WatchdogOptions {
+            resilience: cfg.resilience.clone(),
+            fail_fast: cfg.orchestrator.is_none(),
+        },
     };
-    common::serve_engine(engine, bound, overlay, managed, key, &access, &sig).await
+    common::serve_engine(engine, bound, overlay, share, &sig).await
 }
 
 /// Start the engine of a gateway configuration (zrok backends through `overlay`).

@@ -13,6 +13,7 @@ pub mod live;
 pub mod net;
 pub mod overlay;
 pub mod redact;
+pub(crate) mod watchdog;
 pub mod wire;
 pub mod ziti;
 pub mod zrok;
