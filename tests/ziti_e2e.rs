@@ -456,3 +456,73 @@ async fn ziti_e2e_bad_inputs_are_clear_errors() {
         other => panic!("unreachable controller: {other:?}"),
     }
 }
+
+/// What the share watchdog relies on: a listener replaced by a fresh one on the same service
+/// (its own bind session) and then dropped unbinds its terminators, but the connections it had
+/// accepted are not its own and carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real network: scripts/test-network"]
+async fn ziti_e2e_a_replaced_listener_leaves_its_connections_open() {
+    let net = testnet("ziti_e2e_a_replaced_listener_leaves_its_connections_open");
+    let _serial = SERIAL.lock().await;
+    init_tracing();
+    let host = Context::from_file(net.get("ZITI_HOST_IDENTITY")).expect("host identity");
+    let dialer = Context::from_file(net.get("ZITI_DIAL_IDENTITY")).expect("dial identity");
+    let enc = net.get("ZITI_ECHO_SERVICE");
+    let mut old = host
+        .listen(&enc, ListenOptions::default())
+        .await
+        .expect("listen");
+    let old_terminators = old.terminators();
+    assert!(*old_terminators.borrow() >= 1);
+    // A dial the old listener accepts (other hosts of the service, if any, may take some: the
+    // circuits held on them make the next dials go elsewhere).
+    let mut held = Vec::new();
+    let (mut client, served) = loop {
+        assert!(held.len() < 10, "the listener accepted none of 10 dials");
+        let s = timeout(STEP, dialer.dial(&enc))
+            .await
+            .unwrap()
+            .expect("dial");
+        match timeout(Duration::from_secs(3), old.accept()).await {
+            Ok(a) => break (s, a.expect("accept")),
+            Err(_) => held.push(s),
+        }
+    };
+    let echo = tokio::spawn(async move {
+        let (mut r, mut w) = tokio::io::split(served);
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+        let _ = w.shutdown().await;
+    });
+    let new = host
+        .listen(&enc, ListenOptions::default())
+        .await
+        .expect("listen again");
+    assert!(*new.terminators().borrow() >= 1);
+    drop(old);
+    // The old listener has stopped for good (what the watchdog reads as closed).
+    let t0 = tokio::time::Instant::now();
+    while old_terminators.has_changed().is_ok() {
+        assert!(t0.elapsed() < STEP, "the dropped listener did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for round in 0..3u8 {
+        let msg = [b'a' + round; 64];
+        client.write_all(&msg).await.unwrap();
+        let mut back = [0u8; 64];
+        timeout(STEP, client.read_exact(&mut back))
+            .await
+            .expect("echo on the old connection timed out")
+            .expect("the old connection was closed with its listener");
+        assert_eq!(back, msg);
+    }
+    client.shutdown().await.unwrap();
+    timeout(STEP, echo).await.unwrap().unwrap();
+    let _new = spawn_echo(new);
+    let s = timeout(STEP, dialer.dial(&enc))
+        .await
+        .unwrap()
+        .expect("dial the new listener");
+    let back = timeout(STEP, round_trip(s, b"new".to_vec())).await.unwrap();
+    assert_eq!(back, b"new");
+}

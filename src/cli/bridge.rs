@@ -182,23 +182,22 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
                 .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))
         })
         .await?;
-    let key = || {
-        let name = format!("mcp-bridge {}", args.command.join(" "));
-        crate::core::zrok::GatewayKey::named(&name)
+    let share = common::ShareSpec {
+        managed: args.share_token.clone(),
+        key: crate::core::zrok::GatewayKey::named(&format!(
+            "mcp-bridge {}",
+            args.command.join(" ")
+        )),
+        access: crate::core::zrok::ShareAccess::Closed {
+            grants: args.access_grants.clone(),
+        },
+        // Upstream's bridge has no `resilience` settings (nor an orchestrator): the defaults.
+        watchdog: crate::core::watchdog::WatchdogOptions {
+            resilience: config::Resilience::default(),
+            fail_fast: true,
+        },
     };
-    let access = crate::core::zrok::ShareAccess::Closed {
-        grants: args.access_grants.clone(),
-    };
-    common::serve_engine(
-        engine,
-        bound,
-        overlay,
-        args.share_token.clone(),
-        key,
-        &access,
-        &sig,
-    )
-    .await
+    common::serve_engine(engine, bound, overlay, share, &sig).await
 }
 
 pub fn main() -> i32 {

@@ -12,7 +12,7 @@ use crate::core::live::state;
 use crate::core::live::telemetry::{self, LogFormat, LogGuard, LogOptions};
 use crate::core::net::TcpListener;
 use crate::core::overlay::{self, Served};
-use crate::core::ziti::ZitiListener;
+use crate::core::watchdog::{self, Guarded, WatchTask, WatchdogOptions};
 use crate::core::zrok::{GatewayKey, ShareAccess};
 
 pub(crate) use super::signals::Signals;
@@ -215,40 +215,61 @@ pub(crate) async fn serve_bound(
     tracing::info!(mcp_url = %bound.mcp_url, sse_url = %bound.sse_url, "serving");
     let stop = engine.shutdown.clone();
     let server = tokio::spawn(front::serve(Box::new(bound.listener), app, stop));
-    serve_until_stopped(&engine, server, sig).await;
-    Ok(())
+    serve_until_stopped(&engine, server, sig, None).await
 }
 
-/// Wait for a signal or `engine.shutdown`, then shut the engine down and give the server 3 s.
+/// Wait for a signal, `engine.shutdown` or the share watchdog's escalation (an error), then stop
+/// the watchdog, shut the engine down and give the server 3 s.
 async fn serve_until_stopped<T>(
     engine: &Engine,
     server: tokio::task::JoinHandle<T>,
     sig: &Signals,
-) {
-    tokio::select! {
-        _ = sig.wait() => tracing::info!("shutting down"),
-        _ = engine.shutdown.cancelled() => {}
+    mut watch: Option<WatchTask>,
+) -> CliResult {
+    let escalated = async {
+        match watch.as_mut() {
+            Some(w) => w.escalated().await,
+            None => std::future::pending().await,
+        }
+    };
+    let r = tokio::select! {
+        _ = sig.wait() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+        _ = engine.shutdown.cancelled() => Ok(()),
+        reason = escalated => Err(Failure::runtime(reason)),
+    };
+    if let Some(w) = watch {
+        w.stop().await;
     }
     engine.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
+    r
 }
 
-/// Serve `engine` on `bound` if given, else on a zrok share of `overlay` (`managed`: an existing
-/// share; otherwise an ephemeral one under the gateway's `key`).
+/// How to serve on zrok: an existing share (`managed`) or a new one recorded under `key` with
+/// `access`, and the listener watchdog.
+pub(crate) struct ShareSpec {
+    pub managed: Option<String>,
+    pub key: GatewayKey,
+    pub access: ShareAccess,
+    pub watchdog: WatchdogOptions,
+}
+
+/// Serve `engine` on `bound` if given, else on a zrok share of `overlay` as `share` says.
 pub(crate) async fn serve_engine(
     engine: Arc<Engine>,
     bound: Option<Bound>,
     overlay: Option<Arc<overlay::Overlay>>,
-    managed: Option<String>,
-    key: impl FnOnce() -> GatewayKey,
-    access: &ShareAccess,
+    share: ShareSpec,
     sig: &Signals,
 ) -> CliResult {
     match (bound, overlay) {
         (Some(b), _) => serve_bound(engine, b, true, sig).await,
         (None, Some(o)) => {
-            let served = start_share(&engine, &o, managed, key(), access).await?;
-            serve_share(engine, o, served, sig).await
+            let served = start_share(&engine, &o, share.managed, share.key, &share.access).await?;
+            serve_share(engine, o, served, &share.watchdog, sig).await
         }
         (None, None) => Err(zrok_unavailable()),
     }
@@ -271,20 +292,25 @@ pub(crate) async fn start_share(
     }
 }
 
-/// Publish that `engine` serves on `served`'s share and take the share's listener; without one,
-/// the share is closed.
+/// Publish that `engine` serves on `served`'s share and take the share's listener, under its
+/// watchdog unless `resilience.watchdog_enabled` is off; without a listener, the share is closed.
 pub(crate) async fn share_listener(
     engine: &Engine,
-    overlay: &overlay::Overlay,
+    overlay: &Arc<overlay::Overlay>,
     mut served: Served,
-) -> Result<(Served, ZitiListener), Failure> {
+    opts: &WatchdogOptions,
+) -> Result<(Served, Guarded), Failure> {
     engine.hub.set_serving(state::Serving::Zrok {
         api_endpoint: overlay.endpoint.clone(),
         share_token: served.token.clone(),
         ephemeral: served.ephemeral,
     });
     match served.listener.take() {
-        Some(l) => Ok((served, l)),
+        Some(l) => {
+            let guarded =
+                watchdog::watch_share(l, overlay.clone(), &served.token, opts, engine.hub.clone());
+            Ok((served, guarded))
+        }
         None => {
             served.close().await;
             Err(Failure::runtime("share has no listener"))
@@ -342,11 +368,15 @@ async fn serve_share(
     engine: Arc<Engine>,
     overlay: Arc<overlay::Overlay>,
     served: Served,
+    opts: &WatchdogOptions,
     sig: &Signals,
 ) -> CliResult {
-    let (served, listener) = share_listener(&engine, &overlay, served).await?;
+    let (served, guarded) = share_listener(&engine, &overlay, served, opts).await?;
     if let Err(e) = print_json_line(&serde_json::json!({"share_token": served.token})) {
-        drop(listener);
+        if let Some(w) = guarded.watch {
+            w.stop().await;
+        }
+        drop(guarded.listener);
         served.close().await;
         return Err(e);
     }
@@ -357,10 +387,10 @@ async fn serve_share(
     );
     let app = front::router(engine.clone(), &ServeOptions::overlay());
     let stop = engine.shutdown.clone();
-    let server = tokio::spawn(front::serve(Box::new(listener), app, stop));
-    serve_until_stopped(&engine, server, sig).await;
+    let server = tokio::spawn(front::serve(guarded.listener, app, stop));
+    let r = serve_until_stopped(&engine, server, sig, guarded.watch).await;
     served.close().await;
-    Ok(())
+    r
 }
 
 /// Commit of this build (`git rev-parse --short=12 HEAD` at build time, or "unknown").

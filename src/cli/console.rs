@@ -102,9 +102,10 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
         crate::cli::gateway::enable_reload(&engine, p, &cfg, &sig);
     }
     telemetry::attach_hub(&engine.hub);
-    let (listener, banner, served, serve_opts): (
+    let (listener, banner, served, serve_opts, watch): (
         Box<dyn crate::core::net::Listener>,
         String,
+        _,
         _,
         _,
     ) = match (bound, &overlay) {
@@ -121,7 +122,7 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
                     b.mcp_url
                 )
             };
-            (Box::new(b.listener), banner, None, b.opts)
+            (Box::new(b.listener), banner, None, b.opts, None)
         }
         (None, Some(o)) => {
             let managed = cfg.share_token.clone();
@@ -129,7 +130,12 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
                 grants: cfg.zrok_share.access_grants.clone(),
             };
             let served = common::start_share(&engine, o, managed, key, &access).await?;
-            let (served, l) = match common::share_listener(&engine, o, served).await {
+            // A console is watched by its operator: the watchdog never ends it (as managed mode).
+            let opts = crate::core::watchdog::WatchdogOptions {
+                resilience: cfg.resilience.clone(),
+                fail_fast: false,
+            };
+            let (served, l) = match common::share_listener(&engine, o, served, &opts).await {
                 Ok(served_and_listener) => served_and_listener,
                 Err(e) => {
                     engine.shutdown().await;
@@ -143,10 +149,11 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
                 served.token
             );
             (
-                Box::new(l),
+                l.listener,
                 banner,
                 Some(served),
                 crate::core::front::ServeOptions::overlay(),
+                l.watch,
             )
         }
         (None, None) => return Err(common::zrok_unavailable()),
@@ -176,6 +183,9 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
         r = ui => r.map_err(|e| Failure::runtime(format!("console: {e}"))),
         _ = sig.wait() => Ok(()),
     };
+    if let Some(w) = watch {
+        w.stop().await;
+    }
     engine.shutdown().await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), server).await;
     if let Some(s) = served {

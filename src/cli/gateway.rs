@@ -140,10 +140,19 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
         },
     };
     enable_reload(&engine, &args.config, &cfg, &sig);
-    let access = crate::core::zrok::ShareAccess::Closed {
-        grants: cfg.zrok_share.access_grants.clone(),
+    let share = common::ShareSpec {
+        managed,
+        key: key(),
+        access: crate::core::zrok::ShareAccess::Closed {
+            grants: cfg.zrok_share.access_grants.clone(),
+        },
+        // Upstream's rule: without an orchestrator, nothing else restarts a deaf gateway.
+        watchdog: crate::core::watchdog::WatchdogOptions {
+            resilience: cfg.resilience.clone(),
+            fail_fast: cfg.orchestrator.is_none(),
+        },
     };
-    let served = common::serve_engine(engine, bound, overlay, managed, key, &access, &sig).await;
+    let served = common::serve_engine(engine, bound, overlay, share, &sig).await;
     if let Some(o) = orch {
         o.finish().await;
     }

@@ -14,6 +14,7 @@ pub mod net;
 pub mod orchestrator;
 pub mod overlay;
 pub mod redact;
+pub(crate) mod watchdog;
 pub mod wire;
 pub mod ziti;
 pub mod zrok;

@@ -114,6 +114,7 @@ pub fn small() -> Snapshot {
                 ephemeral: false,
             },
             started_at: t0() - Duration::from_secs(3725),
+            listener: None,
         },
         backends: vec![github, fs, search, remote],
         sessions: vec![

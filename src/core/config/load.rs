@@ -79,6 +79,7 @@ pub fn demo(dir: &Path, filesystem_bin: &Path) -> Config {
         log_file: None,
         access: Vec::new(),
         zrok_share: Default::default(),
+        resilience: Default::default(),
         source: "<built-in demo>".into(),
     }
 }

@@ -29,7 +29,7 @@ pub use error::{ConfigError, ConfigErrors, Location, Warning};
 pub use load::{demo, load, parse};
 pub use model::{
     AccessRule, Aggregator, Backend, Config, EnvPolicy, FilterMode, Health, HttpProtocol,
-    Orchestrator, PathRule, Restart, Tls, ToolFilter, Transport, ZrokShare,
+    Orchestrator, PathRule, Resilience, Restart, Tls, ToolFilter, Transport, ZrokShare,
 };
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ const DEFAULT_ORCHESTRATOR_SOCKET: &str = "/var/run/mcp-orchestrator/orchestrato
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 /// mcpz extension (upstream: a fixed 5 s): wait between attempts to reach the orchestrator.
 const DEFAULT_RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
+/// Upstream's `resilience:` defaults (v0.1.8, gateway/config.go).
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_ZERO_ESTABLISHED_GRACE: Duration = Duration::from_secs(90);
+const DEFAULT_MAX_REBUILD_FAILURES: u32 = 5;
+const DEFAULT_ALIVE_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// A validated gateway configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +53,8 @@ pub struct Config {
     pub access: Vec<AccessRule>,
     /// `zrok.share`: whether to serve on a zrok share, and who may access a new one.
     pub zrok_share: ZrokShare,
+    /// `resilience`: the share-listener watchdog and the alive log line.
+    pub resilience: Resilience,
     /// File name used in messages (the path as given to [`load`](super::load), or the `source` given to [`parse`](super::parse)).
     pub source: String,
 }
@@ -461,6 +468,35 @@ impl Default for Orchestrator {
             socket_path: DEFAULT_ORCHESTRATOR_SOCKET.into(),
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             reconnect_interval: DEFAULT_RECONNECT_INTERVAL,
+        }
+    }
+}
+
+/// `resilience:` (upstream's keys, v0.1.8): the watchdog that rebuilds a share's listener whose
+/// OpenZiti terminators stay gone, and the periodic `gateway alive` log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resilience {
+    /// `watchdog_enabled`: off means no watchdog and no alive line (upstream's old behaviour).
+    pub watchdog_enabled: bool,
+    /// `poll_interval`: how often the listener's health is read.
+    pub poll_interval: Duration,
+    /// `zero_established_grace`: how long the listener may have no established terminator
+    /// before it is rebuilt (the OpenZiti client's own re-binding gets this long first).
+    pub zero_established_grace: Duration,
+    /// `max_rebuild_failures`: failed recoveries in a row before escalating.
+    pub max_rebuild_failures: u32,
+    /// `heartbeat_interval`: the alive log line's interval; zero: no alive line.
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for Resilience {
+    fn default() -> Self {
+        Resilience {
+            watchdog_enabled: true,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            zero_established_grace: DEFAULT_ZERO_ESTABLISHED_GRACE,
+            max_rebuild_failures: DEFAULT_MAX_REBUILD_FAILURES,
+            heartbeat_interval: DEFAULT_ALIVE_INTERVAL,
         }
     }
 }

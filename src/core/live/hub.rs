@@ -178,6 +178,21 @@ impl Hub {
         self.touch();
     }
 
+    /// The share listener's health (published only when it changed).
+    pub(crate) fn set_listener(&self, listener: ListenerState) {
+        let mut g = self.lock();
+        if g.gateway.listener.as_ref() != Some(&listener) {
+            g.gateway.listener = Some(listener);
+            drop(g);
+            self.touch();
+        }
+    }
+
+    /// Client sessions open now.
+    pub(crate) fn session_count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
     pub(crate) fn add_backend(&self, state: BackendState) {
         self.lock().backends.push(BackendEntry {
             state,

@@ -228,6 +228,22 @@ pub struct ShareState {
     pub created_at: Option<SystemTime>,
 }
 
+/// The listener of the zrok share, as its watchdog sees it (`resilience:`; present while the
+/// watchdog runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListenerState {
+    /// Established OpenZiti terminators of the current listener.
+    pub terminators: usize,
+    /// 0 for the listener the share started with, +1 per rebuild by the watchdog.
+    pub generation: u64,
+    /// Failed recoveries in a row (back to 0 once the listener is healthy).
+    pub rebuild_failures: u32,
+    /// Connections accepted on the share, over every generation.
+    pub accepted: u64,
+    /// The last accepted connection (the start of serving until the first one).
+    pub last_accept: SystemTime,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GatewayInfo {
     pub name: String,
@@ -235,6 +251,8 @@ pub struct GatewayInfo {
     pub separator: String,
     pub serving: Serving,
     pub started_at: SystemTime,
+    /// The share listener's health (zrok share with the watchdog on), else `None`.
+    pub listener: Option<ListenerState>,
 }
 
 /// The whole published state at one instant.
@@ -258,6 +276,7 @@ impl Snapshot {
                 separator: separator.to_string(),
                 serving: Serving::Starting,
                 started_at: SystemTime::now(),
+                listener: None,
             },
             backends: Vec::new(),
             sessions: Vec::new(),

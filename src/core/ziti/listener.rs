@@ -69,6 +69,12 @@ impl ZitiListener {
     pub fn service(&self) -> &str {
         &self.service
     }
+
+    /// The number of established terminators, live. Its sender is dropped when the listener has
+    /// stopped for good (`has_changed` then fails): what a watchdog reads.
+    pub fn terminators(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.bound.clone()
+    }
 }
 
 impl Drop for ZitiListener {

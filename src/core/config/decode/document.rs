@@ -158,6 +158,9 @@ pub(in crate::core::config) fn decode(
         let l = get(entries, "share_token").map_or(root.line, |e| e.key_line);
         cx.err("share_token", l, "share_token requires zrok.share.enabled");
     }
+    let resilience = get(entries, "resilience")
+        .map(|e| super::resilience::decode_resilience(&mut cx, &e.value, e.key_line))
+        .unwrap_or_default();
     let access = get(entries, "access")
         .map(|e| super::access::decode_access(&mut cx, &e.value, e.key_line))
         .unwrap_or_default();
@@ -210,6 +213,7 @@ pub(in crate::core::config) fn decode(
             log_file,
             access,
             zrok_share,
+            resilience,
             source: source.to_string(),
         },
         warnings,

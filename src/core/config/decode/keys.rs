@@ -9,6 +9,7 @@ pub(super) const ROOT_KEYS: &[&str] = &[
     "access",
     "zrok",
     "log_file",
+    "resilience",
 ];
 pub(super) const AGGREGATOR_KEYS: &[&str] = &[
     "name",
@@ -39,6 +40,13 @@ pub(super) const ZROK_KEYS: &[&str] = &["share"];
 pub(super) const ZROK_SHARE_KEYS: &[&str] = &["enabled", "access_grants"];
 pub(super) const ORCHESTRATOR_KEYS: &[&str] =
     &["socket_path", "heartbeat_interval", "reconnect_interval"];
+pub(super) const RESILIENCE_KEYS: &[&str] = &[
+    "watchdog_enabled",
+    "poll_interval",
+    "zero_established_grace",
+    "max_rebuild_failures",
+    "heartbeat_interval",
+];
 
 pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "env_policy", "working_dir"];
 pub(super) const HTTP_FIELDS: &[&str] = &[
@@ -77,6 +85,7 @@ pub(super) enum KeyContext {
     ZrokShare,
     Policy,
     PathRule,
+    Resilience,
 }
 
 /// A key that belongs to the enclosing mapping, one level up.
@@ -130,6 +139,7 @@ pub(super) fn suggest(key: &str, allowed: &[&str], context: KeyContext) -> Optio
             (CONNECTION_KEYS, "aggregator.connection."),
             (SESSION_KEYS, "aggregator.session."),
             (ORCHESTRATOR_KEYS, "orchestrator."),
+            (RESILIENCE_KEYS, "resilience."),
         ],
         KeyContext::Aggregator => &[(CONNECTION_KEYS, "connection."), (SESSION_KEYS, "session.")],
         KeyContext::Backend => &[(&TRANSPORT_KEYS, "transport."), (TOOLS_KEYS, "tools.")],

@@ -9,7 +9,8 @@
 //! - `transport`: a backend's `transport` and its `tls`;
 //! - `access`: the per-caller tool rules;
 //! - `supervision`: `aggregator.health` and `aggregator.restart`;
-//! - `zrok`: serving on zrok (share enabled, access grants).
+//! - `zrok`: serving on zrok (share enabled, access grants);
+//! - `resilience`: the share-listener watchdog.
 
 mod access;
 mod backend;
@@ -17,6 +18,7 @@ mod document;
 mod keys;
 mod policy;
 mod reader;
+mod resilience;
 mod supervision;
 mod transport;
 mod zrok;

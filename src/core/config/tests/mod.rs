@@ -591,3 +591,4 @@ fn demo_config() {
 }
 
 mod keys;
+mod resilience;
