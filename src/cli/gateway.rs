@@ -230,6 +230,7 @@ pub(crate) fn enable_reload(
                 (cfg.zrok_share != running.zrok_share, "zrok.share"),
                 (cfg.orchestrator != running.orchestrator, "orchestrator"),
                 (cfg.log_file != running.log_file, "log_file"),
+                (cfg.resilience != running.resilience, "resilience"),
             ] {
                 if changed {
                     needs_restart.push(name.to_string());

@@ -264,3 +264,46 @@ fn orchestrator_keys() {
         assert!(text.contains(want), "{want}: {text}");
     }
 }
+
+#[test]
+fn health_and_restart_decode_and_bad_values_name_their_line() {
+    let base = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n";
+    let (c, _) = ok(&format!(
+        "aggregator:\n  health: {{interval: 0s, timeout: 2s}}\n  restart:\n    max_attempts: 0\n    backoff: 1s\n    max_backoff: 1m\n{base}"
+    ));
+    let a = &c.aggregator;
+    assert_eq!(
+        (a.health.interval, a.health.timeout),
+        (Duration::ZERO, Duration::from_secs(2))
+    );
+    assert_eq!(
+        (a.restart.max_attempts, a.restart.backoff, a.restart.max_backoff),
+        (0, Duration::from_secs(1), Duration::from_secs(60))
+    );
+    // Defaults, and the backoff doubling up to its cap.
+    let d = ok(base).0.aggregator;
+    assert_eq!(
+        (d.health.interval, d.health.timeout),
+        (Duration::from_secs(30), Duration::from_secs(10))
+    );
+    let r = d.restart;
+    assert_eq!(r.max_attempts, 5);
+    let delays: Vec<_> = (1..=8).map(|n| r.delay(n)).collect();
+    assert_eq!(
+        delays,
+        [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000].map(Duration::from_millis)
+    );
+    assert_eq!(r.delay(1000), Duration::from_secs(30));
+    let e = errs(&format!(
+        "aggregator:\n  health:\n    timeout: 0s\n    intervall: 1s\n  restart:\n    max_attempts: -1\n    backoff: 10s\n    max_backoff: 1s\n  retsart: {{}}\n{base}"
+    ));
+    for want in [
+        "aggregator.health.timeout: must be greater than zero (test.yml:3)",
+        "did you mean 'interval'",
+        "aggregator.restart.max_attempts: must be a whole number '-1' (test.yml:6)",
+        "aggregator.restart.max_backoff: must not be shorter than aggregator.restart.backoff (1s < 10s) (test.yml:8)",
+        "did you mean 'restart'",
+    ] {
+        assert!(e.contains(want), "{want}: {e}");
+    }
+}
