@@ -40,6 +40,7 @@ pub fn small() -> Snapshot {
     github.sessions = 2;
     github.calls = 120;
     github.errors = 1;
+    github.last_ping = Some(Duration::from_micros(1500));
     github.latency = Latency {
         p50: Some(ms(42)),
         p95: Some(ms(180)),
@@ -49,6 +50,8 @@ pub fn small() -> Snapshot {
     fs.calls = 30;
     fs.errors = 7;
     fs.last_error = Some("permission denied: /etc/shadow".to_string());
+    fs.restarts = 3;
+    fs.restarting = 1;
     fs.latency = Latency {
         p50: Some(Duration::from_micros(800)),
         p95: Some(ms(3)),
@@ -115,6 +118,8 @@ pub fn small() -> Snapshot {
             },
             started_at: t0() - Duration::from_secs(3725),
             listener: None,
+            config_generation: 0,
+            last_reload: None,
         },
         backends: vec![github, fs, search, remote],
         sessions: vec![

@@ -101,23 +101,20 @@ impl Engine {
             Ok(loaded) => self.reload(loaded).await,
             Err(e) => Err(e),
         };
-        let (ok, message) = match &r {
+        match &r {
             Ok(report) => {
                 tracing::info!("configuration reloaded: {report}");
-                (true, format!("configuration reloaded: {report}"))
+                let msg = format!("configuration reloaded: {report}");
+                self.hub.reloaded(Some(report.generation), msg);
             }
             Err(e) => {
                 tracing::error!(
                     "configuration reload refused, the running configuration is kept:\n{e}"
                 );
-                (
-                    false,
-                    format!("reload refused, running configuration kept: {e}"),
-                )
+                let msg = format!("reload refused, running configuration kept: {e}");
+                self.hub.reloaded(None, msg);
             }
-        };
-        self.hub
-            .emit(crate::core::live::state::Event::Reload { ok, message });
+        }
         r
     }
 

@@ -188,6 +188,25 @@ impl Hub {
         }
     }
 
+    /// A configuration reload was applied (`generation`: the new one) or refused (`None`):
+    /// kept in the snapshot and sent as an event.
+    pub(crate) fn reloaded(&self, generation: Option<u64>, message: String) {
+        let ok = generation.is_some();
+        {
+            let mut g = self.lock();
+            if let Some(n) = generation {
+                g.gateway.config_generation = n;
+            }
+            g.gateway.last_reload = Some(ReloadState {
+                at: SystemTime::now(),
+                ok,
+                message: message.clone(),
+            });
+        }
+        self.touch();
+        self.emit(Event::Reload { ok, message });
+    }
+
     /// Client sessions open now.
     pub(crate) fn session_count(&self) -> usize {
         self.lock().sessions.len()

@@ -253,6 +253,20 @@ pub struct GatewayInfo {
     pub started_at: SystemTime,
     /// The share listener's health (zrok share with the watchdog on), else `None`.
     pub listener: Option<ListenerState>,
+    /// Counts the configuration reloads applied since start.
+    pub config_generation: u64,
+    /// The last reload asked for (applied or refused), if any.
+    pub last_reload: Option<ReloadState>,
+}
+
+/// The outcome of a configuration reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadState {
+    pub at: SystemTime,
+    /// False: refused, the running configuration kept.
+    pub ok: bool,
+    /// What changed, or every error.
+    pub message: String,
 }
 
 /// The whole published state at one instant.
@@ -277,6 +291,8 @@ impl Snapshot {
                 serving: Serving::Starting,
                 started_at: SystemTime::now(),
                 listener: None,
+                config_generation: 0,
+                last_reload: None,
             },
             backends: Vec::new(),
             sessions: Vec::new(),

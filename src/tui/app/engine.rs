@@ -120,6 +120,8 @@ impl Console {
                 self.set_toast(ToastLevel::Info, format!("share {token} deleted"));
                 vec![self.request(RequestKind::ListShares)]
             }
+            // The reload's outcome arrives as an event (with what changed).
+            (RequestKind::ReloadConfig, Ok(_)) => Vec::new(),
             (RequestKind::CallTool { name, .. }, Ok(_)) => {
                 self.set_toast(ToastLevel::Info, format!("{name} returned"));
                 Vec::new()

@@ -8,9 +8,9 @@ use ratatui::Frame;
 use super::table::{badge, right, Column, PaneArea};
 use crate::tui::action::Pane;
 use crate::tui::app::Console;
-use crate::tui::view::{fmt_opt_latency, one_line};
+use crate::tui::view::{fmt_latency, fmt_opt_latency, one_line};
 
-const COLUMNS: [Column; 10] = [
+const COLUMNS: [Column; 11] = [
     Column::sized("ID", Constraint::Min(10), Constraint::Length(20)),
     Column::new("TRANSPORT", Constraint::Length(9)),
     Column::new("STATUS", Constraint::Length(11)),
@@ -18,6 +18,7 @@ const COLUMNS: [Column; 10] = [
     Column::new("SESS", Constraint::Length(5)),
     Column::new("CALLS", Constraint::Length(7)),
     Column::new("ERRS", Constraint::Length(5)),
+    Column::wide("RST", Constraint::Length(4)),
     Column::new("P50", Constraint::Length(7)),
     Column::new("P95", Constraint::Length(7)),
     Column::wide("LAST ERROR", Constraint::Fill(1)),
@@ -44,6 +45,7 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
                 right(b.sessions.to_string()),
                 right(b.calls.to_string()),
                 right(b.errors.to_string()),
+                right(b.restarts.to_string()),
                 right(fmt_opt_latency(b.latency.p50)),
                 right(fmt_opt_latency(b.latency.p95)),
                 Cell::from(Span::styled(last_error.to_string(), t.warn())),
@@ -64,7 +66,23 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
             b.resources,
             b.prompts
         ));
-        let mut lines = vec![Line::from(text)];
+        let mut health = format!(
+            "health: last ping {}{}restarts {}",
+            b.last_ping.map_or("-".to_string(), fmt_latency),
+            t.sep(),
+            b.restarts
+        );
+        if b.restarting > 0 {
+            health.push_str(&format!("{}restarting in {} sessions", t.sep(), b.restarting));
+        }
+        if b.failed_sessions > 0 {
+            health.push_str(&format!(
+                "{}given up in {} sessions",
+                t.sep(),
+                b.failed_sessions
+            ));
+        }
+        let mut lines = vec![Line::from(text), Line::from(health)];
         if let Some(e) = &b.last_error {
             lines.push(Line::from(vec![
                 Span::styled("last error: ", t.warn()),

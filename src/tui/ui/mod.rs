@@ -129,17 +129,29 @@ fn draw_header(app: &Console, frame: &mut Frame, area: Rect) {
             api_endpoint,
             share_token,
             ephemeral,
-        } => Line::from(vec![
-            Span::raw(format!(" zrok {api_endpoint}")),
-            sep.clone(),
-            Span::raw(if *ephemeral {
-                "ephemeral share "
-            } else {
-                "share "
-            }),
-            Span::styled(share_token.clone(), t.title()),
-            Span::styled(" (c copy)", t.dim()),
-        ]),
+        } => {
+            let mut spans = vec![
+                Span::raw(format!(" zrok {api_endpoint}")),
+                sep.clone(),
+                Span::raw(if *ephemeral {
+                    "ephemeral share "
+                } else {
+                    "share "
+                }),
+                Span::styled(share_token.clone(), t.title()),
+                Span::styled(" (c copy)", t.dim()),
+            ];
+            if let Some(l) = &g.listener {
+                spans.push(sep.clone());
+                let text = format!("terminators {} gen {}", l.terminators, l.generation);
+                spans.push(if l.terminators == 0 {
+                    Span::styled(text, t.warn())
+                } else {
+                    Span::raw(text)
+                });
+            }
+            Line::from(spans)
+        }
         Serving::Loopback { mcp_url, .. } => Line::from(vec![
             Span::raw(format!(" loopback {mcp_url}")),
             Span::styled(" (c copy)", t.dim()),
@@ -170,6 +182,21 @@ fn draw_header(app: &Console, frame: &mut Frame, area: Rect) {
     if app.dropped > 0 {
         l2.push(sep.clone());
         l2.push(Span::styled(format!("dropped {}", app.dropped), t.warn()));
+    }
+    if let Some(r) = &g.last_reload {
+        l2.push(sep.clone());
+        l2.push(if r.ok {
+            Span::raw(format!(
+                "config gen {} ({})",
+                g.config_generation,
+                view::fmt_clock(r.at)
+            ))
+        } else {
+            Span::styled(
+                format!("reload refused {}", view::fmt_clock(r.at)),
+                t.warn(),
+            )
+        });
     }
     frame.render_widget(
         Paragraph::new(vec![Line::from(l1), overlay, Line::from(l2)]),
