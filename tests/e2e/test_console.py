@@ -98,3 +98,42 @@ def test_console_end_to_end(tmp_path: Path):
         assert not wait_gone(kids, 7), "processes left behind after q"
     finally:
         t.kill()
+
+
+def test_console_reload_key_applies_a_new_config_and_refuses_a_bad_one(tmp_path: Path):
+    work = tmp_path / "work"
+    work.mkdir()
+    fs = bin_path("mcp-filesystem")
+
+    def backend(bid: str) -> str:
+        return f"  - id: {bid}\n    transport:\n      type: stdio\n      command: {fs}\n      args: [{work}]\n"
+
+    cfg = tmp_path / "gw.yml"
+    cfg.write_text("backends:\n" + backend("alpha"))
+    exit_file = tmp_path / "exit"
+    t = Tmux(tmp_path)
+    cmd = f"MCPZ_CACHE={tmp_path} {bin_path('mcpz')} tui {cfg} --listen 127.0.0.1:0; echo $? > {exit_file}"
+    t.run("new-session", "-d", "-s", "mcpz", "-x", "160", "-y", "48", cmd)
+    try:
+        t.wait_for(r"alpha\s+stdio\s+\S+ ready")
+        cfg.write_text("backends:\n" + backend("alpha") + backend("beta"))
+        t.keys("C-r")
+        t.wait_for(r"Reload the configuration file\?")
+        t.keys("y")
+        t.wait_for(r"beta\s+stdio\s+\S+ ready")
+        t.wait_for(r"config gen 1")
+        # A bad file: refused, named in the header, both backends still there.
+        cfg.write_text("backends:\n  - id: gamma\n    transprt: {}\n")
+        t.keys("C-r")
+        t.wait_for(r"Reload the configuration file\?")
+        t.keys("y")
+        t.wait_for(r"reload refused")
+        screen = t.screen()
+        assert re.search(r"alpha\s+stdio", screen) and re.search(r"beta\s+stdio", screen), screen
+        t.keys("q")
+        deadline = time.monotonic() + 15
+        while not exit_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert exit_file.read_text().strip() == "0", t.screen()
+    finally:
+        t.kill()
