@@ -155,3 +155,21 @@ def test_fast_path_over_stdio(backend, bridge):
         assert seen == [("st", 1), ("st", 2)], seen
     finally:
         assert t.close() == 0
+
+
+@pytest.mark.parametrize("front", ["bridge", "tools_http"])
+def test_bodies_that_are_not_one_message_get_json_rpc_errors(front, bridge, tools_http):
+    """A body nested 100,000 levels deep is -32700 and a batch is -32600, both HTTP 400 with a
+    JSON-RPC error (never rmcp's 415 text), in a session and before one, on the bridge and on
+    `mcp-tools http`."""
+    raw = Raw((bridge if front == "bridge" else tools_http).mcp_url)
+    h = raw_session(raw)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    batch = json.dumps([{"jsonrpc": "2.0", "id": 2, "method": "ping"}]).encode()
+    for headers in (h, HEADERS):
+        for body, code in ((deep, -32700), (batch, -32600)):
+            status, hdrs, text = raw.post(body, headers)
+            assert status == 400, (status, text[:200])
+            assert hdrs.get("content-type", "").startswith("application/json"), hdrs
+            err = json.loads(text)
+            assert err["error"]["code"] == code and err["id"] is None, err
