@@ -16,9 +16,13 @@ pub(crate) struct TuiArgs {
     /// Serve on this TCP address (loopback; port 0 picks a free port) instead of a zrok share.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Disable every action that changes something (restart, end session, try tool, shares).
+    /// Disable every action that changes something (restart, end session, try tool, shares,
+    /// reload).
     #[arg(long)]
     pub read_only: bool,
+    /// Reload the configuration when the file changes (as on SIGHUP or C-r).
+    #[arg(long, requires = "config")]
+    pub watch: bool,
     /// ASCII only (no box drawing or symbols).
     #[arg(long)]
     pub ascii: bool,
@@ -99,7 +103,7 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
     };
     let engine = start_engine(&cfg, overlay.as_ref(), key.clone(), &sig).await?;
     if let Some(p) = &args.config {
-        crate::cli::gateway::enable_reload(&engine, p, &cfg, &sig);
+        crate::cli::reload::enable(&engine, p, &cfg, args.watch, &sig);
     }
     telemetry::attach_hub(&engine.hub);
     let (listener, banner, served, serve_opts, watch): (

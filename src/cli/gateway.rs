@@ -49,6 +49,9 @@ pub(crate) struct RunArgs {
     /// Serve on this existing zrok share (managed mode; overrides `share_token` in the config).
     #[arg(long, value_name = "TOKEN", conflicts_with = "listen")]
     pub share_token: Option<String>,
+    /// Reload the configuration when the file changes (as on SIGHUP).
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Load the config, printing warnings; errors become exit code 2. The file is read on a
@@ -139,7 +142,7 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
             }
         },
     };
-    enable_reload(&engine, &args.config, &cfg, &sig);
+    crate::cli::reload::enable(&engine, &args.config, &cfg, args.watch, &sig);
     let share = common::ShareSpec {
         managed,
         key: key(),
@@ -201,63 +204,6 @@ async fn reported_start(
             None
         }
     }
-}
-
-/// Let the running gateway reload `path` on SIGHUP and from the console; `running` is the
-/// configuration it started with (its settings outside the engine need a restart to change).
-pub(crate) fn enable_reload(
-    engine: &Arc<Engine>,
-    path: &std::path::Path,
-    running: &config::Config,
-    sig: &Signals,
-) {
-    let path = path.to_path_buf();
-    let running = running.clone();
-    engine.set_reloader(Arc::new(move || {
-        let (path, running) = (path.clone(), running.clone());
-        Box::pin(async move {
-            let p = path.clone();
-            let loaded = tokio::task::spawn_blocking(move || config::load(&p))
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            let (cfg, warnings) = loaded.map_err(|errs| errs.to_string())?;
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            let mut needs_restart = Vec::new();
-            for (changed, name) in [
-                (cfg.share_token != running.share_token, "share_token"),
-                (cfg.zrok_share != running.zrok_share, "zrok.share"),
-                (cfg.orchestrator != running.orchestrator, "orchestrator"),
-                (cfg.log_file != running.log_file, "log_file"),
-                (cfg.resilience != running.resilience, "resilience"),
-            ] {
-                if changed {
-                    needs_restart.push(name.to_string());
-                }
-            }
-            Ok(crate::core::engine::Loaded {
-                config: cfg,
-                needs_restart,
-            })
-        })
-    }));
-    let mut hangups = sig.hangups();
-    let engine = engine.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = engine.shutdown.cancelled() => break,
-                r = hangups.changed() => {
-                    if r.is_err() {
-                        break;
-                    }
-                    tracing::info!("SIGHUP: reloading the configuration");
-                    let _ = engine.reload_from_source().await;
-                }
-            }
-        }
-    });
 }
 
 /// Start the engine of a gateway configuration (zrok backends through `overlay`).

@@ -5,5 +5,6 @@ pub(crate) mod common;
 pub(crate) mod console;
 pub mod gateway;
 pub mod mcpz;
+mod reload;
 mod signals;
 pub mod tools;

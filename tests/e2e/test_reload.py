@@ -169,3 +169,26 @@ def test_settings_outside_the_engine_are_named_as_needing_a_restart(tmp_path):
         assert gw.stop() == 0, gw.stderr()
     finally:
         gw.close()
+
+
+def test_watch_reloads_when_the_file_changes(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "note.txt").write_text("watched")
+    cfg = write_config(tmp_path, config(fs("a", d)))
+    gw = Server([bin_path("mcp-gateway"), "run", str(cfg), "--listen", "127.0.0.1:0", "--watch"], timeout=60)
+    notes = Notes()
+
+    async def run() -> None:
+        async with mcp_client(gw.mcp_url, message_handler=notes.on_message) as s:
+            assert not any(n.startswith("b_") for n in await names(s))
+            cfg.write_text(config(fs("a", d), fs("b", d)))
+            await wait_until(lambda: notes.tools_changed() >= 1, "tools/list_changed")
+            assert await read(s, "b_read_file", d / "note.txt") == "watched"
+
+    try:
+        anyio.run(run)
+        assert "configuration file changed: reloading" in gw.stderr()
+        assert gw.stop() == 0, gw.stderr()
+    finally:
+        gw.close()

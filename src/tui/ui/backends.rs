@@ -73,7 +73,11 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
             b.restarts
         );
         if b.restarting > 0 {
-            health.push_str(&format!("{}restarting in {} sessions", t.sep(), b.restarting));
+            health.push_str(&format!(
+                "{}restarting in {} sessions",
+                t.sep(),
+                b.restarting
+            ));
         }
         if b.failed_sessions > 0 {
             health.push_str(&format!(

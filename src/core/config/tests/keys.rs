@@ -277,7 +277,11 @@ fn health_and_restart_decode_and_bad_values_name_their_line() {
         (Duration::ZERO, Duration::from_secs(2))
     );
     assert_eq!(
-        (a.restart.max_attempts, a.restart.backoff, a.restart.max_backoff),
+        (
+            a.restart.max_attempts,
+            a.restart.backoff,
+            a.restart.max_backoff
+        ),
         (0, Duration::from_secs(1), Duration::from_secs(60))
     );
     // Defaults, and the backoff doubling up to its cap.
