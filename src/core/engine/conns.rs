@@ -513,6 +513,11 @@ async fn restart(
         }
         let r = s.connect_each(std::slice::from_ref(&def)).await.pop();
         match r {
+            // The session ended while the backend was connecting: release it at once.
+            Some(Ok(c)) if ended.is_cancelled() => {
+                c.close().await;
+                return;
+            }
             Some(Ok(c)) => {
                 tracing::info!(session = %s.inner.id, backend = %id, "backend restarted (attempt {attempt})");
                 s.inner.conns.set_down(&hub, key, &id, None);
