@@ -79,6 +79,8 @@ pub fn demo(dir: &Path, filesystem_bin: &Path) -> Config {
         log_file: None,
         access: Vec::new(),
         zrok_share: Default::default(),
+        audit: None,
+        metrics: None,
         source: "<built-in demo>".into(),
     }
 }

@@ -28,8 +28,8 @@ mod yaml;
 pub use error::{ConfigError, ConfigErrors, Location, Warning};
 pub use load::{demo, load, parse};
 pub use model::{
-    AccessRule, Aggregator, Backend, Config, EnvPolicy, FilterMode, HttpProtocol, Orchestrator,
-    PathRule, Tls, ToolFilter, Transport, ZrokShare,
+    AccessRule, Aggregator, Audit, Backend, Config, EnvPolicy, FilterMode, HttpProtocol, Metrics,
+    Orchestrator, PathRule, Rotation, Tls, ToolFilter, Transport, ZrokShare,
 };
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub(super) const ROOT_KEYS: &[&str] = &[
     "access",
     "zrok",
     "log_file",
+    "audit",
+    "metrics",
 ];
 pub(super) const AGGREGATOR_KEYS: &[&str] = &[
     "name",
@@ -33,6 +35,8 @@ pub(super) const TOOLS_KEYS: &[&str] = &["mode", "list"];
 pub(super) const ACCESS_KEYS: &[&str] = &["caller", "tools"];
 pub(super) const ZROK_KEYS: &[&str] = &["share"];
 pub(super) const ZROK_SHARE_KEYS: &[&str] = &["enabled", "access_grants"];
+pub(super) const AUDIT_KEYS: &[&str] = &["file", "rotation", "max_files", "arguments"];
+pub(super) const METRICS_KEYS: &[&str] = &["listen", "allow_remote"];
 pub(super) const ORCHESTRATOR_KEYS: &[&str] = &["socket_path", "heartbeat_interval"];
 
 pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "env_policy", "working_dir"];
@@ -70,6 +74,8 @@ pub(super) enum KeyContext {
     ZrokShare,
     Policy,
     PathRule,
+    Audit,
+    Metrics,
 }
 
 /// A key that belongs to the enclosing mapping, one level up.

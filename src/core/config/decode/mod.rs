@@ -8,12 +8,14 @@
 //! - `policy`: a backend's argument-aware path policy;
 //! - `transport`: a backend's `transport` and its `tls`;
 //! - `access`: the per-caller tool rules;
-//! - `zrok`: serving on zrok (share enabled, access grants).
+//! - `zrok`: serving on zrok (share enabled, access grants);
+//! - `ops`: the audit log and the metrics endpoint.
 
 mod access;
 mod backend;
 mod document;
 mod keys;
+mod ops;
 mod policy;
 mod reader;
 mod transport;
