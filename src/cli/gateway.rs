@@ -48,6 +48,8 @@ pub(crate) struct RunArgs {
     /// Serve on this existing zrok share (managed mode; overrides `share_token` in the config).
     #[arg(long, value_name = "TOKEN", conflicts_with = "listen")]
     pub share_token: Option<String>,
+    #[command(flatten)]
+    pub metrics: common::MetricsFlags,
 }
 
 /// Load the config, printing warnings; errors become exit code 2. The file is read on a
@@ -107,6 +109,8 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
         Some(addr) => Some(common::bind_loopback(addr, args.allow_remote).await?),
         None => None,
     };
+    let metrics = args.metrics.bind(cfg.metrics.as_ref(), &file.to_string());
+    let ops = common::prepare_ops(cfg.audit.as_ref(), metrics).await?;
     let needs_zrok = bound.is_none()
         || cfg
             .backends
@@ -119,6 +123,7 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
     };
     let key = || crate::core::zrok::GatewayKey::from_config_path(&args.config);
     let engine = start_engine(&cfg, overlay.as_ref(), key(), &sig).await?;
+    let _ops = ops.attach(&engine);
     let managed = args.share_token.clone().or(cfg.share_token.clone());
     let access = crate::core::zrok::ShareAccess::Closed {
         grants: cfg.zrok_share.access_grants.clone(),

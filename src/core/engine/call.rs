@@ -10,6 +10,7 @@ use rmcp::model::CallToolResult;
 use rmcp::ErrorData as McpError;
 
 use crate::core::live::state::CallOutcome;
+use crate::core::ops::Denied;
 use crate::core::wire::frame;
 
 use super::{Caller, Engine};
@@ -120,10 +121,24 @@ pub(crate) fn route_tool(
     caller: &Caller,
     exposed: &str,
 ) -> Result<(usize, String), CallError> {
-    let unknown = || CallError::UnknownTool(exposed.to_string());
-    let (i, original) = engine.resolve(exposed).ok_or_else(unknown)?;
-    if !engine.backends[i].tools.check(&original).exposed() || !may_use(engine, caller, exposed) {
-        return Err(unknown());
+    check_tool(engine, caller, exposed).map_err(|_| CallError::UnknownTool(exposed.to_string()))
+}
+
+/// [`route_tool`], with why a name is refused (for the audit log and the metrics): the rule,
+/// and the backend whose name it is, if any.
+pub(crate) fn check_tool(
+    engine: &Engine,
+    caller: &Caller,
+    exposed: &str,
+) -> Result<(usize, String), (Option<usize>, Denied)> {
+    let (i, original) = engine.resolve(exposed).ok_or((None, Denied::UnknownTool))?;
+    if !engine.backends[i].tools.check(&original).exposed() {
+        return Err((Some(i), Denied::Filter(i)));
+    }
+    if let Some(r) = access_rule(engine, caller) {
+        if !engine.access[r].tools.check(exposed).exposed() {
+            return Err((Some(i), Denied::Access(r)));
+        }
     }
     Ok((i, original))
 }
@@ -150,10 +165,12 @@ pub(crate) fn needs_policy(engine: &Engine, backend: usize, original: &str) -> b
 /// Whether `caller`'s `access:` rule (the first that matches its name) lets it see and call the
 /// exposed tool `exposed`; a caller no rule matches may use every tool.
 pub(crate) fn may_use(engine: &Engine, caller: &Caller, exposed: &str) -> bool {
-    match engine.access.iter().find(|r| r.matches(caller.name())) {
-        Some(rule) => rule.tools.check(exposed).exposed(),
-        None => true,
-    }
+    access_rule(engine, caller).is_none_or(|r| engine.access[r].tools.check(exposed).exposed())
+}
+
+/// The index of `caller`'s `access:` rule: the first that matches its name.
+fn access_rule(engine: &Engine, caller: &Caller) -> Option<usize> {
+    engine.access.iter().position(|r| r.matches(caller.name()))
 }
 
 /// How long one forwarded request may take: `timeout` (the aggregator's `call_timeout`); a

@@ -64,6 +64,8 @@ struct FastState {
     client_id: String,
     client_token: Option<String>,
     exposed: String,
+    /// What the audit log keeps of the request (empty unless it is on).
+    detail: crate::core::ops::Detail,
     started: Instant,
     limits: call::Limits,
     max_deadline: Instant,
@@ -91,6 +93,7 @@ impl FastState {
             self.started,
             outcome,
             CallPath::Fast,
+            &self.detail,
         );
         self.queue.push_back(FastItem::Done(resp));
     }
@@ -228,6 +231,7 @@ impl Session {
         let mut frame = fp::call_frame(&theirs, &original, &params);
         frame.push(b'\n');
         let limits = call::Limits::new(e.agg.call_timeout, params.progress.is_some());
+        let detail = e.fast_detail(&original, &params);
         let started = Instant::now();
         let st = FastState {
             abandon: FastAbandon {
@@ -243,6 +247,7 @@ impl Session {
             waiter,
             client_id: client_id.to_string(),
             client_token: params.progress.map(|t| t.get().to_string()),
+            detail,
             exposed: params.name.into_owned(),
             started,
             limits,

@@ -30,6 +30,7 @@ mod catalog;
 pub mod console;
 mod fast;
 mod handler;
+mod observe;
 mod policy;
 mod session;
 
@@ -89,6 +90,8 @@ pub struct Engine {
     session_ended: tokio::sync::Notify,
     pub shutdown: CancellationToken,
     next_session: AtomicU64,
+    /// The audit log and metrics (`core::ops`), when configured: told about every call.
+    observer: OnceLock<Arc<crate::core::ops::Observer>>,
 }
 
 /// Who is calling: an OpenZiti identity (authenticated by the overlay: the `CallerId` the router
@@ -164,24 +167,12 @@ impl Engine {
             zrok: opts.zrok.clone(),
         };
         for b in &opts.backends {
-            hub.add_backend(BackendState {
-                id: b.id.clone(),
-                name: b.name.clone(),
-                transport: b.transport.kind(),
-                target: catalog::target_of(&b.transport),
-                status: BackendStatus::Starting,
-                tools_exposed: 0,
-                tools_total: 0,
-                resources: 0,
-                prompts: 0,
-                sessions: 0,
-                calls: 0,
-                errors: 0,
-                latency: Default::default(),
-                last_error: None,
-                server_info: None,
-                protocol_version: None,
-            });
+            hub.add_backend(BackendState::starting(
+                &b.id,
+                b.name.clone(),
+                b.transport.kind(),
+                catalog::target_of(&b.transport),
+            ));
         }
         let mut policies = Vec::with_capacity(opts.backends.len());
         for b in &opts.backends {
@@ -210,6 +201,7 @@ impl Engine {
             transport_sessions: Mutex::new(HashMap::new()),
             session_ended: tokio::sync::Notify::new(),
             next_session: AtomicU64::new(1),
+            observer: OnceLock::new(),
         });
         engine.hub.spawn_publisher(engine.shutdown.clone());
         if !opts.discover {

@@ -103,6 +103,35 @@ pub struct BackendState {
     pub protocol_version: Option<String>,
 }
 
+impl BackendState {
+    /// Backend `id` as it starts: nothing discovered, counted or failed yet.
+    pub fn starting(
+        id: &str,
+        name: Option<String>,
+        transport: TransportKind,
+        target: String,
+    ) -> BackendState {
+        BackendState {
+            id: id.to_string(),
+            name,
+            transport,
+            target,
+            status: BackendStatus::Starting,
+            tools_exposed: 0,
+            tools_total: 0,
+            resources: 0,
+            prompts: 0,
+            sessions: 0,
+            calls: 0,
+            errors: 0,
+            latency: Default::default(),
+            last_error: None,
+            server_info: None,
+            protocol_version: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionState {
     pub id: String,
@@ -156,6 +185,24 @@ pub struct ToolState {
     pub calls: u64,
     pub errors: u64,
     pub latency: Latency,
+}
+
+impl ToolState {
+    /// Tool `original` of `backend`, exposed as `name`: unfiltered, without description or
+    /// schema, nothing counted.
+    pub fn bare(name: &str, original: &str, backend: &str) -> ToolState {
+        ToolState {
+            name: name.to_string(),
+            original: original.to_string(),
+            backend: backend.to_string(),
+            description: None,
+            input_schema: serde_json::json!({}),
+            filter: ToolFilter::Unfiltered,
+            calls: 0,
+            errors: 0,
+            latency: Default::default(),
+        }
+    }
 }
 
 /// A zrok share known to this process (running or persistent in the environment).
