@@ -1,7 +1,11 @@
 //! The audit log: one JSON line per call (schema in docs/audit.md), formatted on the calling
-//! thread (a few hundred bytes, no I/O) and handed to tracing-appender's non-blocking writer,
-//! whose thread writes it to a rolling file. A full queue (a disk slower than the calls) drops
-//! the line and counts it, as does a failed write: a call never waits for the disk.
+//! thread (a few hundred bytes, no I/O) and appended to a pending buffer; every
+//! [`FLUSH_EVERY`], or as soon as [`BATCH`] bytes are pending, the buffer is handed to
+//! tracing-appender's non-blocking writer, whose thread writes it to a rolling file. Handing
+//! over each line would wake that thread for every call, which cost the whole gateway tens of
+//! microseconds per call on a 2-vCPU machine (BENCHMARKS.md); a batch wakes it once. A full
+//! queue (a disk slower than the calls) drops the batch and counts its lines, as does a failed
+//! write: a call never waits for the disk.
 //!
 //! Only what identifies a call goes in: never headers, environment, tokens or `_meta`, and the
 //! arguments' keys unless `audit.arguments: true`. Every string from a client is capped.
@@ -10,7 +14,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
@@ -23,8 +27,12 @@ use crate::core::wire::frame::object_fields;
 
 /// The schema version every line carries (`"v"`).
 pub(crate) const VERSION: u32 = 1;
-/// Lines waiting for the disk at most; beyond that lines are dropped (and counted).
-const QUEUE_LINES: usize = 8192;
+/// Pending bytes handed to the writer thread at once (at the latest after [`FLUSH_EVERY`]).
+pub(crate) const BATCH: usize = 64 * 1024;
+/// How often pending lines are handed to the writer thread.
+pub(crate) const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// Batches waiting for the disk at most (16 MiB); beyond that batches are dropped (and counted).
+const QUEUE_BATCHES: usize = 256;
 /// Longest name, URI or key kept (bytes, cut at a character boundary).
 const MAX_NAME: usize = 256;
 const MAX_KEY: usize = 128;
@@ -61,8 +69,11 @@ enum Values {
 /// The open audit log.
 pub(crate) struct AuditLog {
     writer: NonBlocking,
-    dropped: ErrorCounter,
-    failed: Arc<AtomicU64>,
+    /// Batches the writer's queue refused (counted in lines in `lost`).
+    queue_drops: ErrorCounter,
+    pending: Mutex<Pending>,
+    /// Lines lost: a batch the queue refused, or a failed write.
+    lost: Arc<AtomicU64>,
     arguments: bool,
     started: Instant,
     /// Seconds after `started` of the last warning about dropped lines (+1; 0: none yet).
@@ -70,37 +81,37 @@ pub(crate) struct AuditLog {
     warned_count: AtomicU64,
 }
 
-/// The file appender behind a buffer: the writer thread appends every line it has queued, then
-/// flushes (when its queue is empty), so a burst of lines is one `write`. A failed write
-/// counts its lines as dropped instead of losing them silently.
-struct Counting {
-    inner: RollingFileAppender,
+/// Lines not yet handed to the writer thread.
+#[derive(Default)]
+struct Pending {
     buf: Vec<u8>,
     lines: u64,
-    failed: Arc<AtomicU64>,
 }
 
-/// Buffered bytes that make the writer thread write before its queue is empty.
-const WRITE_BUF: usize = 64 * 1024;
+/// The file appender; a failed write counts its lines as lost instead of losing them silently.
+struct Counting {
+    inner: RollingFileAppender,
+    lost: Arc<AtomicU64>,
+}
 
 impl Write for Counting {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(line);
-        self.lines += 1;
-        if self.buf.len() >= WRITE_BUF {
-            self.flush()?;
+    fn write(&mut self, batch: &[u8]) -> std::io::Result<usize> {
+        if self.inner.write_all(batch).is_err() {
+            let lines = batch.iter().filter(|b| **b == b'\n').count();
+            self.lost.fetch_add(lines as u64, Ordering::Relaxed);
         }
-        Ok(line.len())
+        Ok(batch.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() && self.inner.write_all(&self.buf).is_err() {
-            self.failed.fetch_add(self.lines, Ordering::Relaxed);
-        }
-        self.buf.clear();
-        self.lines = 0;
+        let _ = self.inner.flush();
         Ok(())
     }
+}
+
+thread_local! {
+    /// The line being formatted (reused: no allocation per call).
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl AuditLog {
@@ -139,21 +150,20 @@ impl AuditLog {
             b = b.max_log_files(cfg.max_files);
         }
         let appender = b.build(dir).map_err(|e| bad(e.to_string()))?;
-        let failed = Arc::new(AtomicU64::new(0));
+        let lost = Arc::new(AtomicU64::new(0));
         let (writer, guard) = NonBlockingBuilder::default()
             .lossy(true)
-            .buffered_lines_limit(QUEUE_LINES)
+            .buffered_lines_limit(QUEUE_BATCHES)
             .thread_name("mcpz-audit")
             .finish(Counting {
                 inner: appender,
-                buf: Vec::with_capacity(WRITE_BUF),
-                lines: 0,
-                failed: failed.clone(),
+                lost: lost.clone(),
             });
         let log = AuditLog {
-            dropped: writer.error_counter(),
+            queue_drops: writer.error_counter(),
             writer,
-            failed,
+            pending: Mutex::new(Pending::default()),
+            lost,
             arguments: cfg.arguments,
             started: Instant::now(),
             warned_at: AtomicU64::new(0),
@@ -164,7 +174,27 @@ impl AuditLog {
 
     /// Lines lost so far: queue full, or the write failed.
     pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.dropped_lines() as u64 + self.failed.load(Ordering::Relaxed)
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Hand the pending lines to the writer thread (every [`FLUSH_EVERY`], and at the end).
+    pub(crate) fn flush(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        self.hand_off(&mut p);
+    }
+
+    fn hand_off(&self, p: &mut Pending) {
+        if p.buf.is_empty() {
+            return;
+        }
+        // Hand-offs are serialized by the `pending` lock: a change of the counter is ours.
+        let before = self.queue_drops.dropped_lines();
+        let _ = self.writer.clone().write(&p.buf);
+        if self.queue_drops.dropped_lines() != before {
+            self.lost.fetch_add(p.lines, Ordering::Relaxed);
+        }
+        p.buf.clear();
+        p.lines = 0;
     }
 
     pub(crate) fn request(&self, original: Option<&str>, args: Args<'_>) -> Box<Request> {
@@ -172,9 +202,16 @@ impl AuditLog {
     }
 
     pub(crate) fn write(&self, c: &CallInfo<'_>, r: Option<&Request>) {
-        let mut line = Vec::with_capacity(320);
-        format_line(&mut line, c, r, SystemTime::now());
-        let _ = self.writer.clone().write(&line);
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            format_line(line, c, r, SystemTime::now());
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.buf.extend_from_slice(line);
+            p.lines += 1;
+            if p.buf.len() >= BATCH {
+                self.hand_off(&mut p);
+            }
+        });
         let dropped = self.dropped();
         if dropped > self.warned_count.load(Ordering::Relaxed) {
             self.warn_dropped(dropped);

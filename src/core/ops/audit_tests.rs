@@ -207,6 +207,12 @@ fn the_log_file_gets_one_line_per_call_and_rotation_links_the_newest() {
     for t in ["a_one", "a_two"] {
         log.write(&info(Some("a"), t, Outcome::Ok), None);
     }
+    // Nothing reaches the file until the pending lines are handed over.
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("never.jsonl")).unwrap(),
+        ""
+    );
+    log.flush();
     drop(guard);
     let text = std::fs::read_to_string(d.path().join("never.jsonl")).unwrap();
     let tools: Vec<String> = text
@@ -218,6 +224,7 @@ fn the_log_file_gets_one_line_per_call_and_rotation_links_the_newest() {
 
     let (log, guard) = AuditLog::open(&cfg("daily.jsonl", config::Rotation::Daily)).unwrap();
     log.write(&info(Some("a"), "a_one", Outcome::Ok), None);
+    log.flush();
     drop(guard);
     let link = d.path().join("daily.jsonl");
     assert!(std::fs::symlink_metadata(&link)

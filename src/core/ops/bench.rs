@@ -68,6 +68,11 @@ impl RecordBench {
         self.obs.call(&info, &detail);
     }
 
+    /// Hand the pending audit lines to the writer thread (the gateway does it every 100 ms).
+    pub fn flush(&self) {
+        self.obs.flush();
+    }
+
     /// Audit lines dropped so far.
     pub fn dropped(&self) -> u64 {
         self.obs.audit.as_ref().map_or(0, |a| a.dropped())

@@ -203,6 +203,13 @@ impl Observer {
         }
     }
 
+    /// Hand the audit lines still pending to the writer thread.
+    pub(crate) fn flush(&self) {
+        if let Some(a) = &self.audit {
+            a.flush();
+        }
+    }
+
     /// `http://ADDR/metrics`, when metrics are served.
     pub fn metrics_url(&self) -> Option<&str> {
         self.metrics_url.as_deref()
@@ -245,9 +252,11 @@ pub async fn prepare(
     Ok(Prepared { audit, metrics })
 }
 
-/// Keeps the audit writer flushing and the metrics endpoint serving; dropping it flushes what
-/// is queued (for at most a second) and stops the endpoint.
+/// Keeps the audit writer flushing and the metrics endpoint serving; dropping it writes out
+/// the pending and queued audit lines (for at most a second) and stops the endpoint.
 pub struct OpsGuard {
+    observer: Arc<Observer>,
+    /// Dropped after `drop` has handed over the last lines: the writer thread writes them out.
     _audit: Option<tracing_appender::non_blocking::WorkerGuard>,
     stop: CancellationToken,
 }
@@ -255,6 +264,7 @@ pub struct OpsGuard {
 impl Drop for OpsGuard {
     fn drop(&mut self) {
         self.stop.cancel();
+        self.observer.flush();
     }
 }
 
@@ -286,9 +296,23 @@ impl Prepared {
         engine.observe(observer.clone());
         if let Some(l) = self.metrics {
             tracing::info!(metrics_url = %l.url, "serving metrics");
-            tokio::spawn(serve::serve(l, observer, stop.clone()));
+            tokio::spawn(serve::serve(l, observer.clone(), stop.clone()));
+        }
+        if observer.audits() {
+            let (obs, stop) = (observer.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(audit::FLUSH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tick.tick() => obs.flush(),
+                    }
+                }
+            });
         }
         OpsGuard {
+            observer,
             _audit: guard,
             stop,
         }
