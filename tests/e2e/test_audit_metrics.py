@@ -225,18 +225,15 @@ def run_refused(argv: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 
+def fs_config(tmp: Path, extra: str = "") -> Path:
+    """A gateway config with one mcp-filesystem backend `fs` on `tmp`, then `extra`."""
+    fs = json.dumps(bin_path("mcp-filesystem"))
+    backend = f"backends:\n  - id: fs\n    transport: {{type: stdio, command: {fs}, args: {yaml_list([str(tmp)])}}}\n"
+    return write_config(tmp, backend + extra)
+
+
 def test_non_loopback_metrics_need_the_opt_in(tmp_path: Path):
-    cfg = write_config(
-        tmp_path,
-        f"""
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {json.dumps(bin_path("mcp-filesystem"))}
-      args: {yaml_list([str(tmp_path)])}
-""",
-    )
+    cfg = fs_config(tmp_path)
     gw = [bin_path("mcp-gateway"), "run", str(cfg), "--listen", "127.0.0.1:0"]
     for argv in (
         gw + ["--metrics", "0.0.0.0:0"],
@@ -253,3 +250,24 @@ backends:
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert "metrics.listen: 0.0.0.0:9464 is not a loopback address" in p.stderr, p.stderr
     assert f"({cfg}:" in p.stderr and "metrics.allow_remote: true" in p.stderr, p.stderr
+
+
+def test_lines_pending_at_shutdown_are_written(tmp_path: Path):
+    """Lines are handed to the writer every 100 ms; those of the last calls before SIGTERM are
+    written at shutdown."""
+    audit = tmp_path / "a.jsonl"
+    cfg = fs_config(tmp_path, f"audit:\n  file: {json.dumps(str(audit))}\n  rotation: never\n")
+    gw = start_gateway(cfg)
+    try:
+
+        async def main():
+            async with mcp_client(gw.mcp_url) as s:
+                for _ in range(5):
+                    await s.call_tool("fs_list_directory", {"path": "."})
+
+        anyio.run(main)
+        assert gw.stop() == 0, gw.stderr()
+    finally:
+        gw.close()
+    lines = [json.loads(l) for l in audit.read_text().splitlines()]
+    assert [l["outcome"] for l in lines] == ["ok"] * 5, lines
