@@ -52,6 +52,8 @@ pub(crate) struct BridgeArgs {
         value_parser = parse_duration
     )]
     pub idle_timeout: std::time::Duration,
+    #[command(flatten)]
+    pub metrics: common::MetricsFlags,
     /// The MCP server command and its arguments.
     #[arg(
         value_name = "COMMAND",
@@ -142,6 +144,7 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
         Some(addr) => Some(common::bind_loopback(addr, args.allow_remote).await?),
         None => None,
     };
+    let ops = common::prepare_ops(None, args.metrics.bind(None, "")).await?;
     let overlay = match bound {
         Some(_) => None,
         None => Some(common::open_overlay().await?),
@@ -182,6 +185,7 @@ pub(crate) async fn run(args: BridgeArgs, sig: Signals) -> CliResult {
                 .map_err(|e| Failure::runtime(format!("failed to start bridge: {}", e.cause)))
         })
         .await?;
+    let _ops = ops.attach(&engine);
     let share = common::ShareSpec {
         managed: args.share_token.clone(),
         key: crate::core::zrok::GatewayKey::named(&format!(
@@ -252,5 +256,41 @@ mod tests {
             Duration::from_secs(120)
         );
         assert!(parse(&["--session-idle-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn metrics_flags_and_what_they_bind() {
+        use clap::{CommandFactory, Parser};
+        super::BridgeArgs::command().debug_assert();
+        crate::cli::gateway::GatewayCli::command().debug_assert();
+        let argv = [
+            "mcp-bridge",
+            "--metrics",
+            "127.0.0.1:0",
+            "--",
+            "server",
+            "--metrics",
+        ];
+        let a = super::BridgeArgs::try_parse_from(argv).unwrap();
+        assert_eq!(a.command, ["server", "--metrics"]);
+        let b = a.metrics.bind(None, "").unwrap();
+        assert_eq!(
+            (&*b.addr, b.allow_remote, &*b.source),
+            ("127.0.0.1:0", false, "--metrics")
+        );
+        // The flag wins over the config; either may allow a remote address.
+        let cfg = crate::core::config::Metrics {
+            listen: "0.0.0.0:9464".into(),
+            allow_remote: true,
+        };
+        let b = a.metrics.bind(Some(&cfg), "gw.yml").unwrap();
+        assert_eq!((&*b.addr, b.allow_remote), ("127.0.0.1:0", true));
+        let none = crate::cli::common::MetricsFlags::default();
+        let b = none.bind(Some(&cfg), "gw.yml").unwrap();
+        assert_eq!(
+            (&*b.addr, &*b.source),
+            ("0.0.0.0:9464", "gw.yml: metrics.listen")
+        );
+        assert!(none.bind(None, "gw.yml").is_none());
     }
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use crate::core::config;
 use crate::core::engine::Engine;
 use crate::core::front::{self, ServeOptions};
 use crate::core::live::state;
 use crate::core::live::telemetry::{self, LogFormat, LogGuard, LogOptions};
 use crate::core::net::TcpListener;
+use crate::core::ops::{self, MetricsBind};
 use crate::core::overlay::{self, Served};
 use crate::core::watchdog::{self, Guarded, WatchTask, WatchdogOptions};
 use crate::core::zrok::{GatewayKey, ShareAccess};
@@ -92,6 +94,60 @@ impl LogFlags {
     pub(crate) fn init(&self, config_file: Option<&std::path::Path>) -> Result<LogGuard, Failure> {
         telemetry::init(&self.options(config_file)).map_err(|e| Failure::usage(e.to_string()))
     }
+}
+
+/// `--metrics ADDR` and `--metrics-allow-remote` (mcp-gateway, mcp-bridge).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct MetricsFlags {
+    /// Serve Prometheus metrics at http://ADDR/metrics (loopback; port 0 picks a free port).
+    /// Overrides `metrics.listen` in the config.
+    #[arg(long = "metrics", value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Allow --metrics (or `metrics.listen`) on a non-loopback address.
+    #[arg(long = "metrics-allow-remote")]
+    pub metrics_allow_remote: bool,
+}
+
+impl MetricsFlags {
+    /// Where to serve metrics: the flag, else the config's `metrics:` (of file `file`).
+    pub(crate) fn bind(&self, cfg: Option<&config::Metrics>, file: &str) -> Option<MetricsBind> {
+        let allow = self.metrics_allow_remote;
+        match (&self.metrics, cfg) {
+            (Some(a), _) => Some(MetricsBind {
+                addr: a.clone(),
+                allow_remote: allow || cfg.is_some_and(|m| m.allow_remote),
+                source: "--metrics".into(),
+            }),
+            (None, Some(m)) => Some(MetricsBind {
+                addr: m.listen.clone(),
+                allow_remote: allow || m.allow_remote,
+                source: format!("{file}: metrics.listen"),
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Open the audit file and bind the metrics listener: before any backend starts, so a bad path
+/// or address fails fast (exit 2) with nothing left behind.
+pub(crate) async fn prepare_ops(
+    audit: Option<&config::Audit>,
+    metrics: Option<MetricsBind>,
+) -> Result<ops::Prepared, Failure> {
+    ops::prepare(audit, metrics.as_ref())
+        .await
+        .map_err(Failure::usage)
+}
+
+/// The JSON line's `metrics_url`, when metrics are served.
+fn add_metrics_url(engine: &Engine, mut line: serde_json::Value) -> serde_json::Value {
+    if let (Some(url), Some(m)) = (
+        engine.observer().and_then(|o| o.metrics_url()),
+        line.as_object_mut(),
+    ) {
+        m.insert("metrics_url".into(), url.into());
+    }
+    line
 }
 
 /// A binary's `main`: parse `C` from the command line, run `dispatch` on a runtime and return
@@ -210,7 +266,8 @@ pub(crate) async fn serve_bound(
     announce_loopback(&engine, &bound);
     let app = front::router(engine.clone(), &bound.opts);
     if print_line {
-        print_json_line(&serde_json::json!({"mcp_url": bound.mcp_url, "sse_url": bound.sse_url}))?;
+        let line = serde_json::json!({"mcp_url": bound.mcp_url, "sse_url": bound.sse_url});
+        print_json_line(&add_metrics_url(&engine, line))?;
     }
     tracing::info!(mcp_url = %bound.mcp_url, sse_url = %bound.sse_url, "serving");
     let stop = engine.shutdown.clone();
@@ -372,7 +429,8 @@ async fn serve_share(
     sig: &Signals,
 ) -> CliResult {
     let (served, guarded) = share_listener(&engine, &overlay, served, opts).await?;
-    if let Err(e) = print_json_line(&serde_json::json!({"share_token": served.token})) {
+    let line = add_metrics_url(&engine, serde_json::json!({"share_token": served.token}));
+    if let Err(e) = print_json_line(&line) {
         if let Some(w) = guarded.watch {
             w.stop().await;
         }

@@ -101,7 +101,11 @@ pub(crate) async fn run(args: TuiArgs, sig: Signals) -> CliResult {
         Some(p) => crate::core::zrok::GatewayKey::from_config_path(p),
         None => crate::core::zrok::GatewayKey::named("mcpz tui demo"),
     };
+    // The config's audit log and metrics, as `mcp-gateway run` has them.
+    let metrics = common::MetricsFlags::default().bind(cfg.metrics.as_ref(), &cfg.source);
+    let ops = common::prepare_ops(cfg.audit.as_ref(), metrics).await?;
     let engine = start_engine(&cfg, overlay.as_ref(), key.clone(), &sig).await?;
+    let _ops = ops.attach(&engine);
     if let Some(p) = &args.config {
         crate::cli::reload::enable(&engine, p, &cfg, args.watch, &sig);
     }

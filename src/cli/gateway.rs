@@ -52,6 +52,8 @@ pub(crate) struct RunArgs {
     /// Reload the configuration when the file changes (as on SIGHUP).
     #[arg(long)]
     pub watch: bool,
+    #[command(flatten)]
+    pub metrics: common::MetricsFlags,
 }
 
 /// Load the config, printing warnings; errors become exit code 2. The file is read on a
@@ -117,6 +119,8 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
         Some(addr) => Some(common::bind_loopback(addr, args.allow_remote).await?),
         None => None,
     };
+    let metrics = args.metrics.bind(cfg.metrics.as_ref(), &file.to_string());
+    let ops = common::prepare_ops(cfg.audit.as_ref(), metrics).await?;
     let needs_zrok = bound.is_none()
         || cfg
             .backends
@@ -142,6 +146,7 @@ pub(crate) async fn run(args: RunArgs, log: LogFlags, sig: Signals) -> CliResult
             }
         },
     };
+    let _ops = ops.attach(&engine);
     crate::cli::reload::enable(&engine, &args.config, &cfg, args.watch, &sig);
     let share = common::ShareSpec {
         managed,

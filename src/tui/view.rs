@@ -53,24 +53,12 @@ pub(crate) fn fmt_clock(t: SystemTime) -> String {
     )
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC), from days since the epoch (civil-from-days, H. Hinnant).
+/// `YYYY-MM-DD HH:MM` (UTC).
 pub(crate) fn fmt_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    let u = crate::core::utc::Utc::of(t);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        u.year, u.month, u.day, u.hour, u.minute
     )
 }
 

@@ -80,6 +80,8 @@ pub fn demo(dir: &Path, filesystem_bin: &Path) -> Config {
         access: Vec::new(),
         zrok_share: Default::default(),
         resilience: Default::default(),
+        audit: None,
+        metrics: None,
         source: "<built-in demo>".into(),
     }
 }

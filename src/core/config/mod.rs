@@ -28,8 +28,9 @@ mod yaml;
 pub use error::{ConfigError, ConfigErrors, Location, Warning};
 pub use load::{demo, load, parse};
 pub use model::{
-    AccessRule, Aggregator, Backend, Config, EnvPolicy, FilterMode, Health, HttpProtocol,
-    Orchestrator, PathRule, Resilience, Restart, Tls, ToolFilter, Transport, ZrokShare,
+    AccessRule, Aggregator, Audit, Backend, Config, EnvPolicy, FilterMode, Health, HttpProtocol,
+    Metrics, Orchestrator, PathRule, Resilience, Restart, Rotation, Tls, ToolFilter, Transport,
+    ZrokShare,
 };
 
 #[cfg(test)]

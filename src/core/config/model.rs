@@ -55,6 +55,10 @@ pub struct Config {
     pub zrok_share: ZrokShare,
     /// `resilience`: the share-listener watchdog and the alive log line.
     pub resilience: Resilience,
+    /// mcpz extension: `audit:`, one JSON line per call in a rotated file (docs/audit.md).
+    pub audit: Option<Audit>,
+    /// mcpz extension: `metrics:`, a Prometheus `/metrics` endpoint.
+    pub metrics: Option<Metrics>,
     /// File name used in messages (the path as given to [`load`](super::load), or the `source` given to [`parse`](super::parse)).
     pub source: String,
 }
@@ -452,6 +456,41 @@ impl Default for ToolFilter {
     fn default() -> Self {
         ToolFilter::none()
     }
+}
+
+/// `audit:` (mcpz extension): where the audit log goes and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// `audit.file`: the current file's name; rotated files are named after it
+    /// (`audit.2026-12-03.jsonl` for `audit.jsonl`), and with rotation it is a link to the newest.
+    pub file: PathBuf,
+    pub rotation: Rotation,
+    /// `audit.max_files`: rotated files kept (the oldest are deleted); 0 keeps every file.
+    pub max_files: usize,
+    /// `audit.arguments`: log the arguments' values too (default: their keys only).
+    pub arguments: bool,
+}
+
+/// `audit.rotation`: when a new audit file is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rotation {
+    #[default]
+    Daily,
+    Hourly,
+    Never,
+}
+
+impl Rotation {
+    pub const NAMES: &'static [&'static str] = &["daily", "hourly", "never"];
+}
+
+/// `metrics:` (mcpz extension): where `/metrics` is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// `metrics.listen`: a TCP address (loopback unless `allow_remote`).
+    pub listen: String,
+    /// `metrics.allow_remote`: allow a non-loopback `listen` address.
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

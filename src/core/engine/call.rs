@@ -11,6 +11,7 @@ use rmcp::model::CallToolResult;
 use rmcp::ErrorData as McpError;
 
 use crate::core::live::state::CallOutcome;
+use crate::core::ops::Denied;
 use crate::core::wire::frame;
 
 use super::catalog::{BackendDef, Catalog};
@@ -126,10 +127,29 @@ pub(crate) fn route_tool(
     caller: &Caller,
     exposed: &str,
 ) -> Result<(Arc<BackendDef>, String), CallError> {
-    let unknown = || CallError::UnknownTool(exposed.to_string());
-    let (def, original) = engine.resolve(cat, exposed).ok_or_else(unknown)?;
-    if !def.exposes(&original) || !may_use(cat, caller, exposed) {
-        return Err(unknown());
+    check_tool(engine, cat, caller, exposed)
+        .map_err(|_| CallError::UnknownTool(exposed.to_string()))
+}
+
+/// [`route_tool`], with why a name is refused (for the audit log and the metrics): the rule,
+/// and the backend whose name it is, if any.
+pub(crate) fn check_tool(
+    engine: &Engine,
+    cat: &Catalog,
+    caller: &Caller,
+    exposed: &str,
+) -> Result<(Arc<BackendDef>, String), (Option<Arc<BackendDef>>, Denied)> {
+    let (def, original) = engine
+        .resolve(cat, exposed)
+        .ok_or((None, Denied::UnknownTool))?;
+    if !def.exposes(&original) {
+        let i = cat.position(def.key);
+        return Err((Some(def), Denied::Filter(i)));
+    }
+    if let Some(r) = access_rule(cat, caller) {
+        if !cat.access[r].tools.check(exposed).exposed() {
+            return Err((Some(def), Denied::Access(r)));
+        }
     }
     Ok((def, original))
 }
@@ -155,10 +175,12 @@ pub(crate) fn needs_policy(def: &BackendDef, original: &str) -> bool {
 /// Whether `caller`'s `access:` rule (the first that matches its name) lets it see and call the
 /// exposed tool `exposed`; a caller no rule matches may use every tool.
 pub(crate) fn may_use(cat: &Catalog, caller: &Caller, exposed: &str) -> bool {
-    match cat.access.iter().find(|r| r.matches(caller.name())) {
-        Some(rule) => rule.tools.check(exposed).exposed(),
-        None => true,
-    }
+    access_rule(cat, caller).is_none_or(|r| cat.access[r].tools.check(exposed).exposed())
+}
+
+/// The index of `caller`'s `access:` rule: the first that matches its name.
+fn access_rule(cat: &Catalog, caller: &Caller) -> Option<usize> {
+    cat.access.iter().position(|r| r.matches(caller.name()))
 }
 
 /// How long one forwarded request may take: `timeout` (the aggregator's `call_timeout`); a

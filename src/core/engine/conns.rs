@@ -525,6 +525,7 @@ async fn restart(
                     b.restarts += 1;
                     b.settle();
                 });
+                s.inner.engine.backend_restarted(&id);
                 s.adopt(Arc::new(c), &cat);
                 return;
             }

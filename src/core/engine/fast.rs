@@ -66,6 +66,8 @@ struct FastState {
     client_id: String,
     client_token: Option<String>,
     exposed: String,
+    /// What the audit log keeps of the request (empty unless it is on).
+    detail: crate::core::ops::Detail,
     started: Instant,
     limits: call::Limits,
     max_deadline: Instant,
@@ -93,6 +95,7 @@ impl FastState {
             self.started,
             outcome,
             CallPath::Fast,
+            &self.detail,
         );
         self.queue.push_back(FastItem::Done(resp));
     }
@@ -232,6 +235,7 @@ impl Session {
         frame.push(b'\n');
         let limits = call::Limits::new(cat.agg.call_timeout, params.progress.is_some());
         let busy = conn.in_use();
+        let detail = e.fast_detail(&original, &params);
         let started = Instant::now();
         let st = FastState {
             abandon: FastAbandon {
@@ -248,6 +252,7 @@ impl Session {
             waiter,
             client_id: client_id.to_string(),
             client_token: params.progress.map(|t| t.get().to_string()),
+            detail,
             exposed: params.name.into_owned(),
             started,
             limits,

@@ -12,6 +12,7 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData as McpError, Peer, RoleClient, RoleServer, ServerHandler};
 
 use crate::core::live::state::{CallOutcome, CallPath};
+use crate::core::ops::Denied;
 
 use super::call::{self, CallError};
 use super::{Mode, Session, TransportKey, TransportSessionId};
@@ -104,9 +105,14 @@ impl ServerHandler for Session {
         let cat = self.inner.engine.catalog();
         let (def, original) = call::route_tool(&self.inner.engine, &cat, &self.caller(), &exposed).inspect_err(|_| {
             tracing::info!(session = %self.inner.id, tool = %exposed, "call to an unknown or filtered tool refused");
+            self.refused(&exposed, request.arguments.as_ref());
         })?;
         let c = self.backend(def.key).await?;
         let started = Instant::now();
+        let detail = self
+            .inner
+            .engine
+            .call_detail(&original, request.arguments.as_ref());
         if let Some(denied) = call::policy_denial(&def, &original, request.arguments.as_ref()) {
             tracing::info!(session = %self.inner.id, tool = %exposed, "call refused by the path policy");
             let outcome = call::tool_outcome(&denied);
@@ -117,6 +123,7 @@ impl ServerHandler for Session {
                 started,
                 outcome,
                 CallPath::Full,
+                &detail.denied(Denied::Policy(cat.position(def.key))),
             );
             return Ok(CallToolResponse::Complete(denied));
         }
@@ -145,6 +152,7 @@ impl ServerHandler for Session {
             started,
             outcome,
             CallPath::Full,
+            &detail,
         );
         r
     }

@@ -31,6 +31,7 @@ pub mod console;
 mod discovery;
 mod fast;
 mod handler;
+mod observe;
 mod policy;
 mod reload;
 mod session;
@@ -99,6 +100,8 @@ pub struct Engine {
     session_ended: tokio::sync::Notify,
     pub shutdown: CancellationToken,
     next_session: AtomicU64,
+    /// The audit log and metrics (`core::ops`), when configured: told about every call.
+    observer: OnceLock<Arc<crate::core::ops::Observer>>,
 }
 
 /// A live session, as the engine finds it (console commands, reloads, shutdown).
@@ -200,6 +203,7 @@ impl Engine {
             transport_sessions: Mutex::new(HashMap::new()),
             session_ended: tokio::sync::Notify::new(),
             next_session: AtomicU64::new(1),
+            observer: OnceLock::new(),
         });
         engine.hub.spawn_publisher(engine.shutdown.clone());
         for b in &opts.backends {

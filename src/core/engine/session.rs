@@ -267,6 +267,7 @@ impl Session {
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
         backend: &str,
@@ -275,6 +276,7 @@ impl Session {
         started: Instant,
         outcome: CallOutcome,
         path: CallPath,
+        detail: &crate::core::ops::Detail,
     ) {
         let duration = started.elapsed();
         tracing::debug!(
@@ -287,6 +289,15 @@ impl Session {
             duration_us = duration.as_micros() as u64,
             path = path.as_str(),
             "call"
+        );
+        self.observe(
+            Some(backend),
+            method,
+            target,
+            duration,
+            &outcome,
+            path,
+            detail,
         );
         // Tool calls are also counted per tool.
         let tool_key = (method == "tools/call").then_some(target);
@@ -318,7 +329,16 @@ impl Session {
         let outcome = r
             .as_ref()
             .map_or_else(CallError::outcome, |_| CallOutcome::Ok);
-        self.record(&conn.id, method, target, started, outcome, CallPath::Full);
+        let none = Default::default();
+        self.record(
+            &conn.id,
+            method,
+            target,
+            started,
+            outcome,
+            CallPath::Full,
+            &none,
+        );
         r
     }
 

@@ -58,7 +58,7 @@ impl ServeOptions {
     }
 }
 
-fn host_allowed(allowed: &[String], headers: &HeaderMap) -> Result<(), &'static str> {
+pub(crate) fn host_allowed(allowed: &[String], headers: &HeaderMap) -> Result<(), &'static str> {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())

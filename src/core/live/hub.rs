@@ -62,6 +62,16 @@ struct Inner {
     total_errors: u64,
     /// `tools/call`s finished so far (the orchestrator's heartbeat).
     tool_calls: u64,
+    sessions_opened: u64,
+}
+
+/// What the metrics read of the hub when scraped.
+pub(crate) struct OpsView {
+    pub sessions_active: usize,
+    pub sessions_opened: u64,
+    /// Every backend's id and status, in config order.
+    pub backends: Vec<(String, BackendStatus)>,
+    pub serving: Serving,
 }
 
 /// Shared, cheap to clone.
@@ -88,6 +98,7 @@ impl Hub {
                 total_calls: 0,
                 total_errors: 0,
                 tool_calls: 0,
+                sessions_opened: 0,
             })),
             dirty: Arc::new(AtomicBool::new(true)),
             snap_tx: Arc::new(snap_tx),
@@ -276,7 +287,9 @@ impl Hub {
 
     pub(crate) fn session_opened(&self, id: &str, remote: &str, caller: &str, transport: &str) {
         let now = SystemTime::now();
-        self.lock().sessions.insert(
+        let mut g = self.lock();
+        g.sessions_opened += 1;
+        g.sessions.insert(
             id.to_string(),
             SessionState {
                 id: id.to_string(),
@@ -292,6 +305,7 @@ impl Hub {
                 last_call: None,
             },
         );
+        drop(g);
         self.touch();
         self.emit(Event::SessionOpened {
             id: id.to_string(),
@@ -326,6 +340,34 @@ impl Hub {
                 id: id.to_string(),
                 reason: reason.to_string(),
             });
+        }
+    }
+
+    /// Whether backend `backend` advertised the tool exposed as `exposed` (the catalog).
+    /// Whether backend `id` is configured now.
+    pub(crate) fn has_backend(&self, id: &str) -> bool {
+        self.lock().backends.iter().any(|b| b.state.id == id)
+    }
+
+    pub(crate) fn has_tool(&self, backend: &str, exposed: &str) -> bool {
+        self.lock()
+            .tools
+            .get(exposed)
+            .is_some_and(|t| t.state.backend == backend)
+    }
+
+    /// Sessions, backend status and serving state, now (for the metrics).
+    pub(crate) fn ops_view(&self) -> OpsView {
+        let g = self.lock();
+        OpsView {
+            sessions_active: g.sessions.len(),
+            sessions_opened: g.sessions_opened,
+            backends: g
+                .backends
+                .iter()
+                .map(|b| (b.state.id.clone(), b.state.status.clone()))
+                .collect(),
+            serving: g.gateway.serving.clone(),
         }
     }
 

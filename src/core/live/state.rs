@@ -218,6 +218,24 @@ pub struct ToolState {
     pub latency: Latency,
 }
 
+impl ToolState {
+    /// Tool `original` of `backend`, exposed as `name`: unfiltered, without description or
+    /// schema, nothing counted.
+    pub fn bare(name: &str, original: &str, backend: &str) -> ToolState {
+        ToolState {
+            name: name.to_string(),
+            original: original.to_string(),
+            backend: backend.to_string(),
+            description: None,
+            input_schema: serde_json::json!({}),
+            filter: ToolFilter::Unfiltered,
+            calls: 0,
+            errors: 0,
+            latency: Default::default(),
+        }
+    }
+}
+
 /// A zrok share known to this process (running or persistent in the environment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ShareState {

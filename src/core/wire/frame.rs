@@ -82,6 +82,11 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 #[derive(Deserialize)]
 struct JsonKey<'a>(#[serde(borrow)] Cow<'a, str>);
 
+/// The fields of the JSON object `json`, raw and in order; `None` for anything else.
+pub(crate) fn object_fields(json: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    serde_json::from_str::<Fields>(json).ok().map(|f| f.0)
+}
+
 impl<'de> Deserialize<'de> for CallParams<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

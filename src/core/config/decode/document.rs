@@ -164,6 +164,8 @@ pub(in crate::core::config) fn decode(
     let access = get(entries, "access")
         .map(|e| super::access::decode_access(&mut cx, &e.value, e.key_line))
         .unwrap_or_default();
+    let audit = get(entries, "audit").and_then(|e| super::ops::decode_audit(&mut cx, e));
+    let metrics = get(entries, "metrics").and_then(|e| super::ops::decode_metrics(&mut cx, e));
 
     let mut backends = Vec::new();
     match get(entries, "backends") {
@@ -214,6 +216,8 @@ pub(in crate::core::config) fn decode(
             access,
             zrok_share,
             resilience,
+            audit,
+            metrics,
             source: source.to_string(),
         },
         warnings,

@@ -10,6 +10,8 @@ pub(super) const ROOT_KEYS: &[&str] = &[
     "zrok",
     "log_file",
     "resilience",
+    "audit",
+    "metrics",
 ];
 pub(super) const AGGREGATOR_KEYS: &[&str] = &[
     "name",
@@ -47,6 +49,8 @@ pub(super) const RESILIENCE_KEYS: &[&str] = &[
     "max_rebuild_failures",
     "heartbeat_interval",
 ];
+pub(super) const AUDIT_KEYS: &[&str] = &["file", "rotation", "max_files", "arguments"];
+pub(super) const METRICS_KEYS: &[&str] = &["listen", "allow_remote"];
 
 pub(super) const STDIO_FIELDS: &[&str] = &["command", "args", "env", "env_policy", "working_dir"];
 pub(super) const HTTP_FIELDS: &[&str] = &[
@@ -86,6 +90,8 @@ pub(super) enum KeyContext {
     Policy,
     PathRule,
     Resilience,
+    Audit,
+    Metrics,
 }
 
 /// A key that belongs to the enclosing mapping, one level up.

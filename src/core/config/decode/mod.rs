@@ -10,12 +10,14 @@
 //! - `access`: the per-caller tool rules;
 //! - `supervision`: `aggregator.health` and `aggregator.restart`;
 //! - `zrok`: serving on zrok (share enabled, access grants);
-//! - `resilience`: the share-listener watchdog.
+//! - `resilience`: the share-listener watchdog;
+//! - `ops`: the audit log and the metrics endpoint.
 
 mod access;
 mod backend;
 mod document;
 mod keys;
+mod ops;
 mod policy;
 mod reader;
 mod resilience;

@@ -1,5 +1,6 @@
 //! The keys added since the first release: `access`, `env_policy`, `session_idle_timeout`,
-//! `allow_redirects` / `allow_environment_proxy`, the listener limits, `orchestrator.reconnect_interval`.
+//! `allow_redirects` / `allow_environment_proxy`, the listener limits, `orchestrator.reconnect_interval`,
+//! `aggregator.health` / `aggregator.restart`, `audit`, `metrics`.
 
 use super::*;
 
@@ -310,4 +311,87 @@ fn health_and_restart_decode_and_bad_values_name_their_line() {
     ] {
         assert!(e.contains(want), "{want}: {e}");
     }
+}
+
+#[test]
+fn audit_and_metrics_decode_and_bad_ones_name_their_line() {
+    let base = "backends:\n  - id: fs\n    transport: {type: stdio, command: x}\n";
+    let (c, w) = ok(base);
+    assert!(w.is_empty() && c.audit.is_none() && c.metrics.is_none());
+    let (c, w) = ok(&format!(
+        "{base}audit:\n  file: /var/log/a.jsonl\nmetrics:\n  listen: \"[::1]:0\"\n"
+    ));
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        c.audit,
+        Some(Audit {
+            file: "/var/log/a.jsonl".into(),
+            rotation: Rotation::Daily,
+            max_files: 0,
+            arguments: false,
+        })
+    );
+    assert_eq!(
+        c.metrics,
+        Some(Metrics {
+            listen: "[::1]:0".into(),
+            allow_remote: false
+        })
+    );
+    let (c, _) = ok(&format!(
+        "{base}audit: {{file: a, rotation: hourly, max_files: 24, arguments: true}}\nmetrics: {{listen: \"0.0.0.0:9464\", allow_remote: true}}\n"
+    ));
+    let a = c.audit.unwrap();
+    assert_eq!(
+        (a.rotation, a.max_files, a.arguments),
+        (Rotation::Hourly, 24, true)
+    );
+    assert!(c.metrics.unwrap().allow_remote);
+    let (_, w) = ok(&format!(
+        "{base}audit:\n  file: a\n  rotation: never\n  max_files: 3\n"
+    ));
+    assert_eq!(
+        warnings(&w),
+        ["warning: audit.max_files: ignored with 'rotation: never' (there is only one file) (test.yml:7)"]
+    );
+    let e = errs(&format!(
+        "{base}audit:\n  rotation: weekly\n  max_files: -1\n  argumnets: true\nmetrics:\n  listen: \"0.0.0.0:9464\"\n"
+    ));
+    assert!(
+        e.contains("audit.file: required") && e.contains("(test.yml:4)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("audit.rotation: expected daily, hourly or never, found 'weekly' (test.yml:5)"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "audit.max_files: must be a whole number (0 keeps every file) '-1' (test.yml:6)"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("audit.argumnets") && e.contains("did you mean 'arguments'"),
+        "{e}"
+    );
+    assert!(
+        e.contains("metrics.listen: 0.0.0.0:9464 is not a loopback address")
+            && e.contains("metrics.allow_remote: true")
+            && e.contains("(test.yml:9)"),
+        "{e}"
+    );
+    let e = errs(&format!(
+        "{base}metrics:\n  allow_remote: true\naudit:\n  file: /tmp/\n"
+    ));
+    assert!(
+        e.contains("metrics.listen: required") && e.contains("(test.yml:4)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("audit.file: must name a file '/tmp/' (test.yml:7)"),
+        "{e}"
+    );
+    let e = errs(&format!("{base}metrics: {{listen: \"9464\"}}\n"));
+    assert!(e.contains("metrics.listen: expected HOST:PORT"), "{e}");
 }

@@ -271,7 +271,7 @@ fn etc_example_parses_as_shipped_and_uncommented() {
     assert_eq!(c.backends.len(), 4, "{uncommented}");
     assert_eq!(c.share_token.as_deref(), Some("managed-token"));
     assert_eq!(c.orchestrator, Some(Orchestrator::default()));
-    assert!(c.log_file.is_some());
+    assert!(c.log_file.is_some() && c.audit.is_some() && c.metrics.is_some());
     assert!(w.is_empty(), "{w:?}");
     match &c.backends[0].transport {
         Transport::Stdio {
