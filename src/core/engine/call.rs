@@ -131,6 +131,9 @@ pub(crate) fn route_tool(
         .map_err(|_| CallError::UnknownTool(exposed.to_string()))
 }
 
+/// Why [`check_tool`] refused a name: the backend whose name it is (if any) and the rule.
+pub(crate) type Refusal = (Option<Arc<BackendDef>>, Denied);
+
 /// [`route_tool`], with why a name is refused (for the audit log and the metrics): the rule,
 /// and the backend whose name it is, if any.
 pub(crate) fn check_tool(
@@ -138,7 +141,7 @@ pub(crate) fn check_tool(
     cat: &Catalog,
     caller: &Caller,
     exposed: &str,
-) -> Result<(Arc<BackendDef>, String), (Option<Arc<BackendDef>>, Denied)> {
+) -> Result<(Arc<BackendDef>, String), Refusal> {
     let (def, original) = engine
         .resolve(cat, exposed)
         .ok_or((None, Denied::UnknownTool))?;
