@@ -135,17 +135,28 @@ async fn routing_and_filters_on_the_rmcp_path() {
     }
 
     // Filtered and unknown tools are refused by the gateway, as "unknown tool", and never
-    // reach a backend (nothing is recorded for them).
-    for tool in ["fs_write_file", "ro_list_directory", "nope_read_file", "fs"] {
+    // reach a backend: they are recorded as denied, naming the rule (the client learns none).
+    for (tool, rule, backend) in [
+        ("fs_write_file", "backends[0].tools", "fs"),
+        ("ro_list_directory", "backends[1].tools", "ro"),
+        ("nope_read_file", "unknown_tool", ""),
+        ("fs", "unknown_tool", ""),
+    ] {
         let e = client
             .call_tool(call(tool, json!({"path": "x", "content": "y"})))
             .await
             .unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.contains(&format!("unknown tool: {tool}")),
+            msg.contains(&format!("unknown tool: {tool}")) && !msg.contains(rule),
             "{tool}: {msg}"
         );
+        let ev = next_call(&mut events).await;
+        assert_eq!(
+            (ev.target.as_str(), ev.backend.as_str(), ev.caller.as_str()),
+            (tool, backend, "local")
+        );
+        assert_eq!(ev.outcome, CallOutcome::Denied(rule.to_string()));
     }
     assert!(
         !a_file_was_written(&f),
@@ -153,7 +164,7 @@ async fn routing_and_filters_on_the_rmcp_path() {
     );
     assert!(
         events.try_recv().is_err(),
-        "refused calls are not recorded as backend calls"
+        "nothing else was recorded for the refused calls"
     );
 
     // A tool error is the backend's result, counted as a tool error.

@@ -214,6 +214,11 @@ pub fn call(i: u64) -> CallEvent {
     CallEvent {
         at: t0() + Duration::from_millis(i),
         session: format!("s-{}", if i.is_multiple_of(2) { "alpha" } else { "beta" }),
+        caller: if i.is_multiple_of(5) {
+            "bob@example.com-env".to_string()
+        } else {
+            "local".to_string()
+        },
         backend: "github".to_string(),
         method: "tools/call".to_string(),
         target: format!("github_tool{}", i % 50),

@@ -109,6 +109,7 @@ impl Theme {
             CallOutcome::Error(code, m) => ("✖", "x", format!("error {code}: {m}"), self.error()),
             CallOutcome::Timeout => ("⧗", "T", "timeout".to_string(), self.error()),
             CallOutcome::Cancelled => ("⊘", "/", "cancelled".to_string(), self.dim()),
+            CallOutcome::Denied(rule) => ("⊗", "D", format!("denied: {rule}"), self.warn()),
         };
         (if self.ascii { a } else { u }, word, style)
     }

@@ -75,6 +75,13 @@ def test_console_end_to_end(tmp_path: Path):
                 t.keys("5")
                 t.wait_for(r"files_read_file", timeout=15)
                 t.wait_for(r"files_list_directory", timeout=15)
+                # The call stream is the audit stream: who called, and calls the gateway refused.
+                t.wait_for(r"local\s+files_read_file", timeout=15)
+                try:
+                    await s.call_tool("nobody_tool", {})
+                except Exception:  # noqa: BLE001 - unknown tool: a JSON-RPC error
+                    pass
+                t.wait_for(r"nobody_tool.*denied: unknown_tool", timeout=15)
 
         anyio.run(client)
 

@@ -18,7 +18,7 @@ use super::catalog::{BackendDef, Catalog};
 use super::{Caller, Engine};
 
 /// JSON-RPC "invalid params": an unknown (or filtered) tool or prompt.
-const INVALID_PARAMS: i32 = -32602;
+pub(crate) const INVALID_PARAMS: i32 = -32602;
 /// JSON-RPC "invalid request": a request the session does not take from this caller.
 const INVALID_REQUEST: i32 = -32600;
 /// JSON-RPC "internal error": everything the gateway answers for a backend.

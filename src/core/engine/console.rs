@@ -128,6 +128,7 @@ pub(crate) async fn call_tool_once(
     engine.hub.record_call(
         crate::core::live::hub::CallRecord {
             session: "console",
+            caller: "console",
             backend: &b.id,
             method: "tools/call",
             target: name,

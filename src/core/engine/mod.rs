@@ -36,6 +36,7 @@ mod policy;
 mod reload;
 mod session;
 
+pub(crate) use call::INVALID_PARAMS;
 use catalog::Catalog;
 pub(crate) use fast::{FastCall, FastItem};
 pub use reload::{Loaded, ReloadReport, Reloader};

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rmcp::model::JsonObject;
 
+use crate::core::live::hub::CallRecord;
 use crate::core::live::state::{CallOutcome, CallPath};
 use crate::core::ops::{Args, CallInfo, Detail, Observer};
 use crate::core::wire::frame::CallParams;
@@ -81,14 +82,28 @@ impl Session {
     }
 
     /// A `tools/call` of `exposed` that the gateway refused itself (the client was told
-    /// `unknown tool`): the observer learns which rule refused it.
+    /// `unknown tool`): the console and the observer learn which rule refused it.
     pub(super) fn refused(&self, exposed: &str, args: Option<&JsonObject>) {
-        let Some(obs) = self.inner.engine.observer() else {
-            return;
-        };
         let e = &self.inner.engine;
         let cat = e.catalog();
-        let Err((backend, why)) = call::check_tool(e, &cat, &self.caller(), exposed) else {
+        let caller = self.caller();
+        let Err((backend, why)) = call::check_tool(e, &cat, &caller, exposed) else {
+            return;
+        };
+        e.hub.record_call(
+            CallRecord {
+                session: &self.inner.id,
+                caller: caller.name(),
+                backend: backend.as_ref().map_or("", |d| d.id()),
+                method: "tools/call",
+                target: exposed,
+                duration: Duration::ZERO,
+                outcome: CallOutcome::Denied(why.rule()),
+                path: CallPath::Full,
+            },
+            None,
+        );
+        let Some(obs) = e.observer() else {
             return;
         };
         let original = backend

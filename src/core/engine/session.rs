@@ -279,9 +279,10 @@ impl Session {
         detail: &crate::core::ops::Detail,
     ) {
         let duration = started.elapsed();
+        let caller = self.caller();
         tracing::debug!(
             session = %self.inner.id,
-            caller = %self.caller(),
+            caller = %caller,
             backend,
             method,
             target,
@@ -304,6 +305,7 @@ impl Session {
         self.inner.engine.hub.record_call(
             crate::core::live::hub::CallRecord {
                 session: &self.inner.id,
+                caller: caller.name(),
                 backend,
                 method,
                 target,

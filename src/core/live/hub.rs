@@ -394,6 +394,7 @@ impl Hub {
                         CallOutcome::Error(_, m) | CallOutcome::ToolError(m) => m.clone(),
                         CallOutcome::Timeout => format!("{} timed out", ev.target),
                         CallOutcome::Cancelled => format!("{} cancelled", ev.target),
+                        CallOutcome::Denied(r) => format!("{} denied by {r}", ev.target),
                         CallOutcome::Ok => String::new(),
                     });
                 }
@@ -423,6 +424,7 @@ impl Hub {
             self.emit(Event::Call(CallEvent {
                 at,
                 session: ev.session.to_string(),
+                caller: ev.caller.to_string(),
                 backend: ev.backend.to_string(),
                 method: ev.method.to_string(),
                 target: ev.target.to_string(),
@@ -438,6 +440,7 @@ impl Hub {
 /// console listens).
 pub(crate) struct CallRecord<'a> {
     pub session: &'a str,
+    pub caller: &'a str,
     pub backend: &'a str,
     /// MCP method (`tools/call`, `resources/read`, `prompts/get`, ...).
     pub method: &'a str,
@@ -455,6 +458,7 @@ mod tests {
     fn call<'a>(target: &'a str, outcome: CallOutcome) -> CallRecord<'a> {
         CallRecord {
             session: "s1",
+            caller: "local",
             backend: "b",
             method: "tools/call",
             target,

@@ -335,6 +335,9 @@ pub enum CallOutcome {
     Timeout,
     /// The client cancelled.
     Cancelled,
+    /// The gateway refused the call itself, by this rule (`unknown_tool`, `backends[0].tools`,
+    /// `access[1]`); the client was told `unknown tool`.
+    Denied(String),
 }
 
 impl CallOutcome {
@@ -366,6 +369,8 @@ impl CallPath {
 pub struct CallEvent {
     pub at: SystemTime,
     pub session: String,
+    /// Who called: the session's OpenZiti identity, `local`, or `console`.
+    pub caller: String,
     pub backend: String,
     /// MCP method (`tools/call`, `resources/read`, `prompts/get`, ...).
     pub method: String,

@@ -87,6 +87,7 @@ impl Outcome {
             CallOutcome::Error(c, _) => Outcome::Error(*c),
             CallOutcome::Timeout => Outcome::Timeout,
             CallOutcome::Cancelled => Outcome::Cancelled,
+            CallOutcome::Denied(_) => Outcome::Error(crate::core::engine::INVALID_PARAMS),
         }
     }
 

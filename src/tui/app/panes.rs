@@ -22,15 +22,18 @@ fn list_slot(p: Pane) -> Option<usize> {
 }
 
 /// The fields of a call the Traffic filter searches.
-pub(super) fn call_fields(c: &CallEvent) -> [&str; 5] {
+pub(super) fn call_fields(c: &CallEvent) -> [&str; 6] {
     let outcome = match c.outcome {
         CallOutcome::Ok => "ok",
         CallOutcome::ToolError(_) => "tool error",
         CallOutcome::Error(..) => "error",
         CallOutcome::Timeout => "timeout",
         CallOutcome::Cancelled => "cancelled",
+        CallOutcome::Denied(_) => "denied",
     };
-    [&c.session, &c.backend, &c.target, &c.method, outcome]
+    [
+        &c.session, &c.caller, &c.backend, &c.target, &c.method, outcome,
+    ]
 }
 
 /// The fields of a log line the Logs filter searches.

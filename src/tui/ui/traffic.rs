@@ -9,9 +9,10 @@ use crate::tui::action::Pane;
 use crate::tui::app::Console;
 use crate::tui::view::{fmt_clock, fmt_latency};
 
-const COLUMNS: [Column; 7] = [
+const COLUMNS: [Column; 8] = [
     Column::new("TIME (UTC)", Constraint::Length(12)),
     Column::sized("SESSION", Constraint::Length(10), Constraint::Length(16)),
+    Column::sized("CALLER", Constraint::Length(8), Constraint::Length(24)),
     Column::new("TOOL", Constraint::Fill(2)),
     Column::wide("METHOD", Constraint::Length(14)),
     // Which way the call went: `fast` (a raw frame) or `rmcp` (decoded by the rmcp service).
@@ -33,6 +34,7 @@ pub fn draw(app: &mut Console, frame: &mut Frame, area: Rect) {
         vec![
             Cell::from(fmt_clock(c.at)),
             Cell::from(c.session.clone()),
+            Cell::from(c.caller.clone()),
             Cell::from(c.target.clone()),
             Cell::from(c.method.clone()),
             Cell::from(c.path.as_str()),
