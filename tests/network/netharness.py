@@ -163,5 +163,10 @@ def grant_yaml(who: str) -> str:
     return f"zrok:\n  share:\n    access_grants: [{email(who)}]\n"
 
 
+def fs_backends(data) -> str:
+    """A config's `backends:` with one backend `fs`: our mcp-filesystem serving `data`."""
+    return f'backends:\n  - id: fs\n    transport:\n      type: stdio\n      command: {ours("mcp-filesystem")}\n      args: ["{data}"]\n'
+
+
 def ours(name: str) -> str:
     return bin_path(name)

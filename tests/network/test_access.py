@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from netharness import ShareServer, go_bin, grant, grant_yaml, home, ours, stdio_session
+from netharness import fs_backends, ShareServer, go_bin, grant, grant_yaml, home, ours, stdio_session
 from netharness import testnet as net_env
 
 
@@ -37,13 +37,7 @@ def test_each_caller_sees_and_calls_only_its_tools(data, tmp_path):
     cfg = tmp_path / "gw.yml"
     cfg.write_text(
         f"""
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {ours("mcp-filesystem")}
-      args: ["{data}"]
-{grant_yaml("bob")}access:
+{fs_backends(data)}{grant_yaml("bob")}access:
   - caller: "bob@*"
     tools: {{mode: allow, list: [fs_read_file]}}
 """

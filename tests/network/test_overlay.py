@@ -13,6 +13,7 @@ import pytest
 
 from harness import text_of
 from netharness import (
+    fs_backends,
     grant,
     grant_yaml,
     ShareServer,
@@ -58,13 +59,7 @@ def test_go_tools_use_our_bridge_and_our_gateway(data, tmp_path):
     cfg = tmp_path / "gw.yml"
     cfg.write_text(
         f"""
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {ours("mcp-filesystem")}
-      args: ["{data}"]
-"""
+{fs_backends(data)}"""
     )
     cfg.write_text(cfg.read_text() + grant_yaml("bob"))
     gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
@@ -123,13 +118,7 @@ def test_persistent_share_survives_restarts_then_is_deleted(data, tmp_path):
         cfg.write_text(
             f"""
 share_token: {name}
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {ours("mcp-filesystem")}
-      args: ["{data}"]
-"""
+{fs_backends(data)}"""
         )
         for _ in range(2):  # serve, stop, serve again: the same token keeps working
             gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
@@ -156,13 +145,7 @@ def test_kill_9_orphan_is_deleted_on_next_start(data, tmp_path):
     cfg = tmp_path / "gw.yml"
     cfg.write_text(
         f"""
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {ours("mcp-filesystem")}
-      args: ["{data}"]
-"""
+{fs_backends(data)}"""
     )
     gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
     orphan = gw.token
@@ -226,13 +209,7 @@ def test_two_managed_gateways_share_one_token(data, tmp_path):
         cfg.write_text(
             f"""
 share_token: {name}
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {ours("mcp-filesystem")}
-      args: ["{data}"]
-"""
+{fs_backends(data)}"""
         )
         a = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))
         b = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))

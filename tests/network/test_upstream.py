@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from harness import text_of
-from netharness import ShareServer, grant, grant_yaml, home, ours, stdio_session, testnet as net_env, wait_until
+from netharness import fs_backends, ShareServer, grant, grant_yaml, home, ours, stdio_session, testnet as net_env, wait_until
 
 
 def peer() -> str:
@@ -42,13 +42,7 @@ def test_newest_upstream_client_uses_our_bridge_and_gateway(data, tmp_path):
     cfg = tmp_path / "gw.yml"
     cfg.write_text(
         f"""
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {ours("mcp-filesystem")}
-      args: ["{data}"]
-{grant_yaml("bob")}"""
+{fs_backends(data)}{grant_yaml("bob")}"""
     )
     br = ShareServer([ours("mcp-bridge"), *grant("bob"), "--", ours("mcp-filesystem"), str(data)], home("alice"))
     gw = ShareServer([ours("mcp-gateway"), "run", str(cfg)], home("alice"))

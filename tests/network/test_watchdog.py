@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 
 from harness import text_of
-from netharness import ShareServer, grant, home, ours, share_tokens, stdio_session, wait_until
+from netharness import fs_backends, ShareServer, grant, home, ours, share_tokens, stdio_session, wait_until
 
 
 def tools(*args: str) -> subprocess.CompletedProcess:
@@ -31,13 +31,7 @@ def config(tmp_path: Path, data: Path, name: str, resilience: str, extra: str = 
     cfg.write_text(
         f"""
 share_token: {name}
-backends:
-  - id: fs
-    transport:
-      type: stdio
-      command: {ours("mcp-filesystem")}
-      args: ["{data}"]
-resilience:
+{fs_backends(data)}resilience:
 {resilience}
 {extra}"""
     )
