@@ -14,6 +14,11 @@ use crate::core::redact::token_prefix;
 use crate::core::ziti::ZitiDialer;
 use crate::core::zrok::state::ShareRegistry;
 
+/// Rounds of the transport ladder when no transport got an HTTP answer, and the first wait
+/// between them (doubled each time): 0.25 s and 0.5 s.
+const DIAL_ROUNDS: u32 = 3;
+const DIAL_RETRY: Duration = Duration::from_millis(250);
+
 /// Releases a zrok access when the backend connection that holds it is dropped.
 struct AccessGuard {
     overlay: Arc<Overlay>,
@@ -137,42 +142,62 @@ impl ZrokConnector for ZrokBackends {
             (BACKEND_ROOT_URL, HttpProtocol::Streamable),
             (BACKEND_SSE_URL, HttpProtocol::Sse),
         ];
+        // A share whose access was just made can close the first dials before any HTTP is
+        // spoken (the router learns of the new dial policy a moment later): when no attempt of a
+        // round got an HTTP answer, the round is tried again after a short wait (bounded).
         let mut last = None;
-        for (h2, tries) in [(true, &h2_tries[..]), (false, &h1_tries[..])] {
-            for &(url, protocol) in tries {
-                let settings = HttpClientConfig {
-                    http2_prior_knowledge: h2,
-                    ..http_backend::settings(
-                        &Default::default(),
-                        None,
-                        self.connect_timeout,
-                        self.max_message_size,
+        for round in 0..DIAL_ROUNDS {
+            if round > 0 {
+                let wait = DIAL_RETRY * 2u32.pow(round - 1);
+                tracing::debug!(share = %token_prefix(share_token), "no HTTP answer on any transport; trying again in {wait:?}");
+                tokio::time::sleep(wait).await;
+            }
+            let mut answered = false;
+            for (h2, tries) in [(true, &h2_tries[..]), (false, &h1_tries[..])] {
+                for &(url, protocol) in tries {
+                    let settings = HttpClientConfig {
+                        http2_prior_knowledge: h2,
+                        ..http_backend::settings(
+                            &Default::default(),
+                            None,
+                            self.connect_timeout,
+                            self.max_message_size,
+                        )
+                    };
+                    let client = http_backend::client(Some(dialer.clone()), settings)?;
+                    let probe = client.clone();
+                    match http_backend::connect_with(
+                        backend.clone_for_retry(),
+                        client,
+                        url,
+                        protocol,
                     )
-                };
-                let client = http_backend::client(Some(dialer.clone()), settings)?;
-                let probe = client.clone();
-                match http_backend::connect_with(backend.clone_for_retry(), client, url, protocol)
                     .await
-                {
-                    Ok((service, raw)) => {
-                        return Ok(ZrokConnection {
-                            service,
-                            keep: Box::new(guard),
-                            raw,
-                        })
-                    }
-                    Err(e) => {
-                        let v = if h2 { "HTTP/2" } else { "HTTP/1.1" };
-                        tracing::debug!(share = %token_prefix(share_token), "{v} {url} not served ({e})");
-                        // A server that does not speak HTTP/2 at all (the Go original) fails
-                        // before any HTTP status: go straight to HTTP/1.1 instead of dialing it
-                        // again.
-                        last = Some(e);
-                        if h2 && !probe.answered() {
-                            break;
+                    {
+                        Ok((service, raw)) => {
+                            return Ok(ZrokConnection {
+                                service,
+                                keep: Box::new(guard),
+                                raw,
+                            })
+                        }
+                        Err(e) => {
+                            let v = if h2 { "HTTP/2" } else { "HTTP/1.1" };
+                            tracing::debug!(share = %token_prefix(share_token), "{v} {url} not served ({e})");
+                            last = Some(e);
+                            answered |= probe.answered();
+                            // A server that does not speak HTTP/2 at all (the Go original) fails
+                            // before any HTTP status: go straight to HTTP/1.1 instead of dialing
+                            // it again.
+                            if h2 && !probe.answered() {
+                                break;
+                            }
                         }
                     }
                 }
+            }
+            if answered {
+                break;
             }
         }
         Err(last.unwrap_or_else(|| BackendError::Other("no transport to try".into())))
