@@ -77,7 +77,9 @@ pub(crate) async fn pump(
     label: String,
     on_line: Option<LineFn>,
 ) {
-    let mut buf = vec![0u8; 8 * 1024];
+    // Every backend process holds one for its life: small, as stderr is seldom busy (a flood
+    // costs more reads, not more memory).
+    let mut buf = vec![0u8; 2 * 1024];
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut cut = 0usize;
     let mut budget = Budget::new(Instant::now());

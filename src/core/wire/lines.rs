@@ -2,6 +2,9 @@
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
+/// How much one read takes from the pipe.
+const READ_SIZE: usize = 8 * 1024;
+
 /// Newline-delimited frames from `R`, never holding more than `max` bytes of one: what both the
 /// stdio front (client lines) and the stdio backend transport (backend lines) read with.
 pub(crate) struct LineReader<R> {
@@ -23,8 +26,11 @@ pub(crate) enum Next<'a> {
 impl<R: AsyncRead + Unpin> LineReader<R> {
     pub(crate) fn new(reader: R, max: usize) -> Self {
         LineReader {
-            reader: BufReader::with_capacity(64 * 1024, reader),
-            buf: Vec::with_capacity(4096),
+            // Held by every backend connection and stdio client, idle ones too: tokio's default
+            // read size, and the line buffer grows only as frames need it (BENCHMARKS.md, "Soak
+            // and memory per session").
+            reader: BufReader::with_capacity(READ_SIZE, reader),
+            buf: Vec::new(),
             discarding: false,
             max,
         }
