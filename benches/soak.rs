@@ -18,7 +18,8 @@
 //!   RSS before and with them.
 //!
 //! Exit status 1 when a round had errors or left a backend or a file descriptor behind.
-//! `cargo bench --bench soak`; knobs SOAK_SESSIONS, SOAK_CALLS, SOAK_ROUNDS.
+//! `cargo bench --bench soak`; knobs SOAK_SESSIONS, SOAK_CALLS, SOAK_ROUNDS, SOAK_GATEWAY (a gateway
+//! binary to measure instead of the bench build's).
 
 #[allow(dead_code)]
 #[path = "support/echo.rs"]
@@ -123,6 +124,24 @@ async fn settle(ok: impl Fn() -> bool) -> bool {
     true
 }
 
+/// The gateway's RSS once it stopped falling: the gateway gives the heap back a moment after
+/// sessions ended (src/core/heap.rs: at most 2 s after the first of a burst of ends), so this
+/// waits until no reading in 1.5 s was lower (at most 15 s).
+async fn rss_settled(pid: u32) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut low = rss_kib(pid);
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_millis(1500) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = rss_kib(pid);
+        if now < low {
+            low = now;
+            since = Instant::now();
+        }
+    }
+    low
+}
+
 /// The gateway config: one stdio backend `b`, the echo server.
 fn config(dir: &std::path::Path) -> PathBuf {
     let cfg = dir.join("soak.yml");
@@ -224,10 +243,7 @@ async fn remote(
         .cloned()
         .unwrap_or_default();
     let cfg = config(dir).to_string_lossy().into_owned();
-    let mut gateways = vec![(
-        "mcpz".to_string(),
-        env!("CARGO_BIN_EXE_mcp-gateway").to_string(),
-    )];
+    let mut gateways = vec![("mcpz".to_string(), gateway_bin())];
     if go.is_empty() {
         eprintln!("GO_MCP_GATEWAY_BIN_DIR is empty: the Go original is not measured");
     } else {
@@ -261,7 +277,7 @@ async fn remote(
         // One session first: the share's connection and pools are up.
         let (warm, e) = open(&url, 1).await;
         assert_eq!(e, 0, "{name}: a first session over zrok");
-        let before = rss_kib(pid) as f64 / 1024.0;
+        let before = rss_settled(pid).await as f64 / 1024.0;
         let (held, e) = open(&url, n).await;
         assert_eq!(e, 0, "{name}: {n} sessions over zrok");
         let with = rss_kib(pid) as f64 / 1024.0;
@@ -274,9 +290,14 @@ async fn remote(
     out
 }
 
+/// The gateway measured: this build's, or SOAK_GATEWAY (e.g. target/release/mcp-gateway).
+fn gateway_bin() -> String {
+    std::env::var("SOAK_GATEWAY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mcp-gateway").to_string())
+}
+
 async fn start_gateway(dir: &std::path::Path) -> (Child, String) {
     let argv = [
-        env!("CARGO_BIN_EXE_mcp-gateway").to_string(),
+        gateway_bin(),
         "run".into(),
         "-q".into(),
         config(dir).to_string_lossy().into_owned(),
@@ -345,7 +366,7 @@ async fn run() -> i32 {
     let (warm, e) = open(&url, 1).await;
     assert_eq!(e + close(warm).await, 0, "warm-up session");
     settle(|| backends() == 0).await;
-    let (rss0, fds0) = (rss_kib(pid), fds(pid));
+    let (rss0, fds0) = (rss_settled(pid).await, fds(pid));
 
     let mut idle = vec![(0usize, rss0)];
     for n in [100, sessions] {
@@ -354,6 +375,7 @@ async fn run() -> i32 {
         idle.push((n, rss_kib(pid)));
         assert_eq!(close(held).await, 0);
         settle(|| backends() == 0).await;
+        rss_settled(pid).await;
     }
 
     let mut results = Vec::new();
@@ -386,7 +408,7 @@ async fn run() -> i32 {
             errors,
             secs,
             rss_held,
-            rss_after: rss_kib(pid),
+            rss_after: rss_settled(pid).await,
             fds_after: fds(pid),
             backends_after: backends(),
         });

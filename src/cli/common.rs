@@ -443,6 +443,8 @@ async fn serve_share(
         ephemeral = served.ephemeral,
         "serving on zrok share"
     );
+    // What creating the share took (REST, TLS, the router's channel setup) is freed by now.
+    engine.heap_freed();
     let app = front::router(engine.clone(), &ServeOptions::overlay());
     let stop = engine.shutdown.clone();
     let server = tokio::spawn(front::serve(guarded.listener, app, stop));

@@ -9,6 +9,7 @@ pub mod config;
 pub mod deadline;
 pub mod engine;
 pub mod front;
+pub(crate) mod heap;
 pub mod live;
 pub mod net;
 pub mod ops;

@@ -103,6 +103,8 @@ pub struct Engine {
     next_session: AtomicU64,
     /// The audit log and metrics (`core::ops`), when configured: told about every call.
     observer: OnceLock<Arc<crate::core::ops::Observer>>,
+    /// Gives the heap back to the system after sessions ended (`core::heap`).
+    pub(super) trimmer: Arc<crate::core::heap::Trimmer>,
 }
 
 /// A live session, as the engine finds it (console commands, reloads, shutdown).
@@ -205,8 +207,10 @@ impl Engine {
             session_ended: tokio::sync::Notify::new(),
             next_session: AtomicU64::new(1),
             observer: OnceLock::new(),
+            trimmer: Arc::default(),
         });
         engine.hub.spawn_publisher(engine.shutdown.clone());
+        tokio::spawn(engine.trimmer.clone().run(engine.shutdown.clone()));
         for b in &opts.backends {
             engine.show_backend(b);
         }
@@ -244,11 +248,19 @@ impl Engine {
             });
         }
         engine.hub.publish();
+        // The discovery connections are gone.
+        engine.trimmer.freed();
         if let Some(e) = first_err {
             engine.shutdown().await;
             return Err(e);
         }
         Ok(engine)
+    }
+
+    /// Much was just freed (start-up work done): give the heap back to the system soon
+    /// (`core::heap`). Ended sessions do this by themselves.
+    pub fn heap_freed(&self) {
+        self.trimmer.freed();
     }
 
     /// Make `cat` the running configuration.

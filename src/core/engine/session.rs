@@ -62,6 +62,7 @@ impl Drop for SessionInner {
         self.ended.cancel();
         self.conns.release(&self.engine.hub);
         self.engine.hub.session_closed(&self.id, "closed");
+        self.engine.trimmer.freed();
         tracing::info!(session = %self.id, "session closed");
     }
 }
