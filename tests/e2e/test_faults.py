@@ -114,12 +114,16 @@ def test_a_50mb_line_ends_that_backend_not_the_gateway(tmp_path):
     gw = gateway(tmp_path, "normal")
     try:
         base = warm(gw)
+        hwm_kb = lambda: int(next(l.split()[1] for l in Path(f"/proc/{gw.proc.pid}/status").read_text().splitlines() if l.startswith("VmHWM")))
+        before = hwm_kb()
         err, msg = anyio.run(call, gw.mcp_url, "f_huge", {})
         assert err, msg
         assert "larger than 16777216 bytes" in gw.stderr()
-        # Nothing of the 50 MB was kept: the gateway's peak memory stays far below it.
-        hwm_kb = int(next(l.split()[1] for l in Path(f"/proc/{gw.proc.pid}/status").read_text().splitlines() if l.startswith("VmHWM")))
-        assert hwm_kb < 48 * 1024, f"peak RSS {hwm_kb} kB"
+        # Nothing of the 50 MB was kept: the gateway's peak memory grew by the 16 MiB it reads of
+        # a line before it knows the line is too long, not by the line (a debug build's RSS is
+        # ~32 MB before, so the peak is measured from there).
+        grown = hwm_kb() - before
+        assert grown < 24 * 1024, f"peak RSS grew by {grown} kB"
         # Another session is served.
         assert anyio.run(call, gw.mcp_url, "f_echo", {"text": "next"}) == (False, "next")
         no_leaks(gw, tmp_path, base)

@@ -4,6 +4,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// How much one read takes from the pipe.
 const READ_SIZE: usize = 8 * 1024;
+/// The most line buffer kept between frames.
+const KEEP: usize = 64 * 1024;
 
 /// Newline-delimited frames from `R`, never holding more than `max` bytes of one: what both the
 /// stdio front (client lines) and the stdio backend transport (backend lines) read with.
@@ -45,7 +47,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub(crate) async fn next(&mut self) -> std::io::Result<Next<'_>> {
         loop {
             if !self.discarding && self.buf.last() == Some(&b'\n') {
-                self.buf.clear();
+                if self.buf.capacity() > KEEP {
+                    // A large frame went by: its buffer is not kept for the connection's life.
+                    self.buf = Vec::new();
+                } else {
+                    self.buf.clear();
+                }
             }
             match read_line(
                 &mut self.reader,
@@ -100,13 +107,16 @@ pub(crate) async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
             None => (avail.len(), false),
         };
         if !*discarding {
-            buf.extend_from_slice(&avail[..take]);
+            if buf.len() + take > max.saturating_add(2) {
+                // Too long: dropped before it grows the buffer past the limit, and the
+                // buffer it grew so far is given back.
+                *discarding = true;
+                *buf = Vec::new();
+            } else {
+                buf.extend_from_slice(&avail[..take]);
+            }
         }
         r.consume(take);
-        if !*discarding && buf.len() > max.saturating_add(2) {
-            *discarding = true;
-            buf.clear();
-        }
         if done {
             return Ok(if std::mem::take(discarding) {
                 Line::TooLong
@@ -144,11 +154,32 @@ mod tests {
                 .await
                 .unwrap();
             assert!(buf.len() <= 102, "held {} bytes", buf.len());
+            // Not even grown past the limit on the way (a 50 MB line must not cost 32 MB).
+            assert!(buf.capacity() <= 256, "grew to {} bytes", buf.capacity());
             (l, String::from_utf8_lossy(&buf).into_owned())
         };
         assert_eq!(next().await, (Line::Complete, "short\n".into()));
         assert_eq!(next().await.0, Line::TooLong);
         assert_eq!(next().await, (Line::Complete, "after\n".into()));
         assert_eq!(next().await.0, Line::Eof);
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_buffer_is_not_kept() {
+        let (mut w, r) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let mut big = vec![b'x'; 1 << 20];
+            big.push(b'\n');
+            w.write_all(&big).await.unwrap();
+            w.write_all(b"small\n").await.unwrap();
+        });
+        let mut lines = LineReader::new(r, 4 << 20);
+        assert!(matches!(lines.next().await.unwrap(), Next::Frame(f) if f.len() == 1 << 20));
+        assert!(matches!(lines.next().await.unwrap(), Next::Frame(b"small")));
+        assert!(
+            lines.buf.capacity() <= KEEP,
+            "kept {} bytes",
+            lines.buf.capacity()
+        );
     }
 }
