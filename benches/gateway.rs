@@ -17,6 +17,9 @@
 
 #[path = "support/echo.rs"]
 mod echo;
+#[allow(dead_code)]
+#[path = "support/gateway.rs"]
+mod gateway;
 #[path = "support/lean.rs"]
 mod lean;
 #[path = "support/procstat.rs"]
@@ -217,47 +220,15 @@ fn tmp_dir() -> PathBuf {
 /// Start `mcp-gateway run` with one stdio echo backend (id `b`); returns it and its URLs.
 async fn start_gateway() -> (Proc, String, String) {
     let dir = tmp_dir();
-    let cfg = dir.join("gateway.yml");
-    let exe = self_exe();
-    std::fs::write(
-        &cfg,
-        format!(
-            "backends:\n  - id: b\n    transport:\n      type: stdio\n      command: {}\n      args: [\"--echo-stdio\"]\n",
-            serde_json::to_string(&exe.to_string_lossy()).unwrap()
-        ),
-    )
-    .expect("write config");
-    let log = std::fs::File::create(dir.join("gateway.stderr")).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .arg("run")
-        .arg(&cfg)
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn mcp-gateway");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(SETUP, lines.next_line())
-        .await
-        .expect("gateway printed its URLs in time")
-        .expect("read gateway stdout")
-        .unwrap_or_else(|| {
-            panic!(
-                "gateway exited; see {}",
-                dir.join("gateway.stderr").display()
-            )
-        });
-    let v: serde_json::Value = serde_json::from_str(&line).expect("gateway JSON line");
-    let mcp = v["mcp_url"].as_str().expect("mcp_url").to_string();
-    let sse = v["sse_url"].as_str().expect("sse_url").to_string();
+    let cfg = gateway::echo_config(&dir.join("gateway.yml"), "");
+    let mut g = gateway::start(&cfg, &dir.join("gateway.stderr"), SETUP).await;
+    let mcp = g.line["mcp_url"].as_str().expect("mcp_url").to_string();
+    let sse = g.line["sse_url"].as_str().expect("sse_url").to_string();
     // Keep draining stdout so the gateway never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::spawn(async move { while let Ok(Some(_)) = g.lines.next_line().await {} });
     (
         Proc {
-            child,
+            child: g.child,
             name: "mcp-gateway",
         },
         mcp,

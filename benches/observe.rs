@@ -19,6 +19,9 @@
 #[path = "support/echo.rs"]
 mod echo;
 #[allow(dead_code)]
+#[path = "support/gateway.rs"]
+mod gateway;
+#[allow(dead_code)]
 #[path = "support/lean.rs"]
 mod lean;
 #[allow(dead_code)]
@@ -29,15 +32,14 @@ mod procstat;
 mod testnet;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mcpz::core::ops::bench::RecordBench;
 use mcpz::core::wire::frame::CallParams;
 use procstat::cpu_ns;
 use testnet::env_num;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+
+use tokio::process::Child;
 
 const SETUP: Duration = Duration::from_secs(30);
 const CALL: Duration = Duration::from_secs(10);
@@ -185,32 +187,9 @@ struct Gateway {
 
 impl Gateway {
     async fn start(dir: &Path, name: &str, extra: &str) -> Gateway {
-        let cfg = dir.join(format!("{name}.yml"));
-        let exe = std::env::current_exe().expect("current_exe");
-        std::fs::write(
-            &cfg,
-            format!(
-                "backends:\n  - id: b\n    transport:\n      type: stdio\n      command: {}\n      args: [\"--echo-stdio\"]\n{extra}",
-                serde_json::to_string(&exe.to_string_lossy()).unwrap()
-            ),
-        )
-        .expect("config");
-        let log = std::fs::File::create(dir.join(format!("{name}.stderr"))).expect("log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-            .args(["run", &cfg.to_string_lossy(), "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn mcp-gateway");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(SETUP, lines.next_line())
-            .await
-            .expect("gateway line in time")
-            .expect("read")
-            .unwrap_or_else(|| panic!("gateway {name} exited; see its .stderr"));
-        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+        let cfg = gateway::echo_config(&dir.join(format!("{name}.yml")), extra);
+        let g = gateway::start(&cfg, &dir.join(format!("{name}.stderr")), SETUP).await;
+        let (child, v) = (g.child, g.line);
         let pid = child.id().expect("pid");
         Gateway {
             child,

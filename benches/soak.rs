@@ -25,6 +25,9 @@
 #[path = "support/echo.rs"]
 mod echo;
 #[allow(dead_code)]
+#[path = "support/gateway.rs"]
+mod gateway;
+#[allow(dead_code)]
 #[path = "support/lean.rs"]
 mod lean;
 #[allow(dead_code)]
@@ -144,16 +147,7 @@ async fn rss_settled(pid: u32) -> u64 {
 
 /// The gateway config: one stdio backend `b`, the echo server.
 fn config(dir: &std::path::Path) -> PathBuf {
-    let cfg = dir.join("soak.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "backends:\n  - id: b\n    transport:\n      type: stdio\n      command: {}\n      args: [\"--echo-stdio\"]\n",
-            serde_json::to_string(&self_exe().to_string_lossy()).unwrap()
-        ),
-    )
-    .expect("config");
-    cfg
+    gateway::echo_config(&dir.join("soak.yml"), "")
 }
 
 /// Spawns `argv` (HOME=`home`) and returns it with the first stdout line holding `key`'s string
