@@ -131,8 +131,9 @@ pub(crate) fn route_tool(
         .map_err(|_| CallError::UnknownTool(exposed.to_string()))
 }
 
-/// Why [`check_tool`] refused a name: the backend whose name it is (if any) and the rule.
-pub(crate) type Refusal = (Option<Arc<BackendDef>>, Denied);
+/// Why [`check_tool`] refused a name: the backend whose name it is and the backend's own name
+/// of the tool (if any), and the rule.
+pub(crate) type Refusal = (Option<(Arc<BackendDef>, String)>, Denied);
 
 /// [`route_tool`], with why a name is refused (for the audit log and the metrics): the rule,
 /// and the backend whose name it is, if any.
@@ -147,11 +148,11 @@ pub(crate) fn check_tool(
         .ok_or((None, Denied::UnknownTool))?;
     if !def.exposes(&original) {
         let i = cat.position(def.key);
-        return Err((Some(def), Denied::Filter(i)));
+        return Err((Some((def, original)), Denied::Filter(i)));
     }
     if let Some(r) = access_rule(cat, caller) {
         if !cat.access[r].tools.check(exposed).exposed() {
-            return Err((Some(def), Denied::Access(r)));
+            return Err((Some((def, original)), Denied::Access(r)));
         }
     }
     Ok((def, original))

@@ -56,6 +56,7 @@ impl Session {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn observe(
         &self,
+        caller: &Caller,
         backend: Option<&str>,
         method: &str,
         target: &str,
@@ -67,10 +68,9 @@ impl Session {
         let Some(obs) = self.inner.engine.observer() else {
             return;
         };
-        let caller = obs.audits().then(|| self.caller());
         let info = CallInfo {
             session: &self.inner.id,
-            caller: caller.as_ref().map_or("", Caller::name),
+            caller: caller.name(),
             backend,
             method,
             target,
@@ -94,7 +94,7 @@ impl Session {
             CallRecord {
                 session: &self.inner.id,
                 caller: caller.name(),
-                backend: backend.as_ref().map_or("", |d| d.id()),
+                backend: backend.as_ref().map_or("", |(d, _)| d.id()),
                 method: "tools/call",
                 target: exposed,
                 duration: Duration::ZERO,
@@ -106,15 +106,13 @@ impl Session {
         let Some(obs) = e.observer() else {
             return;
         };
-        let original = backend
-            .as_ref()
-            .and_then(|_| e.resolve(&cat, exposed))
-            .map(|(_, o)| o);
+        let original = backend.as_ref().map(|(_, o)| o.as_str());
         let detail = obs
-            .detail(original.as_deref(), args.map_or(Args::None, Args::Json))
+            .detail(original, args.map_or(Args::None, Args::Json))
             .denied(why);
         self.observe(
-            backend.as_ref().map(|d| d.id()),
+            &caller,
+            backend.as_ref().map(|(d, _)| d.id()),
             "tools/call",
             exposed,
             Duration::ZERO,

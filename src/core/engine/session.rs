@@ -293,6 +293,7 @@ impl Session {
             "call"
         );
         self.observe(
+            &caller,
             Some(backend),
             method,
             target,

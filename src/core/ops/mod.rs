@@ -111,7 +111,7 @@ impl Outcome {
 pub(crate) struct CallInfo<'a> {
     /// The engine's session id (`s3-1a2b3c`), as the logs and the console show it.
     pub session: &'a str,
-    /// The caller's name (`local`, an OpenZiti identity); empty when the audit log is off.
+    /// The caller's name (`local`, an OpenZiti identity).
     pub caller: &'a str,
     /// The backend's id; `None` when no backend serves the name.
     pub backend: Option<&'a str>,
