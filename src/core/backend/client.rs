@@ -66,7 +66,11 @@ impl BackendClient {
         method: &str,
         ctx: &RequestContext<RoleClient>,
     ) -> Result<ClientResult, McpError> {
-        let peer = self.down.peer().ok_or_else(|| no_client(method))?.clone();
+        let peer = self
+            .down
+            .client_peer()
+            .await
+            .ok_or_else(|| no_client(method))?;
         let theirs = match ctx.extensions.get::<InboundStreamOrigin>() {
             Some(InboundStreamOrigin::OutboundRequest(id)) => Some(id),
             _ => None,
@@ -148,6 +152,7 @@ impl ClientHandler for BackendClient {
         _ctx: NotificationContext<RoleClient>,
     ) {
         let theirs = params.progress_token.clone();
+        // Progress is only for requests of the rmcp path, whose session has its peer.
         match (self.down.peer(), self.down.client_token(self.idx, &theirs)) {
             (Some(peer), Some(token)) => {
                 params.progress_token = token;
@@ -163,7 +168,7 @@ impl ClientHandler for BackendClient {
         params: LoggingMessageNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        if let Some(peer) = self.down.peer() {
+        if let Some(peer) = self.down.client_peer().await {
             let _ = peer.notify_logging_message(params).await;
         }
         self.down.log_passed(self.idx);
@@ -174,7 +179,7 @@ impl ClientHandler for BackendClient {
         params: ResourceUpdatedNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        if let Some(peer) = self.down.peer() {
+        if let Some(peer) = self.down.client_peer().await {
             let _ = peer.notify_resource_updated(params).await;
         }
     }
@@ -196,7 +201,7 @@ impl ClientHandler for BackendClient {
         notification: CustomNotification,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        if let Some(peer) = self.down.peer() {
+        if let Some(peer) = self.down.client_peer().await {
             let _ = peer
                 .send_notification(rmcp::model::ServerNotification::CustomNotification(
                     notification,

@@ -20,6 +20,9 @@ use super::client::BackendClient;
 #[derive(Default)]
 pub struct Downstream {
     peer: OnceLock<Peer<RoleServer>>,
+    /// Makes `peer` when a message for the client needs one and there is none yet (a
+    /// streamable-HTTP session served without rmcp until then, `front/streamable.rs`).
+    wake: OnceLock<WakeFn>,
     init: OnceLock<InitializeRequestParams>,
     /// (backend index, token the backend sees) -> token the client sent.
     progress: Mutex<HashMap<(usize, ProgressToken), ProgressToken>>,
@@ -40,6 +43,8 @@ pub struct Downstream {
 
 /// Receives list-changed notifications from a session's backends.
 pub(crate) type ListChangedFn = Arc<dyn Fn(ListChanged) + Send + Sync>;
+/// Gives a session its rmcp server peer (see [`Downstream::client_peer`]).
+pub(crate) type WakeFn = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 /// Receives each stderr line of a stdio backend (`backend id`, line).
 pub(crate) type StderrFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -58,6 +63,21 @@ impl Downstream {
 
     pub fn peer(&self) -> Option<&Peer<RoleServer>> {
         self.peer.get()
+    }
+
+    pub(crate) fn set_wake(&self, wake: WakeFn) {
+        let _ = self.wake.set(wake);
+    }
+
+    /// The peer to send the client a message with, made first when the session has none yet
+    /// but can have one (`set_wake`). `None`: there is no client to send to (yet).
+    pub(crate) async fn client_peer(&self) -> Option<Peer<RoleServer>> {
+        if let Some(p) = self.peer.get() {
+            return Some(p.clone());
+        }
+        let wake = self.wake.get()?.clone();
+        wake().await;
+        self.peer.get().cloned()
     }
 
     pub(crate) fn set_init(&self, init: InitializeRequestParams) {

@@ -28,7 +28,7 @@ pub mod zrok;
 
 pub(crate) use client::BackendClient;
 pub(crate) use downstream::ordered;
-pub(crate) use downstream::{Downstream, ListChanged, StderrFn};
+pub(crate) use downstream::{Downstream, ListChanged, StderrFn, WakeFn};
 
 /// Why a backend could not be reached.
 #[derive(Debug, thiserror::Error)]

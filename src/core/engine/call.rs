@@ -22,7 +22,7 @@ pub(crate) const INVALID_PARAMS: i32 = -32602;
 /// JSON-RPC "invalid request": a request the session does not take from this caller.
 const INVALID_REQUEST: i32 = -32600;
 /// JSON-RPC "internal error": everything the gateway answers for a backend.
-const INTERNAL_ERROR: i32 = -32603;
+pub(crate) const INTERNAL_ERROR: i32 = -32603;
 
 /// Longest wait for in-flight progress notifications after a backend's response.
 pub(crate) const PROGRESS_DRAIN: Duration = Duration::from_secs(2);

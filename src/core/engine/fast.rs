@@ -192,13 +192,7 @@ impl Engine {
         }
         let id = h.id.filter(|i| fp::valid_id(i))?;
         let params = fp::CallParams::parse(h.params?)?;
-        let inner = self
-            .transport_sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)?
-            .upgrade()?;
-        let session = Session { inner };
+        let session = self.transport_session(key)?;
         if caller.is_some_and(|c| session.known_caller().as_ref() != Some(c)) {
             return None;
         }

@@ -49,24 +49,12 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
         ctx.peer.set_peer_info(request.clone());
-        self.inner.down.set_init(request.clone());
-        if let Some(TransportSessionId(sid)) = ctx.extensions.get::<TransportSessionId>() {
-            self.inner
-                .engine
-                .bind_transport_session(TransportKey::Streamable(sid.clone()), self);
-        }
         self.attach(&ctx)?;
-        let client = format!(
-            "{} {}",
-            request.client_info.name, request.client_info.version
-        );
-        let pv = request.protocol_version.to_string();
-        self.inner.engine.hub.session_update(&self.inner.id, |s| {
-            s.client = Some(client);
-            s.protocol_version = Some(pv);
-        });
-        self.conns().await?;
-        self.negotiate_initialize(&request)
+        let key = ctx
+            .extensions
+            .get::<TransportSessionId>()
+            .map(|TransportSessionId(sid)| TransportKey::Streamable(sid.clone()));
+        self.begin(&request, key).await
     }
 
     async fn ping(&self, ctx: RequestContext<RoleServer>) -> Result<(), McpError> {

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use crate::core::engine::{Caller, Engine, FastItem, TransportKey};
+use crate::core::front::streamable::StreamableSessions;
 use crate::core::net::PeerAddr;
 use crate::core::wire::frame;
 
@@ -24,6 +25,10 @@ const FAST_JSON_WINDOW: Duration = Duration::from_millis(1000);
 /// service) unchanged.
 pub(super) struct FastFront {
     pub(super) engine: Arc<Engine>,
+    /// Stateful streamable HTTP (`None`: stateless): `initialize` opens a session here, without
+    /// rmcp's service, and `ping` and the handshake's notifications of such a session are
+    /// answered here too (`streamable.rs`).
+    pub(super) sessions: Option<Arc<StreamableSessions>>,
 }
 
 /// 400 with the JSON-RPC error for a body that is not one message.
@@ -127,6 +132,9 @@ impl FastFront {
                 .get::<PeerAddr>()
                 .and_then(|p| p.caller.as_deref()),
         );
+        if let Some(r) = self.light(&parts, &bytes, key.as_ref(), &caller).await {
+            return r;
+        }
         if let Some(mut call) = key.and_then(|k| engine.fast_call(&k, &bytes, Some(&caller))) {
             use futures::StreamExt;
             // Answered quickly with nothing before the response: one JSON body. Otherwise
@@ -174,5 +182,120 @@ impl FastFront {
             return json_rpc_refusal(&e);
         }
         next(Request::from_parts(parts, axum::body::Body::from(bytes))).await
+    }
+}
+
+/// `application/json` with `body`.
+fn json(body: bytes::Bytes) -> axum::response::Response {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from(body),
+    )
+        .into_response()
+}
+
+fn header<'a>(parts: &'a http::request::Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl FastFront {
+    /// What a streamable-HTTP session answers without rmcp's service: `initialize` (a new
+    /// session), and in a session served without it (`StreamableSessions::is_light`) `ping`
+    /// and the handshake's notifications; a gateway's `tools/list` in any session
+    /// (`Engine::fast_list`). `None`: not for here (rmcp's service takes it).
+    async fn light(
+        &self,
+        parts: &http::request::Parts,
+        bytes: &bytes::Bytes,
+        key: Option<&TransportKey>,
+        caller: &Caller,
+    ) -> Option<axum::response::Response> {
+        use rmcp::model::ProtocolVersion;
+        let sessions = self.sessions.as_ref()?;
+        let accept = header(parts, "accept").unwrap_or("");
+        // rmcp refuses (406) what does not accept both.
+        if !(accept.contains("application/json") && accept.contains("text/event-stream")) {
+            return None;
+        }
+        // Standard headers (SEP-2243) are checked against the body by rmcp.
+        if parts.headers.contains_key("mcp-method") || parts.headers.contains_key("mcp-name") {
+            return None;
+        }
+        let version = header(parts, "mcp-protocol-version");
+        // rmcp answers an unknown version (400).
+        if version.is_some_and(|v| {
+            !ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .any(|k| k.as_str() == v)
+        }) {
+            return None;
+        }
+        let Some(sid) = header(parts, "mcp-session-id") else {
+            return self.open(sessions, parts, bytes, version).await;
+        };
+        let h = frame::Head::parse(bytes)?;
+        if h.jsonrpc.as_deref() != Some("2.0") {
+            return None;
+        }
+        match (h.method.as_deref()?, h.id) {
+            ("notifications/initialized" | "notifications/cancelled", None)
+                if sessions.is_light(sid) =>
+            {
+                Some(StatusCode::ACCEPTED.into_response())
+            }
+            ("ping" | "tools/list", Some(_)) => {
+                let answer = self.engine.fast_answer(key?, bytes, Some(caller))?;
+                Some(json(answer.await))
+            }
+            _ => None,
+        }
+    }
+
+    /// `initialize` without a session id: a new session, served without rmcp's service until it
+    /// needs it. `None` when rmcp should answer (not an `initialize`, or a header it checks).
+    async fn open(
+        &self,
+        sessions: &Arc<StreamableSessions>,
+        parts: &http::request::Parts,
+        bytes: &bytes::Bytes,
+        version: Option<&str>,
+    ) -> Option<axum::response::Response> {
+        use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
+        let h = frame::Head::parse(bytes)?;
+        if h.method.as_deref() != Some("initialize") {
+            return None;
+        }
+        let JsonRpcMessage::Request(req) =
+            serde_json::from_slice::<ClientJsonRpcMessage>(bytes).ok()?
+        else {
+            return None;
+        };
+        let ClientRequest::InitializeRequest(init) = req.request else {
+            return None;
+        };
+        if version.is_some_and(|v| v != init.params.protocol_version.as_str()) {
+            return None;
+        }
+        let id = serde_json::to_string(&req.id).ok()?;
+        let sid = uuid::Uuid::new_v4().to_string();
+        let (session, r) = self
+            .engine
+            .open_streamable(&sid, &init.params, parts.extensions.get::<PeerAddr>())
+            .await;
+        match r {
+            Ok(result) => {
+                let body = crate::core::engine::result_frame(&id, &result);
+                sessions.adopt(sid.clone().into(), session, init.params);
+                let mut resp = json(body);
+                if let Ok(v) = http::HeaderValue::from_str(&sid) {
+                    resp.headers_mut().insert("mcp-session-id", v);
+                }
+                Some(resp)
+            }
+            Err(e) => {
+                tracing::info!("initialize refused: {}", e.message);
+                Some(json(frame::error_frame(&id, e.code.0, &e.message)))
+            }
+        }
     }
 }

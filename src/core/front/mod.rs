@@ -103,7 +103,7 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> HttpApp {
     };
     let mut mgr = LocalSessionManager::default();
     mgr.session_config = session_cfg;
-    let mgr = Arc::new(StreamableSessions(mgr));
+    let mgr = StreamableSessions::new(engine.clone(), mgr);
     tokio::spawn(streamable::sweep(
         engine.clone(),
         mgr.clone(),
@@ -122,10 +122,14 @@ pub fn router(engine: Arc<Engine>, opts: &ServeOptions) -> HttpApp {
         .with_max_request_body_bytes(engine.agg.max_message_size)
         .with_cancellation_token(engine.shutdown.child_token());
     let e = engine.clone();
-    let mcp =
-        StreamableHttpService::new(move || Ok(e.new_session("?", None, "streamable")), mgr, cfg);
+    let mcp = StreamableHttpService::new(
+        move || Ok(e.new_session("?", None, "streamable")),
+        mgr.clone(),
+        cfg,
+    );
     let fast = Arc::new(fast::FastFront {
         engine: engine.clone(),
+        sessions: (!opts.stateless).then(|| mgr.clone()),
     });
     // `/` as well: the Go original's newest clients POST to `http://mcp-backend` (v0.1.8).
     let router = axum::Router::new()
