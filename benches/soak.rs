@@ -3,10 +3,10 @@
 //! One `mcp-gateway run --listen 127.0.0.1:0` (the default config but for its one backend: the
 //! echo server of benches/support as a stdio backend, one process per session) on loopback, and
 //! hand-written streamable-HTTP clients (benches/support/lean.rs: one keep-alive connection per
-//! session, `initialize`, `tools/call`, `DELETE`):
+//! session, `initialize`, `tools/list`, `tools/call`, `DELETE`):
 //!
-//! - idle: the gateway's RSS with 0, 100 and SOAK_SESSIONS (1000) initialized sessions held open
-//!   (its own process only: the backends are not counted);
+//! - idle: the gateway's RSS with 0, 100 and SOAK_SESSIONS (1000) sessions held open after
+//!   `tools/list` (its own process only: the backends are not counted);
 //! - soak: SOAK_ROUNDS (3) rounds of SOAK_SESSIONS concurrent sessions × SOAK_CALLS (100) calls;
 //!   per round the errors (a failed request panics its client task; those are counted), the time,
 //!   calls per second, and after every session ended: the gateway's RSS and file descriptors and
@@ -301,8 +301,8 @@ async fn start_gateway(dir: &std::path::Path) -> (Child, String) {
     spawn_reading(&argv, None, "mcp_url", dir.join("soak-gateway.stderr")).await
 }
 
-/// Opens `n` initialized sessions (at most 64 handshakes at a time); those that failed count as
-/// errors.
+/// Opens `n` sessions as clients do (`initialize`, `notifications/initialized`, `tools/list`;
+/// at most 64 at a time); those that failed count as errors.
 async fn open(url: &str, n: usize) -> (Vec<lean::LeanRawHttp>, usize) {
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     let tasks: Vec<_> = (0..n)
@@ -310,7 +310,9 @@ async fn open(url: &str, n: usize) -> (Vec<lean::LeanRawHttp>, usize) {
             let (url, gate) = (url.to_string(), gate.clone());
             tokio::spawn(async move {
                 let _p = gate.acquire().await;
-                lean::LeanRawHttp::connect(&url, true).await
+                let mut c = lean::LeanRawHttp::connect(&url, true).await;
+                c.list_tools().await;
+                c
             })
         })
         .collect();

@@ -310,4 +310,15 @@ impl LeanRawHttp {
         self.post(&call_frame(id, tool)).await;
         check(&String::from_utf8_lossy(&self.body), id);
     }
+
+    /// `tools/list`, as every client does after `initialize` (benches/soak.rs).
+    #[allow(dead_code)]
+    pub async fn list_tools(&mut self) {
+        let id = self.next;
+        self.next += 1;
+        let frame = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#);
+        self.post(&frame).await;
+        let body = String::from_utf8_lossy(&self.body);
+        assert!(body.contains(r#""tools":["#), "tools/list: {body}");
+    }
 }

@@ -185,3 +185,44 @@ def test_initialize_with_a_contradicting_version_header_is_refused(one_fs):
     h = open_session(raw)
     status, _, body = raw.post({"jsonrpc": "2.0", "id": 2, "method": "ping"}, dict(h, **{"MCP-Protocol-Version": "1999-01-01"}))
     assert status == 400, (status, body)
+
+
+BACKEND_STARTED = "backend client started"
+
+
+def test_a_backend_connection_starts_its_mcp_client_only_when_it_needs_it(tmp_path):
+    """A stdio backend's rmcp client (src/core/backend/lazy.rs): not started for the handshake,
+    fast calls or health pings (those go over the raw link), started by a request that needs it
+    (here a call from a client that offers sampling, which takes the rmcp path)."""
+    d = tmp_path / "files"
+    d.mkdir()
+    (d / "note.txt").write_text("hello")
+    cfg = write_config(
+        tmp_path,
+        "aggregator:\n  name: sessions-e2e\n  health:\n    interval: 100ms\n    timeout: 5s\nbackends:" + fs("fs", d),
+    )
+    gw = Server([bin_path("mcp-gateway"), "run", str(cfg), "--listen", "127.0.0.1:0", "-vv"])
+    try:
+        raw = Raw(gw.mcp_url)
+        h = open_session(raw)
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "fs_read_file", "arguments": {"path": str(d / "note.txt")}}}
+        assert rpc(raw, h, call)["result"]["content"][0]["text"] == "hello"
+        # Health pings are answered over the raw link (two in a row, so the connection was idle).
+        wait_for(lambda: gw.stderr().count("health ping answered") >= 2, "two health pings")
+        assert rpc(raw, h, dict(call, id=3))["result"]["content"][0]["text"] == "hello"
+        assert BACKEND_STARTED not in gw.stderr(), gw.stderr()[-3000:]
+
+        # A client that offers sampling is served on the rmcp path: its backend client starts.
+        init = json.loads(json.dumps(INIT))
+        init["params"]["capabilities"] = {"sampling": {}}
+        status, headers, body = raw.post(init, HEADERS)
+        assert status == 200, body
+        h2 = dict(HEADERS, **{"Mcp-Session-Id": headers["mcp-session-id"]})
+        assert raw.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, h2)[0] == 202
+        assert rpc(raw, h2, dict(call, id=4))["result"]["content"][0]["text"] == "hello"
+        wait_for(lambda: BACKEND_STARTED in gw.stderr(), "the backend client to start")
+        assert gw.stderr().count(BACKEND_STARTED) == 1, gw.stderr()[-3000:]
+        # The first session's connection still has none, and still works.
+        assert rpc(raw, h, dict(call, id=5))["result"]["content"][0]["text"] == "hello"
+    finally:
+        gw.close()

@@ -286,6 +286,8 @@ impl Downstream {
 /// It also tells the connection's owner when the transport ends (see [`BackendClient::closed`]).
 pub(crate) struct ProgressOrdered<T> {
     inner: T,
+    /// Messages received (and counted) already, given out again first (`replay`).
+    replay: std::collections::VecDeque<RxJsonRpcMessage<RoleClient>>,
     down: Arc<Downstream>,
     idx: usize,
     _closed: tokio_util::sync::DropGuard,
@@ -300,10 +302,18 @@ impl<T> ProgressOrdered<T> {
     ) -> Self {
         Self {
             inner,
+            replay: Default::default(),
             down,
             idx,
             _closed: closed.drop_guard(),
         }
+    }
+}
+
+impl<T> ProgressOrdered<T> {
+    /// Have `messages` (received from this transport before) received again, first.
+    pub(crate) fn replay(&mut self, messages: Vec<RxJsonRpcMessage<RoleClient>>) {
+        self.replay.extend(messages);
     }
 }
 
@@ -318,6 +328,9 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressOrdered<T> {
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        if let Some(m) = self.replay.pop_front() {
+            return Some(m);
+        }
         let m = self.inner.receive().await;
         if let Some(JsonRpcMessage::Notification(JsonRpcNotification {
             notification: ServerNotification::ProgressNotification(n),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::ServerPeerInfo;
 use rmcp::service::RunningService;
-use rmcp::{Peer, RoleClient, ServiceExt};
+use rmcp::{Peer, RoleClient};
 
 use crate::core::config;
 use process::{ChildGuard, Registry};
@@ -20,6 +20,7 @@ mod client;
 mod downstream;
 pub mod http;
 pub mod http_client;
+mod lazy;
 pub mod process;
 pub mod raw;
 pub mod sse;
@@ -98,7 +99,8 @@ pub trait ZrokConnector: Send + Sync {
 pub struct BackendConn {
     pub idx: usize,
     pub id: String,
-    pub service: RunningService<RoleClient, BackendClient>,
+    /// The rmcp client (a stdio backend's starts on first need, `lazy.rs`).
+    client: lazy::Client,
     pub info: Option<ServerPeerInfo>,
     /// The stdio subprocess, if any (terminated on drop).
     pub child: Option<ChildGuard>,
@@ -133,8 +135,51 @@ impl Drop for InUse {
 }
 
 impl BackendConn {
-    pub fn peer(&self) -> &Peer<RoleClient> {
-        self.service.peer()
+    /// The rmcp peer, its client started first if need be; `None` when the connection closed.
+    pub async fn peer(&self) -> Option<&Peer<RoleClient>> {
+        self.client.service().await.map(|s| s.peer())
+    }
+
+    /// Stop the rmcp client (or what stands in for it): the session ended.
+    pub(crate) fn stop_client(&self) {
+        self.client.abort();
+    }
+
+    /// Whether the rmcp client runs (it starts on first need for stdio backends).
+    pub fn client_started(&self) -> bool {
+        self.client.started().is_some()
+    }
+
+    /// An MCP `ping`, answered within `timeout`: over the raw link while the rmcp client does not
+    /// run (so a health check does not start it), else over rmcp. An error answer is an answer.
+    pub(crate) async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        if let (None, Some(link)) = (self.client.started(), &self.raw) {
+            let (n, theirs, waiter) = link.register(false).ok_or("connection closed")?;
+            let frame =
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":\"{theirs}\",\"method\":\"ping\"}}\n");
+            let asked = async {
+                link.write(frame.as_bytes())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                waiter
+                    .done
+                    .await
+                    .map(|_| ())
+                    .map_err(|_| "connection closed".to_string())
+            };
+            let r = tokio::time::timeout(timeout, asked).await;
+            if !matches!(r, Ok(Ok(()))) {
+                link.forget(n);
+            }
+            return r.map_err(|_| timed_out(timeout))?;
+        }
+        let peer = self.peer().await.ok_or("connection closed")?;
+        let ping = peer.send_request(rmcp::model::ClientRequest::PingRequest(Default::default()));
+        match tokio::time::timeout(timeout, ping).await {
+            Ok(Ok(_)) | Ok(Err(rmcp::ServiceError::McpError(_))) => Ok(()),
+            Ok(Err(e)) => Err(format!("health ping failed: {e}")),
+            Err(_) => Err(timed_out(timeout)),
+        }
     }
 
     /// Count a request in flight until the guard is dropped.
@@ -164,7 +209,7 @@ impl BackendConn {
         if let Some(c) = &self.child {
             c.kill();
         }
-        self.service.cancellation_token().cancel();
+        self.client.abort();
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -173,10 +218,8 @@ impl BackendConn {
 
     /// Close the MCP session and terminate the subprocess (bounded).
     pub async fn close(mut self) {
-        let _ = self
-            .service
-            .close_with_timeout(Duration::from_secs(2))
-            .await;
+        let client = std::mem::replace(&mut self.client, lazy::Client::closed());
+        client.close(Duration::from_secs(2)).await;
         if let Some(c) = self.child.take() {
             c.terminate().await;
         }
@@ -211,7 +254,7 @@ async fn connect_inner(
 ) -> Result<BackendConn, BackendError> {
     let idx = handler.idx;
     let id = backend.id.clone();
-    let (service, raw, child, keep) = match &backend.transport {
+    let (client, info, closed, raw, child, keep) = match &backend.transport {
         config::Transport::Stdio {
             command,
             args,
@@ -241,11 +284,9 @@ async fn connect_inner(
             let (mux, raw) =
                 raw::MuxStdio::new(spawned.stdout, spawned.stdin, env.max_message_size);
             let transport = ordered(mux, &handler);
-            let service = handler
-                .serve(transport)
-                .await
-                .map_err(BackendError::initialize)?;
-            (service, Some(raw), Some(guard), None)
+            let closed = handler.closed.clone();
+            let (client, info) = lazy::connect(handler, transport, &raw).await?;
+            (client, Some(info), closed, Some(raw), Some(guard), None)
         }
         config::Transport::Http {
             endpoint,
@@ -269,7 +310,7 @@ async fn connect_inner(
             let client = http::client(None, settings)?;
             let (service, raw) =
                 http::connect_with(handler, client, endpoint.as_str(), *protocol).await?;
-            (service, raw, None, None)
+            running(service, raw, None, None)
         }
         config::Transport::Zrok { share_token } => {
             let Some(z) = &env.zrok else {
@@ -278,15 +319,13 @@ async fn connect_inner(
                 ));
             };
             let ZrokConnection { service, keep, raw } = z.connect(share_token, handler).await?;
-            (service, raw, None, Some(keep))
+            running(service, raw, None, Some(keep))
         }
     };
-    let info = service.peer().peer_info().map(|i| (*i).clone());
-    let closed = service.service().closed.clone();
     Ok(BackendConn {
         idx,
         id,
-        service,
+        client,
         info,
         child,
         _keep: keep,
@@ -295,6 +334,38 @@ async fn connect_inner(
         connected_at: Instant::now(),
         use_: Use::default(),
     })
+}
+
+/// What a connection whose rmcp client runs from the start is made of.
+fn running(
+    service: RunningService<RoleClient, BackendClient>,
+    raw: Option<Arc<raw::RawLink>>,
+    child: Option<ChildGuard>,
+    keep: Option<Box<dyn Send + Sync>>,
+) -> Parts {
+    let info = service.peer().peer_info().map(|i| (*i).clone());
+    let closed = service.service().closed.clone();
+    (
+        lazy::Client::running(service),
+        info,
+        closed,
+        raw,
+        child,
+        keep,
+    )
+}
+
+type Parts = (
+    lazy::Client,
+    Option<ServerPeerInfo>,
+    tokio_util::sync::CancellationToken,
+    Option<Arc<raw::RawLink>>,
+    Option<ChildGuard>,
+    Option<Box<dyn Send + Sync>>,
+);
+
+fn timed_out(timeout: Duration) -> String {
+    format!("no answer to a health ping within {timeout:?} (aggregator.health.timeout)")
 }
 
 #[cfg(test)]

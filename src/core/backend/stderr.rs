@@ -79,7 +79,8 @@ pub(crate) async fn pump(
 ) {
     // Every backend process holds one for its life: small, as stderr is seldom busy (a flood
     // costs more reads, not more memory).
-    let mut buf = vec![0u8; 2 * 1024];
+    // Read into spare capacity (not zeroed): an idle child's buffer is never touched.
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * 1024);
     let mut line: Vec<u8> = Vec::with_capacity(256);
     let mut cut = 0usize;
     let mut budget = Budget::new(Instant::now());
@@ -101,8 +102,9 @@ pub(crate) async fn pump(
         // Lines not logged are reported when their second is over, even if the child then
         // stays silent.
         let window_end = tokio::time::Instant::from_std(budget.window + Duration::from_secs(1));
+        buf.clear();
         let n = tokio::select! {
-            r = stderr.read(&mut buf) => match r {
+            r = stderr.read_buf(&mut buf) => match r {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) => {

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rmcp::model::{ClientRequest, PingRequest};
 use tokio::sync::OnceCell;
 
 use crate::core::backend::{self, BackendConn};
@@ -350,12 +349,13 @@ impl Session {
         let (key, id) = (conn.idx, conn.id.clone());
         let closed = conn.closed.clone();
         let ended = self.inner.ended.clone();
-        let service = conn.service.cancellation_token();
         let born = conn.connected_at;
         tokio::spawn(async move {
             let cause = tokio::select! {
                 _ = ended.cancelled() => {
-                    service.cancel();
+                    if let Some(c) = weak.upgrade() {
+                        c.stop_client();
+                    }
                     return;
                 }
                 c = watch_conn(&session, &weak, closed) => c,
@@ -369,7 +369,16 @@ impl Session {
                 return;
             }
             drop(s);
-            restart(session, key, id, cause, born.elapsed().as_millis() as u64).await;
+            // Boxed: every live connection's watcher holds its future, and only a dead
+            // connection's needs the restart's (much larger) state.
+            Box::pin(restart(
+                session,
+                key,
+                id,
+                cause,
+                born.elapsed().as_millis() as u64,
+            ))
+            .await;
         });
     }
 }
@@ -406,24 +415,15 @@ async fn watch_conn(
             continue;
         }
         let started = Instant::now();
-        let ping = c
-            .peer()
-            .send_request(ClientRequest::PingRequest(PingRequest::default()));
-        let failed = match tokio::time::timeout(health.timeout, ping).await {
-            // An error answer is an answer: the backend is alive.
-            Ok(Ok(_)) | Ok(Err(rmcp::ServiceError::McpError(_))) => None,
-            Ok(Err(e)) => Some(format!("health ping failed: {e}")),
-            Err(_) => Some(format!(
-                "no answer to a health ping within {:?} (aggregator.health.timeout)",
-                health.timeout
-            )),
-        };
+        // Boxed: the watcher of every idle connection holds only the small wait above.
+        let failed = Box::pin(c.ping(health.timeout)).await.err();
         let Some(s) = session.upgrade() else {
             return String::new();
         };
         match failed {
             None => {
                 let rtt = started.elapsed();
+                tracing::debug!(session = %s.id, backend = %c.id, "health ping answered in {rtt:?}");
                 s.engine
                     .hub
                     .update_backend(&c.id, |b| b.last_ping = Some(rtt));

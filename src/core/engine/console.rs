@@ -106,7 +106,13 @@ pub(crate) async fn call_tool_once(
     let mut params = CallToolRequestParams::new(original);
     params.arguments = Some(arguments);
     let call_timeout = cat.agg.call_timeout;
-    let r = tokio::time::timeout(call_timeout, conn.peer().call_tool(params)).await;
+    let r = tokio::time::timeout(call_timeout, async {
+        match conn.peer().await {
+            Some(p) => p.call_tool(params).await,
+            None => Err(rmcp::ServiceError::TransportClosed),
+        }
+    })
+    .await;
     let (out, outcome) = match r {
         Ok(Ok(res)) => {
             let outcome = if res.is_error == Some(true) {

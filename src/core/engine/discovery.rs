@@ -75,7 +75,13 @@ impl Engine {
         let conn = backend::connect(key, cfg, Arc::new(Downstream::default()), &env)
             .await
             .map_err(|e| e.to_string())?;
-        let r = tokio::time::timeout(env.connect_timeout, list_everything(conn.peer(), &conn))
+        let listed = async {
+            match conn.peer().await {
+                Some(p) => list_everything(p, &conn).await,
+                None => Err("the backend closed the connection".to_string()),
+            }
+        };
+        let r = tokio::time::timeout(env.connect_timeout, listed)
             .await
             .unwrap_or_else(|_| {
                 Err(format!(

@@ -344,7 +344,9 @@ impl ServerHandler for Session {
     async fn on_roots_list_changed(&self, _ctx: NotificationContext<RoleServer>) {
         if let Some(conns) = self.live() {
             for c in conns.iter() {
-                let _ = c.peer().notify_roots_list_changed().await;
+                if let Some(p) = c.peer().await {
+                    let _ = p.notify_roots_list_changed().await;
+                }
             }
         }
     }
@@ -359,10 +361,13 @@ impl ServerHandler for Session {
         }
         if let Some(conns) = self.live() {
             for c in conns.iter() {
-                let _ = c
-                    .peer()
-                    .send_notification(ClientNotification::CustomNotification(notification.clone()))
-                    .await;
+                if let Some(p) = c.peer().await {
+                    let _ = p
+                        .send_notification(ClientNotification::CustomNotification(
+                            notification.clone(),
+                        ))
+                        .await;
+                }
             }
         }
     }

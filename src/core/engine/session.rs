@@ -186,6 +186,8 @@ impl Session {
         }
         let handle = conn
             .peer()
+            .await
+            .ok_or_else(|| CallError::Closed(conn.id.clone()))?
             .send_request_with_option(req, opts)
             .await
             .map_err(|e| CallError::from_service(e, &conn.id, timeout))?;
@@ -251,7 +253,12 @@ impl Session {
         let ct = self.inner.engine.catalog().agg.call_timeout;
         let lists =
             futures::future::join_all(conns.iter().filter(|c| Self::has_cap(c, cap)).map(|c| {
-                let f = list(c.peer().clone());
+                let f = async {
+                    match c.peer().await {
+                        Some(p) => list(p.clone()).await,
+                        None => Err(rmcp::ServiceError::TransportClosed),
+                    }
+                };
                 async move { (c, tokio::time::timeout(ct, f).await) }
             }))
             .await;

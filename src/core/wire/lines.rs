@@ -1,16 +1,20 @@
 //! Reading newline-delimited JSON (MCP's stdio transport) without holding an oversize line.
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 
 /// How much one read takes from the pipe.
 const READ_SIZE: usize = 8 * 1024;
-/// The most line buffer kept between frames.
-const KEEP: usize = 64 * 1024;
+/// The most line buffer kept between frames: every connection keeps one, idle ones too, so a
+/// larger frame (a long tool list, a big result) allocates its own and gives it back.
+const KEEP: usize = 8 * 1024;
 
 /// Newline-delimited frames from `R`, never holding more than `max` bytes of one: what both the
 /// stdio front (client lines) and the stdio backend transport (backend lines) read with.
 pub(crate) struct LineReader<R> {
-    reader: BufReader<R>,
+    reader: Buffered<R>,
     buf: Vec<u8>,
     discarding: bool,
     max: usize,
@@ -28,10 +32,15 @@ pub(crate) enum Next<'a> {
 impl<R: AsyncRead + Unpin> LineReader<R> {
     pub(crate) fn new(reader: R, max: usize) -> Self {
         LineReader {
-            // Held by every backend connection and stdio client, idle ones too: tokio's default
-            // read size, and the line buffer grows only as frames need it (BENCHMARKS.md, "Soak
-            // and memory per session").
-            reader: BufReader::with_capacity(READ_SIZE, reader),
+            // Held by every backend connection and stdio client, idle ones too: reads go into
+            // memory that is not zeroed first (so what no read reached is never touched), and the
+            // line buffer grows only as frames need it (BENCHMARKS.md, "Soak and memory per
+            // session").
+            reader: Buffered {
+                inner: reader,
+                buf: Vec::new(),
+                pos: 0,
+            },
             buf: Vec::new(),
             discarding: false,
             max,
@@ -75,6 +84,52 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 return Ok(Next::Frame(self.buf.trim_ascii()));
             }
         }
+    }
+}
+
+/// A buffered reader like tokio's `BufReader`, but its buffer is allocated on the first read
+/// and never zeroed: bytes are read into its spare capacity.
+struct Buffered<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// What was consumed of `buf`.
+    pos: usize,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Buffered<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let me = self.get_mut();
+        let avail = std::task::ready!(Pin::new(&mut *me).poll_fill_buf(cx))?;
+        let n = avail.len().min(out.remaining());
+        out.put_slice(&avail[..n]);
+        Pin::new(me).consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncBufRead for Buffered<R> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
+        let me = self.get_mut();
+        if me.pos >= me.buf.len() {
+            me.buf.clear();
+            me.pos = 0;
+            me.buf.reserve(READ_SIZE);
+            std::task::ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut me.inner),
+                cx,
+                &mut me.buf
+            ))?;
+        }
+        Poll::Ready(Ok(&me.buf[me.pos..]))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let me = self.get_mut();
+        me.pos = (me.pos + amt).min(me.buf.len());
     }
 }
 
@@ -181,5 +236,30 @@ mod tests {
             "kept {} bytes",
             lines.buf.capacity()
         );
+    }
+
+    #[tokio::test]
+    async fn frames_split_across_reads_and_reads_split_across_frames() {
+        // A pipe of 3 bytes: every frame arrives in pieces, and pieces hold parts of two frames.
+        let (mut w, r) = tokio::io::duplex(3);
+        let mut lines = LineReader::new(r, 1 << 10);
+        // Nothing is allocated before the first read.
+        assert_eq!(lines.reader.buf.capacity(), 0);
+        tokio::spawn(async move {
+            w.write_all(b"{\"a\":1}\n\n  {\"bb\":2}  \n{\"c\"")
+                .await
+                .unwrap();
+        });
+        assert!(matches!(
+            lines.next().await.unwrap(),
+            Next::Frame(b"{\"a\":1}")
+        ));
+        assert!(matches!(
+            lines.next().await.unwrap(),
+            Next::Frame(b"{\"bb\":2}")
+        ));
+        // The unterminated tail is not a frame.
+        assert!(matches!(lines.next().await.unwrap(), Next::Eof));
+        assert!(lines.reader.buf.capacity() >= READ_SIZE);
     }
 }
