@@ -141,6 +141,8 @@ def test_a_message_for_the_client_starts_the_service_and_reaches_its_stream(tmp_
         names = {t["name"] for t in rpc(raw, h, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})["result"]["tools"]}
         assert "a_read_file" in names, names
         stream = Standalone(raw, h)
+        # A second session that has no stream to be told on.
+        quiet = open_session(raw)
         assert STARTED not in gw.stderr()
         # A reload adds a backend: the open session is told on the stream it opened before.
         cfg.write_text("aggregator:\n  name: sessions-e2e\nbackends:" + fs("a", one) + fs("b", two))
@@ -149,7 +151,12 @@ def test_a_message_for_the_client_starts_the_service_and_reaches_its_stream(tmp_
             lambda: any(m.get("method") == "notifications/tools/list_changed" for m in stream.messages),
             "tools/list_changed on the standalone stream",
         )
-        assert STARTED in gw.stderr()
+        # Every session has been told once this is logged: only the one with a stream needed
+        # the service for it.
+        wait_for(lambda: "configuration reloaded" in gw.stderr(), "the reload's end")
+        assert gw.stderr().count(STARTED) == 1, gw.stderr()[-3000:]
+        names = {t["name"] for t in rpc(raw, quiet, {"jsonrpc": "2.0", "id": 9, "method": "tools/list"})["result"]["tools"]}
+        assert "b_read_file" in names, names
         names = {t["name"] for t in rpc(raw, h, {"jsonrpc": "2.0", "id": 3, "method": "tools/list"})["result"]["tools"]}
         assert "a_read_file" in names and "b_read_file" in names, names
         stream.close()

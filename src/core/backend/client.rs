@@ -68,7 +68,7 @@ impl BackendClient {
     ) -> Result<ClientResult, McpError> {
         let peer = self
             .down
-            .client_peer()
+            .client_peer(true)
             .await
             .ok_or_else(|| no_client(method))?;
         let theirs = match ctx.extensions.get::<InboundStreamOrigin>() {
@@ -168,7 +168,7 @@ impl ClientHandler for BackendClient {
         params: LoggingMessageNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        if let Some(peer) = self.down.client_peer().await {
+        if let Some(peer) = self.down.client_peer(false).await {
             let _ = peer.notify_logging_message(params).await;
         }
         self.down.log_passed(self.idx);
@@ -179,7 +179,7 @@ impl ClientHandler for BackendClient {
         params: ResourceUpdatedNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        if let Some(peer) = self.down.client_peer().await {
+        if let Some(peer) = self.down.client_peer(false).await {
             let _ = peer.notify_resource_updated(params).await;
         }
     }
@@ -201,7 +201,7 @@ impl ClientHandler for BackendClient {
         notification: CustomNotification,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        if let Some(peer) = self.down.client_peer().await {
+        if let Some(peer) = self.down.client_peer(false).await {
             let _ = peer
                 .send_notification(rmcp::model::ServerNotification::CustomNotification(
                     notification,

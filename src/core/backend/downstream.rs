@@ -43,8 +43,9 @@ pub struct Downstream {
 
 /// Receives list-changed notifications from a session's backends.
 pub(crate) type ListChangedFn = Arc<dyn Fn(ListChanged) + Send + Sync>;
-/// Gives a session its rmcp server peer (see [`Downstream::client_peer`]).
-pub(crate) type WakeFn = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+/// Gives a session its rmcp server peer (see [`Downstream::client_peer`]); the argument says
+/// whether a request is to be sent (else a notification).
+pub(crate) type WakeFn = Arc<dyn Fn(bool) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 /// Receives each stderr line of a stdio backend (`backend id`, line).
 pub(crate) type StderrFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
@@ -69,14 +70,15 @@ impl Downstream {
         let _ = self.wake.set(wake);
     }
 
-    /// The peer to send the client a message with, made first when the session has none yet
-    /// but can have one (`set_wake`). `None`: there is no client to send to (yet).
-    pub(crate) async fn client_peer(&self) -> Option<Peer<RoleServer>> {
+    /// The peer to send the client a `request` (else a notification) with, made first when the
+    /// session has none yet but can have one (`set_wake`; a notification only when the client
+    /// has a stream to receive it on). `None`: there is no client to send to (yet).
+    pub(crate) async fn client_peer(&self, request: bool) -> Option<Peer<RoleServer>> {
         if let Some(p) = self.peer.get() {
             return Some(p.clone());
         }
         let wake = self.wake.get()?.clone();
-        wake().await;
+        wake(request).await;
         self.peer.get().cloned()
     }
 

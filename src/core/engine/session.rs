@@ -98,7 +98,7 @@ impl Session {
     }
 
     pub(super) async fn list_changed(&self, what: ListChanged) {
-        let Some(peer) = self.inner.down.client_peer().await else {
+        let Some(peer) = self.inner.down.client_peer(false).await else {
             return;
         };
         let _ = match what {

@@ -94,15 +94,28 @@ impl StreamableSessions {
         self.light(id).is_some_and(|l| l.started.get().is_none())
     }
 
+    /// Whether session `id`, served without rmcp's service, holds an open standalone stream.
+    fn has_stream(&self, id: &str) -> bool {
+        self.light(id).is_some_and(|l| {
+            let s = l.standalone.lock().unwrap_or_else(|e| e.into_inner());
+            s.held.as_ref().is_some_and(|tx| !tx.is_closed())
+        })
+    }
+
     /// Take session `id`, opened by the fast front with `init`.
     pub(crate) fn adopt(&self, id: SessionId, session: Session, init: InitializeRequestParams) {
         let me = self.me.clone();
         let sid = id.clone();
-        session.set_wake(Arc::new(move || {
+        session.set_wake(Arc::new(move |request| {
             let me = me.clone();
             let sid = sid.clone();
             Box::pin(async move {
                 if let Some(m) = me.upgrade() {
+                    // A notification the client has no stream for would be dropped anyway
+                    // (as rmcp drops it): no service for it.
+                    if !request && !m.has_stream(&sid) {
+                        return;
+                    }
                     if let Err(e) = m.serve(&sid).await {
                         tracing::warn!("session {sid}: the MCP service did not start: {e}");
                     }
