@@ -12,10 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, InitializeRequest, JsonRpcMessage, RequestId,
-    ServerPeerInfo, ServerResult,
-};
+use rmcp::model::{JsonRpcMessage, ServerPeerInfo, ServerResult};
 use rmcp::service::{RunningService, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::{RoleClient, ServiceExt};
@@ -56,16 +53,6 @@ impl Client {
     pub(crate) fn running(service: RunningService<RoleClient, BackendClient>) -> Client {
         let inner = Inner::default();
         let _ = inner.service.set(service);
-        Client {
-            inner: Arc::new(inner),
-            stop: CancellationToken::new(),
-        }
-    }
-
-    /// A client of a connection already closed (what `BackendConn::close` leaves behind).
-    pub(crate) fn closed() -> Client {
-        let inner = Inner::default();
-        inner.ended.store(true, Ordering::Release);
         Client {
             inner: Arc::new(inner),
             stop: CancellationToken::new(),
@@ -140,31 +127,18 @@ where
             .ok_or_else(|| BackendError::Other("no initialize result".into()))?;
         return Ok((Client::running(service), info));
     }
-    let (n, theirs, mut waiter) = link
-        .register(false)
-        .ok_or_else(|| BackendError::Other("the backend closed its input".into()))?;
-    let init = ClientJsonRpcMessage::request(
-        ClientRequest::InitializeRequest(InitializeRequest::new(params)),
-        RequestId::String(theirs.into()),
-    );
-    let mut frame = serde_json::to_vec(&init).map_err(|e| BackendError::Other(e.to_string()))?;
-    frame.push(b'\n');
-    let sent = link.write(&frame).await;
-    if let Err(e) = sent {
-        link.forget(n);
-        return Err(BackendError::Other(format!("send initialize: {e}")));
-    }
-    // Until the answer: pings are answered, anything else is kept for rmcp's client.
+    let params = serde_json::to_string(&params).map_err(|e| BackendError::Other(e.to_string()))?;
+    let asked = link.request("initialize", Some(&params));
+    tokio::pin!(asked);
+    // Until the answer (which `receive` hands to `asked`): pings are answered, anything else is
+    // kept for rmcp's client.
     let mut early = Vec::new();
     let answer = loop {
         tokio::select! {
             biased;
-            r = &mut waiter.done => break r.map_err(|_| closed_early())?,
+            r = &mut asked => break r.map_err(|e| BackendError::Other(format!("initialize: {e}")))?,
             m = transport.receive() => match m {
-                None => {
-                    link.forget(n);
-                    return Err(closed_early());
-                }
+                None => return Err(closed_early()),
                 Some(JsonRpcMessage::Request(r)) if matches!(r.request, rmcp::model::ServerRequest::PingRequest(_)) => {
                     let pong = TxJsonRpcMessage::<RoleClient>::response(
                         rmcp::model::ClientResult::empty(()),

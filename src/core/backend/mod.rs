@@ -145,33 +145,15 @@ impl BackendConn {
         self.client.abort();
     }
 
-    /// Whether the rmcp client runs (it starts on first need for stdio backends).
-    pub fn client_started(&self) -> bool {
-        self.client.started().is_some()
-    }
-
     /// An MCP `ping`, answered within `timeout`: over the raw link while the rmcp client does not
     /// run (so a health check does not start it), else over rmcp. An error answer is an answer.
     pub(crate) async fn ping(&self, timeout: Duration) -> Result<(), String> {
         if let (None, Some(link)) = (self.client.started(), &self.raw) {
-            let (n, theirs, waiter) = link.register(false).ok_or("connection closed")?;
-            let frame =
-                format!("{{\"jsonrpc\":\"2.0\",\"id\":\"{theirs}\",\"method\":\"ping\"}}\n");
-            let asked = async {
-                link.write(frame.as_bytes())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                waiter
-                    .done
-                    .await
-                    .map(|_| ())
-                    .map_err(|_| "connection closed".to_string())
+            return match tokio::time::timeout(timeout, link.request("ping", None)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(format!("health ping failed: {e}")),
+                Err(_) => Err(timed_out(timeout)),
             };
-            let r = tokio::time::timeout(timeout, asked).await;
-            if !matches!(r, Ok(Ok(()))) {
-                link.forget(n);
-            }
-            return r.map_err(|_| timed_out(timeout))?;
         }
         let peer = self.peer().await.ok_or("connection closed")?;
         let ping = peer.send_request(rmcp::model::ClientRequest::PingRequest(Default::default()));
@@ -217,10 +199,10 @@ impl BackendConn {
     }
 
     /// Close the MCP session and terminate the subprocess (bounded).
-    pub async fn close(mut self) {
-        let client = std::mem::replace(&mut self.client, lazy::Client::closed());
+    pub async fn close(self) {
+        let BackendConn { client, child, .. } = self;
         client.close(Duration::from_secs(2)).await;
-        if let Some(c) = self.child.take() {
+        if let Some(c) = child {
             c.terminate().await;
         }
     }

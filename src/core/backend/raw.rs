@@ -145,6 +145,38 @@ impl RawLink {
         g.flush().await
     }
 
+    /// Ask the backend `method` (with `params`, a JSON value) as a request of the link's own and
+    /// wait for its answer frame. The request is forgotten if no answer comes (a failed write,
+    /// the future dropped on a timeout).
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        params: Option<&str>,
+    ) -> std::io::Result<Bytes> {
+        let closed = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection closed");
+        let (n, theirs, waiter) = self.register(false).ok_or_else(closed)?;
+        /// Forgets the request unless its answer came.
+        struct Forget<'a>(&'a RawLink, u64, bool);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.forget(self.1);
+                }
+            }
+        }
+        let mut guard = Forget(self, n, false);
+        let mut frame = format!(r#"{{"jsonrpc":"2.0","id":"{theirs}","method":"{method}""#);
+        if let Some(p) = params {
+            frame.push_str(r#","params":"#);
+            frame.push_str(p);
+        }
+        frame.push_str("}\n");
+        self.write(frame.as_bytes()).await?;
+        let answer = waiter.done.await.map_err(|_| closed())?;
+        guard.2 = true;
+        Ok(answer)
+    }
+
     /// Stop waiting for fast request `n` (answered elsewhere, timed out or abandoned).
     pub(crate) fn forget(&self, n: u64) {
         if let Some(p) = self

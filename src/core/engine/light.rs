@@ -41,6 +41,11 @@ impl Session {
         self.negotiate_initialize(request)
     }
 
+    /// The client's `initialize` parameters, once it initialized.
+    pub(crate) fn client_init(&self) -> Option<InitializeRequestParams> {
+        self.inner.down.init().cloned()
+    }
+
     /// Called when the session needs a peer and has none (see `Downstream::client_peer`).
     pub(crate) fn set_wake(&self, wake: crate::core::backend::WakeFn) {
         self.inner.down.set_wake(wake);
@@ -189,35 +194,19 @@ async fn raw_tools(c: &Arc<BackendConn>) -> Result<Vec<Tool>, String> {
         result: Option<ListToolsResult>,
         error: Option<rmcp::model::ErrorData>,
     }
-    /// Forgets the request at the link if the answer never came (timeout, session gone).
-    struct Forget<'a>(&'a crate::core::backend::raw::RawLink, u64, bool);
-    impl Drop for Forget<'_> {
-        fn drop(&mut self) {
-            if !self.2 {
-                self.0.forget(self.1);
-            }
-        }
-    }
     let link = c.raw.as_ref().ok_or("no raw link")?;
     let _busy = c.in_use();
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     // A backend that keeps answering with a cursor is cut off (the rmcp path has no bound).
     for _ in 0..MAX_PAGES {
-        let (n, theirs, waiter) = link.register(false).ok_or("connection closed")?;
-        let mut guard = Forget(link, n, false);
-        let mut req = format!(r#"{{"jsonrpc":"2.0","id":"{theirs}","method":"tools/list""#);
-        if let Some(c) = &cursor {
-            req.push_str(r#","params":{"cursor":"#);
-            req.push_str(&serde_json::to_string(c).map_err(|e| e.to_string())?);
-            req.push('}');
-        }
-        req.push_str("}\n");
-        link.write(req.as_bytes())
+        let params = cursor
+            .as_ref()
+            .map(|c| serde_json::json!({ "cursor": c }).to_string());
+        let answer = link
+            .request("tools/list", params.as_deref())
             .await
-            .map_err(|e| format!("write: {e}"))?;
-        let answer = waiter.done.await.map_err(|_| "connection closed")?;
-        guard.2 = true;
+            .map_err(|e| e.to_string())?;
         let a: Answer = serde_json::from_slice(&answer).map_err(|e| format!("bad answer: {e}"))?;
         if let Some(err) = a.error {
             return Err(err.message.to_string());

@@ -26,8 +26,8 @@ const FAST_JSON_WINDOW: Duration = Duration::from_millis(1000);
 pub(super) struct FastFront {
     pub(super) engine: Arc<Engine>,
     /// Stateful streamable HTTP (`None`: stateless): `initialize` opens a session here, without
-    /// rmcp's service, and `ping` and the handshake's notifications of such a session are
-    /// answered here too (`streamable.rs`).
+    /// rmcp's service (`streamable.rs`), and `ping` and a gateway's `tools/list` are answered
+    /// here.
     pub(super) sessions: Option<Arc<StreamableSessions>>,
 }
 
@@ -199,10 +199,9 @@ fn header<'a>(parts: &'a http::request::Parts, name: &str) -> Option<&'a str> {
 }
 
 impl FastFront {
-    /// What a streamable-HTTP session answers without rmcp's service: `initialize` (a new
-    /// session), and in a session served without it (`StreamableSessions::is_light`) `ping`
-    /// and the handshake's notifications; a gateway's `tools/list` in any session
-    /// (`Engine::fast_list`). `None`: not for here (rmcp's service takes it).
+    /// What a streamable-HTTP session gets without rmcp's service here: `initialize` (a new
+    /// session), and in any session `ping` and a gateway's `tools/list` (`Engine::fast_answer`).
+    /// `None`: not for here (rmcp's service takes it).
     async fn light(
         &self,
         parts: &http::request::Parts,
@@ -230,25 +229,13 @@ impl FastFront {
         }) {
             return None;
         }
-        let Some(sid) = header(parts, "mcp-session-id") else {
+        if !parts.headers.contains_key("mcp-session-id") {
             return self.open(sessions, parts, bytes, version).await;
-        };
-        let h = frame::Head::parse(bytes)?;
-        if h.jsonrpc.as_deref() != Some("2.0") {
-            return None;
         }
-        match (h.method.as_deref()?, h.id) {
-            ("notifications/initialized" | "notifications/cancelled", None)
-                if sessions.is_light(sid) =>
-            {
-                Some(StatusCode::ACCEPTED.into_response())
-            }
-            ("ping" | "tools/list", Some(_)) => {
-                let answer = self.engine.fast_answer(key?, bytes, Some(caller))?;
-                Some(json(answer.await))
-            }
-            _ => None,
-        }
+        // The handshake's notifications of a session without the service are taken by
+        // `StreamableSessions::accept_message`, behind rmcp's checks.
+        let answer = self.engine.fast_answer(key?, bytes, Some(caller))?;
+        Some(json(answer.await))
     }
 
     /// `initialize` without a session id: a new session, served without rmcp's service until it
@@ -285,7 +272,7 @@ impl FastFront {
         match r {
             Ok(result) => {
                 let body = crate::core::engine::result_frame(&id, &result);
-                sessions.adopt(sid.clone().into(), session, init.params);
+                sessions.adopt(sid.clone().into(), session);
                 let mut resp = json(body);
                 if let Ok(v) = http::HeaderValue::from_str(&sid) {
                     resp.headers_mut().insert("mcp-session-id", v);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, InitializeRequest,
-    InitializeRequestParams, JsonRpcMessage, RequestId, ServerJsonRpcMessage,
+    JsonRpcMessage, RequestId, ServerJsonRpcMessage,
 };
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
@@ -41,7 +41,6 @@ pub(crate) struct StreamableSessions {
 /// A session opened without rmcp's service.
 struct Light {
     session: Session,
-    init: InitializeRequestParams,
     started: tokio::sync::OnceCell<()>,
     standalone: Mutex<Standalone>,
 }
@@ -90,7 +89,7 @@ impl StreamableSessions {
     }
 
     /// Whether session `id` is served without rmcp's service.
-    pub(crate) fn is_light(&self, id: &str) -> bool {
+    fn is_light(&self, id: &str) -> bool {
         self.light(id).is_some_and(|l| l.started.get().is_none())
     }
 
@@ -102,8 +101,8 @@ impl StreamableSessions {
         })
     }
 
-    /// Take session `id`, opened by the fast front with `init`.
-    pub(crate) fn adopt(&self, id: SessionId, session: Session, init: InitializeRequestParams) {
+    /// Take session `id`, opened (initialized) by the fast front.
+    pub(crate) fn adopt(&self, id: SessionId, session: Session) {
         let me = self.me.clone();
         let sid = id.clone();
         session.set_wake(Arc::new(move |request| {
@@ -124,7 +123,6 @@ impl StreamableSessions {
         }));
         let light = Arc::new(Light {
             session,
-            init,
             started: tokio::sync::OnceCell::new(),
             standalone: Mutex::new(Standalone::default()),
         });
@@ -141,6 +139,10 @@ impl StreamableSessions {
         };
         l.started
             .get_or_try_init(|| async {
+                // Set by the session's `initialize`, before it was adopted.
+                let Some(params) = l.session.client_init() else {
+                    return Ok(());
+                };
                 let RestoreOutcome::Restored(transport) =
                     self.local.restore_session(id.clone()).await?
                 else {
@@ -161,7 +163,7 @@ impl StreamableSessions {
                     }
                 });
                 let init = ClientJsonRpcMessage::request(
-                    ClientRequest::InitializeRequest(InitializeRequest::new(l.init.clone())),
+                    ClientRequest::InitializeRequest(InitializeRequest::new(params)),
                     RequestId::Number(0),
                 );
                 self.local.initialize_session(id, init).await?;
