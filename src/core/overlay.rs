@@ -49,7 +49,8 @@ pub(crate) struct Overlay {
     pub env: zrok::Environment,
     pub ctx: Context,
     pub endpoint: String,
-    /// Access releases in flight (awaited at shutdown).
+    /// Accesses held by live connections and their releases in flight: shutdown waits (bounded)
+    /// until every connection holding one is gone and its release is done.
     pub(crate) releases: tokio_util::task::TaskTracker,
 }
 

@@ -25,6 +25,10 @@ struct AccessGuard {
     share: String,
     frontend: String,
     registry: Option<ShareRegistry>,
+    /// Counts this access in `overlay.releases` from its creation, so that shutdown also waits
+    /// for a connection a task still holds for a moment after its session ended (a watcher that
+    /// has not yet seen the end): the release is spawned before this token goes.
+    _held: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 impl Drop for AccessGuard {
@@ -120,6 +124,7 @@ impl ZrokConnector for ZrokBackends {
             share: share_token.to_string(),
             frontend: grant.frontend_token.clone(),
             registry: self.registry.clone(),
+            _held: o.releases.token(),
         };
         // The access just created a dial policy: refresh what we know of the service.
         o.ctx.service(share_token, true).await.map_err(|e| {
@@ -210,8 +215,88 @@ impl ZrokConnector for ZrokBackends {
             .await
             .is_err()
         {
-            tracing::warn!("some zrok accesses were not released within 10s");
+            tracing::warn!("some zrok accesses were still held or being released after 10s");
         }
         t.reopen();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::zrok::{Root, ShareAccess};
+
+    /// bob's zrok home in the testnet of `MCPZ_TESTNET_ENV`.
+    fn testnet_root(who: &str) -> Root {
+        let path = std::env::var("MCPZ_TESTNET_ENV")
+            .expect("needs the real network: run scripts/test-network (MCPZ_TESTNET_ENV)");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let key = format!("ZROK_HOME_{}=", who.to_uppercase());
+        let home = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .unwrap_or_else(|| panic!("{path} has no {key}"));
+        Root::load_from(std::path::Path::new(home).join(".zrok2"))
+    }
+
+    /// A connection a task still holds after its session ended (a watcher that has not yet seen
+    /// the end) keeps shutdown's drain waiting; once it goes, the drain returns only after its
+    /// access is released at the controller. (Before, the drain could return first and the
+    /// process exit with the access still open.)
+    #[tokio::test]
+    #[ignore = "needs the real network: scripts/test-network"]
+    async fn network_drain_waits_for_an_access_still_held() {
+        let o = Overlay::open(&testnet_root("bob")).await.unwrap();
+        let env = o.env.env_zid().to_string();
+        let share = o.api.share(&env, None, &ShareAccess::Open).await.unwrap();
+        let result = async {
+            let grant = o.api.access(&env, &share).await.unwrap();
+            let backends = ZrokBackends {
+                overlay: o.clone(),
+                connect_timeout: Duration::from_secs(5),
+                max_message_size: 1 << 20,
+                registry: None,
+            };
+            let guard = AccessGuard {
+                overlay: o.clone(),
+                share: share.clone(),
+                frontend: grant.frontend_token.clone(),
+                registry: None,
+                _held: o.releases.token(),
+            };
+            let (release, released) = tokio::sync::oneshot::channel::<()>();
+            let holder = tokio::spawn(async move {
+                let _ = released.await;
+                drop(guard);
+            });
+            let drain = backends.drain();
+            tokio::pin!(drain);
+            assert!(
+                futures::poll!(&mut drain).is_pending(),
+                "the drain returned while a connection still held its access"
+            );
+            release.send(()).unwrap();
+            tokio::time::timeout(Duration::from_secs(30), drain)
+                .await
+                .expect("the drain returns once the access is released");
+            holder.await.unwrap();
+            let left: Vec<String> = o
+                .api
+                .overview()
+                .await
+                .unwrap()
+                .frontends()
+                .map(|f| f.frontend_token.clone())
+                .collect();
+            assert!(
+                !left.contains(&grant.frontend_token),
+                "the access is still open after the drain: {left:?}"
+            );
+        };
+        let r = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await;
+        o.api.unshare(&env, &share).await.unwrap();
+        if let Err(p) = r {
+            std::panic::resume_unwind(p);
+        }
     }
 }
