@@ -414,6 +414,7 @@ pub(crate) async fn zrok_backends(
         connect_timeout: agg.connect_timeout,
         max_message_size: agg.max_message_size,
         registry,
+        known: Default::default(),
     };
     backends.reclaim().await;
     Arc::new(backends)

@@ -19,6 +19,19 @@ use crate::core::zrok::state::ShareRegistry;
 const DIAL_ROUNDS: u32 = 3;
 const DIAL_RETRY: Duration = Duration::from_millis(250);
 
+/// The transports tried on a share, in order: (HTTP/2 prior knowledge, URL, protocol).
+/// HTTP/2 first (mcpz servers): the whole session rides one OpenZiti connection, so it stays on
+/// one terminator when several gateways serve the share; streamable HTTP when the far end serves
+/// it (one request and one response per call), else legacy SSE. HTTP/1.1 otherwise (the Go
+/// original, which opens a connection per concurrent request): streamable HTTP at `/` (its
+/// newest releases), else legacy SSE at `/sse` (v0.1.3).
+const LADDER: [(bool, &str, HttpProtocol); 4] = [
+    (true, BACKEND_MCP_URL, HttpProtocol::Streamable),
+    (true, BACKEND_SSE_URL, HttpProtocol::Sse),
+    (false, BACKEND_ROOT_URL, HttpProtocol::Streamable),
+    (false, BACKEND_SSE_URL, HttpProtocol::Sse),
+];
+
 /// Releases a zrok access when the backend connection that holds it is dropped.
 struct AccessGuard {
     overlay: Arc<Overlay>,
@@ -76,9 +89,16 @@ pub(crate) struct ZrokBackends {
     /// Where accesses are recorded until released, so that the next start of the same gateway
     /// releases what a crash left behind ([`ZrokBackends::reclaim`]).
     pub registry: Option<ShareRegistry>,
+    /// Per share token, the rung of [`LADDER`] that last connected (tried first next time).
+    pub known: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl ZrokBackends {
+    fn known_rung(&self, share_token: &str) -> Option<usize> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.get(share_token).copied()
+    }
+
     /// Release the accesses an earlier run of the same gateway left behind (`kill -9`).
     pub(crate) async fn reclaim(&self) {
         let Some(reg) = &self.registry else { return };
@@ -134,19 +154,9 @@ impl ZrokConnector for ZrokBackends {
             ctx: o.ctx.clone(),
             service: share_token.to_string(),
         });
-        // HTTP/2 first (mcpz servers): the whole session rides one OpenZiti connection, so it stays
-        // on one terminator when several gateways serve the share; streamable HTTP when the far
-        // end serves it (one request and one response per call), else legacy SSE. HTTP/1.1
-        // otherwise (the Go original, which opens a connection per concurrent request):
-        // streamable HTTP at `/` (its newest releases), else legacy SSE at `/sse` (v0.1.3).
-        let h2_tries = [
-            (BACKEND_MCP_URL, HttpProtocol::Streamable),
-            (BACKEND_SSE_URL, HttpProtocol::Sse),
-        ];
-        let h1_tries = [
-            (BACKEND_ROOT_URL, HttpProtocol::Streamable),
-            (BACKEND_SSE_URL, HttpProtocol::Sse),
-        ];
+        // The rung that last worked on this share first: a gateway's sessions to a Go original's
+        // share go straight to HTTP/1.1 instead of failing over HTTP/2 again, every session.
+        let known = self.known_rung(share_token);
         // A share whose access was just made can close the first dials before any HTTP is
         // spoken (the router learns of the new dial policy a moment later): when no attempt of a
         // round got an HTTP answer, the round is tried again after a short wait (bounded).
@@ -158,46 +168,50 @@ impl ZrokConnector for ZrokBackends {
                 tokio::time::sleep(wait).await;
             }
             let mut answered = false;
-            for (h2, tries) in [(true, &h2_tries[..]), (false, &h1_tries[..])] {
-                for &(url, protocol) in tries {
-                    let settings = HttpClientConfig {
-                        http2_prior_knowledge: h2,
-                        ..http_backend::settings(
-                            &Default::default(),
-                            None,
-                            self.connect_timeout,
-                            self.max_message_size,
-                        )
-                    };
-                    let client = http_backend::client(Some(dialer.clone()), settings)?;
-                    let probe = client.clone();
-                    match http_backend::connect_with(
-                        backend.clone_for_retry(),
-                        client,
-                        url,
-                        protocol,
+            let mut skip_h2 = false;
+            let first = known.filter(|_| round == 0);
+            let order = first
+                .into_iter()
+                .chain((0..LADDER.len()).filter(|&i| Some(i) != first));
+            for i in order {
+                let (h2, url, protocol) = LADDER[i];
+                if h2 && skip_h2 {
+                    continue;
+                }
+                let settings = HttpClientConfig {
+                    http2_prior_knowledge: h2,
+                    ..http_backend::settings(
+                        &Default::default(),
+                        None,
+                        self.connect_timeout,
+                        self.max_message_size,
                     )
+                };
+                let client = http_backend::client(Some(dialer.clone()), settings)?;
+                let probe = client.clone();
+                match http_backend::connect_with(backend.clone_for_retry(), client, url, protocol)
                     .await
-                    {
-                        Ok((service, raw)) => {
-                            return Ok(ZrokConnection {
-                                service,
-                                keep: Box::new(guard),
-                                raw,
-                            })
-                        }
-                        Err(e) => {
-                            let v = if h2 { "HTTP/2" } else { "HTTP/1.1" };
-                            tracing::debug!(share = %token_prefix(share_token), "{v} {url} not served ({e})");
-                            last = Some(e);
-                            answered |= probe.answered();
-                            // A server that does not speak HTTP/2 at all (the Go original) fails
-                            // before any HTTP status: go straight to HTTP/1.1 instead of dialing
-                            // it again.
-                            if h2 && !probe.answered() {
-                                break;
-                            }
-                        }
+                {
+                    Ok((service, raw)) => {
+                        self.known
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(share_token.to_string(), i);
+                        return Ok(ZrokConnection {
+                            service,
+                            keep: Box::new(guard),
+                            raw,
+                        });
+                    }
+                    Err(e) => {
+                        let v = if h2 { "HTTP/2" } else { "HTTP/1.1" };
+                        tracing::debug!(share = %token_prefix(share_token), "{v} {url} not served ({e})");
+                        last = Some(e);
+                        answered |= probe.answered();
+                        // A server that does not speak HTTP/2 at all (the Go original) fails
+                        // before any HTTP status: go straight to HTTP/1.1 instead of dialing
+                        // it again.
+                        skip_h2 |= h2 && !probe.answered();
                     }
                 }
             }
@@ -256,6 +270,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(5),
                 max_message_size: 1 << 20,
                 registry: None,
+                known: Default::default(),
             };
             let guard = AccessGuard {
                 overlay: o.clone(),
