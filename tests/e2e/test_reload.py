@@ -7,6 +7,7 @@ configuration kept. Real processes, the Python MCP SDK as the client."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import time
@@ -96,6 +97,11 @@ def test_sighup_reloads_with_a_session_open_and_refuses_bad_files(tmp_path):
     gw = Server([bin_path("mcp-gateway"), "run", str(cfg), "--listen", "127.0.0.1:0"], timeout=60)
     notes = Notes()
 
+    # Each backend's discovery is logged once at start: id, server, what it offers.
+    start_log = gw.stderr()
+    assert start_log.count("backend discovered") == 2, start_log
+    assert re.search(r"backend discovered in .* backend=a server=\"mcp-filesystem [^\"]+\" tools=\d+", start_log), start_log
+
     async def run() -> None:
         async with mcp_client(gw.mcp_url, message_handler=notes.on_message) as s:
             before = await names(s)
@@ -110,6 +116,8 @@ def test_sighup_reloads_with_a_session_open_and_refuses_bad_files(tmp_path):
             await wait_until(lambda: notes.tools_changed() >= 1, "tools/list_changed")
             log = await anyio.to_thread.run_sync(wait_log, gw, "configuration reloaded", mark)
             assert "added b; removed a; changed none; 1 unchanged" in log, log
+            # Only the added backend is discovered by the reload.
+            assert re.findall(r"backend discovered in .* backend=(\w+)", log) == ["b"], log
             after = await names(s)
             assert "b_read_file" in after and "b_write_file" not in after, after
             assert not any(n.startswith("a_") for n in after), after

@@ -72,6 +72,7 @@ impl Engine {
         policy: &PathPolicy,
     ) -> Result<Discovered, String> {
         let env = self.connect_env_now();
+        let started = std::time::Instant::now();
         let conn = backend::connect(key, cfg, Arc::new(Downstream::default()), &env)
             .await
             .map_err(|e| e.to_string())?;
@@ -92,6 +93,21 @@ impl Engine {
         conn.close().await;
         let d = r?;
         policy.validate_tools(&d.tools)?;
+        let server = d
+            .info
+            .as_ref()
+            .and_then(|i| i.server_info.as_ref())
+            .map(|s| format!("{} {}", s.name, s.version));
+        tracing::info!(
+            backend = %cfg.id,
+            server = server.as_deref().unwrap_or("?"),
+            tools = d.tools.len(),
+            prompts = d.prompts.len(),
+            resources = d.resources.len(),
+            templates = d.templates.len(),
+            "backend discovered in {:?}",
+            started.elapsed()
+        );
         Ok(d)
     }
 
