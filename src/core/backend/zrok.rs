@@ -169,10 +169,9 @@ impl ZrokConnector for ZrokBackends {
             }
             let mut answered = false;
             let mut skip_h2 = false;
-            let first = known.filter(|_| round == 0);
-            let order = first
+            let order = known
                 .into_iter()
-                .chain((0..LADDER.len()).filter(|&i| Some(i) != first));
+                .chain((0..LADDER.len()).filter(|&i| Some(i) != known));
             for i in order {
                 let (h2, url, protocol) = LADDER[i];
                 if h2 && skip_h2 {
@@ -212,6 +211,13 @@ impl ZrokConnector for ZrokBackends {
                         // before any HTTP status: go straight to HTTP/1.1 instead of dialing
                         // it again.
                         skip_h2 |= h2 && !probe.answered();
+                        // What worked before got no HTTP answer: the dial failed, not the
+                        // protocol (a new access's dial policy not yet at the router). Try it
+                        // again after the wait instead of walking the ladder; the last round
+                        // walks it (the server may have changed).
+                        if Some(i) == known && !probe.answered() && round + 1 < DIAL_ROUNDS {
+                            break;
+                        }
                     }
                 }
             }
