@@ -233,3 +233,54 @@ def test_a_backend_connection_starts_its_mcp_client_only_when_it_needs_it(tmp_pa
         assert rpc(raw, h, dict(call, id=5))["result"]["content"][0]["text"] == "hello"
     finally:
         gw.close()
+
+
+def test_a_bridge_session_lists_tools_page_by_page_without_the_service(tmp_path):
+    """Transparent mode (mcp-bridge): `tools/list` goes to the one backend over its raw link with
+    the client's cursor, and its answer comes back as the backend gave it. Neither the session's
+    service nor the backend connection's rmcp client starts; a request only rmcp answers still
+    starts the service and sees the same pages."""
+    from harness import deps
+
+    d = deps()
+    server = Path(__file__).resolve().parents[1] / "servers" / "conformance_server.cjs"
+    argv = [bin_path("mcp-bridge"), "--listen", "127.0.0.1:0", "-vv", "--", d["MCPZ_NODE22"], str(server), "stdio", "--page-size", "2"]
+    br = Server(argv, env={"NODE_PATH": d["MCPZ_NODE_MODULES"]})
+    try:
+        raw = Raw(br.mcp_url)
+        status, headers, body = raw.post(INIT, HEADERS)
+        assert status == 200 and headers["content-type"].startswith("application/json"), body
+        h = dict(HEADERS, **{"Mcp-Session-Id": headers["mcp-session-id"]})
+        status, _, body = raw.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, h)
+        assert status == 202, body
+
+        def pages(first_id: int) -> list[list[str]]:
+            out, cursor, n = [], None, first_id
+            while True:
+                msg = {"jsonrpc": "2.0", "id": n, "method": "tools/list"}
+                if cursor is not None:
+                    msg["params"] = {"cursor": cursor}
+                r = rpc(raw, h, msg)
+                assert r["id"] == n, r
+                out.append([t["name"] for t in r["result"]["tools"]])
+                cursor = r["result"].get("nextCursor")
+                n += 1
+                if cursor is None or len(out) > 50:
+                    return out
+
+        light = pages(10)
+        assert len(light) > 1 and all(len(p) <= 2 for p in light), light
+        # A cursor the backend does not know: its own error comes back, re-addressed.
+        bad = rpc(raw, h, {"jsonrpc": "2.0", "id": "bad", "method": "tools/list", "params": {"cursor": "no-such-cursor"}})
+        assert bad["id"] == "bad" and bad["error"]["code"] == -32602, bad
+        assert "invalid cursor: no-such-cursor" in bad["error"]["message"], bad
+        log = br.stderr()
+        assert STARTED not in log and "backend client started" not in log, log[-3000:]
+
+        # A request only rmcp's service answers starts it; the pages are the same through it.
+        status, _, body = raw.post({"jsonrpc": "2.0", "id": 90, "method": "resources/templates/list"}, h)
+        assert status == 200, body
+        wait_for(lambda: STARTED in br.stderr(), "service start in the log")
+        assert pages(100) == light
+    finally:
+        br.close()

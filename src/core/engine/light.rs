@@ -13,7 +13,7 @@ use crate::core::backend::BackendConn;
 use crate::core::net::PeerAddr;
 use crate::core::wire::frame as fp;
 
-use super::call;
+use super::call::{self, CallError};
 use super::{Caller, Engine, Mode, Session, TransportKey};
 
 impl Session {
@@ -73,11 +73,12 @@ impl Engine {
         (s, r)
     }
 
-    /// `ping`, or a gateway's `tools/list` (`frame`) in session `key`, asked of every backend
-    /// over its raw link with the same renaming and filters as the rmcp path (`handler.rs`
-    /// `list_tools`): the response frame. `None` (the rmcp path answers) when the frame is
-    /// neither, the session is not initialized and connected, another caller holds it, or a
-    /// backend with tools has no raw link.
+    /// `ping`, or `tools/list` (`frame`) in session `key`: a gateway asks every backend over its
+    /// raw link, with the same renaming and filters as the rmcp path (`handler.rs` `list_tools`);
+    /// transparent mode passes the request to its one backend ([`pass_tools`]). The response
+    /// frame. `None` (the rmcp path answers) when the frame is neither, the session is not
+    /// initialized and connected, another caller holds it, or a backend with tools has no raw
+    /// link.
     pub(crate) fn fast_answer(
         &self,
         key: &TransportKey,
@@ -90,7 +91,7 @@ impl Engine {
         }
         let ping = match h.method.as_deref()? {
             "ping" => true,
-            "tools/list" if self.mode == Mode::Gateway => false,
+            "tools/list" => false,
             _ => return None,
         };
         let id = h.id.filter(|i| fp::valid_id(i))?.get().to_string();
@@ -109,6 +110,11 @@ impl Engine {
             )));
         }
         let conns = session.live()?;
+        if self.mode == Mode::Transparent {
+            return Some(futures::future::Either::Right(
+                futures::future::Either::Left(pass_tools(session, &conns, h.params, id)?),
+            ));
+        }
         let with_tools: Vec<Arc<BackendConn>> = conns
             .iter()
             .filter(|c| Session::has_cap(c, |c| c.tools.is_some()))
@@ -118,41 +124,42 @@ impl Engine {
             return None;
         }
         session.touch();
-        Some(futures::future::Either::Right(async move {
-            let e = &session.inner.engine;
-            let cat = e.catalog();
-            let timeout = cat.agg.call_timeout;
-            let lists =
-                futures::future::join_all(with_tools.iter().map(|c| async move {
+        Some(futures::future::Either::Right(
+            futures::future::Either::Right(async move {
+                let e = &session.inner.engine;
+                let cat = e.catalog();
+                let timeout = cat.agg.call_timeout;
+                let lists = futures::future::join_all(with_tools.iter().map(|c| async move {
                     (c, tokio::time::timeout(timeout, raw_tools(c)).await)
                 }))
                 .await;
-            let caller = session.caller();
-            let mut tools = Vec::new();
-            for (c, r) in lists {
-                let items = match r {
-                    Ok(Ok(items)) => items,
-                    Ok(Err(err)) => {
-                        tracing::warn!(backend = %c.id, "tools/list failed: {err}");
-                        continue;
-                    }
-                    Err(_) => {
-                        tracing::warn!(backend = %c.id, "tools/list timed out");
-                        continue;
-                    }
-                };
-                let Some(def) = cat.get(c.idx) else { continue };
-                tools.extend(items.into_iter().filter_map(|mut t| {
-                    if !def.exposes(&t.name) {
-                        return None;
-                    }
-                    t.name = e.expose(def.id(), &t.name).into();
-                    call::may_use(&cat, &caller, &t.name).then_some(t)
-                }));
-            }
-            session.touch();
-            result_frame(&id, &ListToolsResult::with_all_items(tools))
-        }))
+                let caller = session.caller();
+                let mut tools = Vec::new();
+                for (c, r) in lists {
+                    let items = match r {
+                        Ok(Ok(items)) => items,
+                        Ok(Err(err)) => {
+                            tracing::warn!(backend = %c.id, "tools/list failed: {err}");
+                            continue;
+                        }
+                        Err(_) => {
+                            tracing::warn!(backend = %c.id, "tools/list timed out");
+                            continue;
+                        }
+                    };
+                    let Some(def) = cat.get(c.idx) else { continue };
+                    tools.extend(items.into_iter().filter_map(|mut t| {
+                        if !def.exposes(&t.name) {
+                            return None;
+                        }
+                        t.name = e.expose(def.id(), &t.name).into();
+                        call::may_use(&cat, &caller, &t.name).then_some(t)
+                    }));
+                }
+                session.touch();
+                result_frame(&id, &ListToolsResult::with_all_items(tools))
+            }),
+        ))
     }
 
     /// End the session bound to transport key `key` (its transport closed it).
@@ -185,6 +192,59 @@ pub(crate) fn result_frame(id: &str, result: &impl serde::Serialize) -> Bytes {
     }
     out.push(b'}');
     Bytes::from(out)
+}
+
+/// Transparent mode's `tools/list`: the one backend asked over its raw link with the client's
+/// parameters, its answer passed back re-addressed (a cursor, an error, unknown fields and all),
+/// as the rmcp path forwards it. `None` (the rmcp path answers) when the backend has no raw link
+/// or the parameters are not an object, or ask for progress (the rmcp path maps the token).
+fn pass_tools(
+    session: Session,
+    conns: &[Arc<BackendConn>],
+    params: Option<&serde_json::value::RawValue>,
+    id: String,
+) -> Option<impl std::future::Future<Output = Bytes> + Send + 'static> {
+    let first = session.inner.engine.catalog().backends.first()?.key;
+    let c = conns.iter().find(|c| c.idx == first)?.clone();
+    let params = match params {
+        None => None,
+        Some(p) => {
+            let v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(p.get()).ok()?;
+            if v.get("_meta")
+                .is_some_and(|m| m.get("progressToken").is_some())
+            {
+                return None;
+            }
+            Some(p.get().to_string())
+        }
+    };
+    c.raw.as_ref()?;
+    session.touch();
+    Some(async move {
+        let Some(link) = c.raw.as_ref() else {
+            return CallError::Closed(c.id.clone()).frame(&id);
+        };
+        let _busy = c.in_use();
+        let timeout = session.inner.engine.catalog().agg.call_timeout;
+        let answer = tokio::select! {
+            r = tokio::time::timeout(timeout, link.request("tools/list", params.as_deref())) => r,
+            _ = session.inner.ended.cancelled() => return CallError::SessionEnded.frame(&id),
+        };
+        session.touch();
+        match answer {
+            Ok(Ok(frame)) => match fp::readdress(&frame, &id) {
+                Some((f, _)) => f,
+                None => CallError::Unexpected(c.id.clone()).frame(&id),
+            },
+            Ok(Err(_)) => CallError::Closed(c.id.clone()).frame(&id),
+            Err(_) => CallError::Timeout {
+                backend: c.id.clone(),
+                timeout,
+            }
+            .frame(&id),
+        }
+    })
 }
 
 /// Every page of backend `c`'s tools, asked over its raw link.

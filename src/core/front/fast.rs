@@ -200,7 +200,7 @@ fn header<'a>(parts: &'a http::request::Parts, name: &str) -> Option<&'a str> {
 
 impl FastFront {
     /// What a streamable-HTTP session gets without rmcp's service here: `initialize` (a new
-    /// session), and in any session `ping` and a gateway's `tools/list` (`Engine::fast_answer`).
+    /// session), and in any session `ping` and `tools/list` (`Engine::fast_answer`).
     /// `None`: not for here (rmcp's service takes it).
     async fn light(
         &self,
