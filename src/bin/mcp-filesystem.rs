@@ -47,7 +47,9 @@ fn main() {
         .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // rmcp warns of every error answer (a missing file, an unknown tool): the client
+                // gets the error, the gateway's log need not.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rmcp::service=error")),
         )
         .init();
 

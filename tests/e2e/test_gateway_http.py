@@ -231,3 +231,42 @@ def test_2026_07_28_without_initialize(gw):
     while gw.descendants() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not gw.descendants(), "per-request backends were not released"
+
+
+def test_error_answers_are_not_warnings_at_the_default_level(tmp_path: Path):
+    """An unknown tool or method is the client's business: the gateway logs its own INFO line for
+    a refused call, and rmcp's WARN for every error answer is left out below -v."""
+    from harness import Server
+    from test_proxy import HEADERS, INIT, Raw, rpc
+
+    d = tmp_path / "files"
+    d.mkdir()
+    cfg = write_config(
+        tmp_path,
+        f"""
+backends:
+  - id: fs
+    transport:
+      type: stdio
+      command: {json.dumps(bin_path("mcp-filesystem"))}
+      args: [{json.dumps(str(d))}]
+""",
+    )
+    gw = Server([bin_path("mcp-gateway"), "run", str(cfg), "--listen", "127.0.0.1:0"])
+    try:
+        raw = Raw(gw.mcp_url)
+        status, headers, body = raw.post(INIT, HEADERS)
+        assert status == 200, body
+        h = dict(HEADERS, **{"Mcp-Session-Id": headers["mcp-session-id"]})
+        raw.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, h)
+        r = rpc(raw, h, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "nobody_tool", "arguments": {}}})
+        assert "error" in r, r
+        r = rpc(raw, h, {"jsonrpc": "2.0", "id": 3, "method": "prompts/get", "params": {"name": "no_such_prompt"}})
+        assert "error" in r, r
+        assert gw.stop() == 0
+        log = gw.stderr()
+        assert "call to an unknown or filtered tool refused" in log, log
+        ours = [line for line in log.splitlines() if " INFO backend: " not in line]
+        assert not [line for line in ours if " WARN " in line], log
+    finally:
+        gw.close()

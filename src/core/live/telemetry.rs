@@ -43,6 +43,16 @@ pub(crate) fn attach_hub(hub: &Hub) {
     let _ = HUB_SINK.set(hub.clone());
 }
 
+/// The default filter for verbosity `v` (when `RUST_LOG` is not set). rmcp's service logs every
+/// error answer (an unknown method, a refused or failed call) as a warning with its whole error,
+/// while the engine logs the refusals and failures that matter itself: below `-v` those are
+/// left out (`rmcp::service=error`).
+fn default_directives(v: i8) -> String {
+    let lvl = level_name(v);
+    let service = if v >= 1 { "" } else { ",rmcp::service=error" };
+    format!("{lvl},rmcp=warn{service},hyper=warn,h2=warn,reqwest=warn")
+}
+
 fn level_name(v: i8) -> &'static str {
     match v {
         i8::MIN..=-1 => "warn",
@@ -55,10 +65,8 @@ fn level_name(v: i8) -> &'static str {
 /// Install the global subscriber. Respects `RUST_LOG` when set.
 pub fn init(opts: &LogOptions) -> std::io::Result<LogGuard> {
     let filter = || {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            let lvl = level_name(opts.verbosity);
-            EnvFilter::new(format!("{lvl},rmcp=warn,hyper=warn,h2=warn,reqwest=warn"))
-        })
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new(default_directives(opts.verbosity)))
     };
     let stderr_layer = opts.stderr.then(|| {
         let l = tracing_subscriber::fmt::layer()
