@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use crate::core::zrok::{Root, ShareAccess};
 
-    /// bob's zrok home in the testnet of `MCPZ_TESTNET_ENV`.
+    /// `who`'s zrok home in the testnet of `MCPZ_TESTNET_ENV`.
     fn testnet_root(who: &str) -> Root {
         let path = std::env::var("MCPZ_TESTNET_ENV")
             .expect("needs the real network: run scripts/test-network (MCPZ_TESTNET_ENV)");

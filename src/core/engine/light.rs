@@ -74,9 +74,9 @@ impl Engine {
     }
 
     /// `ping`, or `tools/list` (`frame`) in session `key`: a gateway asks every backend over its
-    /// raw link, with the same renaming and filters as the rmcp path (`handler.rs` `list_tools`);
-    /// transparent mode passes the request to its one backend ([`pass_tools`]). The response
-    /// frame. `None` (the rmcp path answers) when the frame is neither, the session is not
+    /// raw link, with the same renaming and filters as the rmcp path (`handler.rs` `list_tools`,
+    /// [`gather_tools`]); transparent mode passes the request to its one backend ([`pass_tools`]).
+    /// The response frame. `None` (the rmcp path answers) when the frame is neither, the session is not
     /// initialized and connected, another caller holds it, or a backend with tools has no raw
     /// link.
     pub(crate) fn fast_answer(
@@ -110,56 +110,15 @@ impl Engine {
             )));
         }
         let conns = session.live()?;
-        if self.mode == Mode::Transparent {
-            return Some(futures::future::Either::Right(
-                futures::future::Either::Left(pass_tools(session, &conns, h.params, id)?),
-            ));
-        }
-        let with_tools: Vec<Arc<BackendConn>> = conns
-            .iter()
-            .filter(|c| Session::has_cap(c, |c| c.tools.is_some()))
-            .cloned()
-            .collect();
-        if with_tools.iter().any(|c| c.raw.is_none()) {
-            return None;
-        }
-        session.touch();
-        Some(futures::future::Either::Right(
-            futures::future::Either::Right(async move {
-                let e = &session.inner.engine;
-                let cat = e.catalog();
-                let timeout = cat.agg.call_timeout;
-                let lists = futures::future::join_all(with_tools.iter().map(|c| async move {
-                    (c, tokio::time::timeout(timeout, raw_tools(c)).await)
-                }))
-                .await;
-                let caller = session.caller();
-                let mut tools = Vec::new();
-                for (c, r) in lists {
-                    let items = match r {
-                        Ok(Ok(items)) => items,
-                        Ok(Err(err)) => {
-                            tracing::warn!(backend = %c.id, "tools/list failed: {err}");
-                            continue;
-                        }
-                        Err(_) => {
-                            tracing::warn!(backend = %c.id, "tools/list timed out");
-                            continue;
-                        }
-                    };
-                    let Some(def) = cat.get(c.idx) else { continue };
-                    tools.extend(items.into_iter().filter_map(|mut t| {
-                        if !def.exposes(&t.name) {
-                            return None;
-                        }
-                        t.name = e.expose(def.id(), &t.name).into();
-                        call::may_use(&cat, &caller, &t.name).then_some(t)
-                    }));
-                }
-                session.touch();
-                result_frame(&id, &ListToolsResult::with_all_items(tools))
-            }),
-        ))
+        Some(if self.mode == Mode::Transparent {
+            futures::future::Either::Right(futures::future::Either::Left(pass_tools(
+                session, &conns, h.params, id,
+            )?))
+        } else {
+            futures::future::Either::Right(futures::future::Either::Right(gather_tools(
+                session, &conns, id,
+            )?))
+        })
     }
 
     /// End the session bound to transport key `key` (its transport closed it).
@@ -194,6 +153,61 @@ pub(crate) fn result_frame(id: &str, result: &impl serde::Serialize) -> Bytes {
     Bytes::from(out)
 }
 
+/// A gateway's `tools/list`: every backend with tools asked over its raw link, its tools renamed
+/// and filtered as on the rmcp path. `None` (the rmcp path answers) when a backend with tools has
+/// no raw link.
+fn gather_tools(
+    session: Session,
+    conns: &[Arc<BackendConn>],
+    id: String,
+) -> Option<impl std::future::Future<Output = Bytes> + Send + 'static> {
+    let with_tools: Vec<Arc<BackendConn>> = conns
+        .iter()
+        .filter(|c| Session::has_cap(c, |c| c.tools.is_some()))
+        .cloned()
+        .collect();
+    if with_tools.iter().any(|c| c.raw.is_none()) {
+        return None;
+    }
+    session.touch();
+    Some(async move {
+        let e = &session.inner.engine;
+        let cat = e.catalog();
+        let timeout = cat.agg.call_timeout;
+        let lists = futures::future::join_all(
+            with_tools
+                .iter()
+                .map(|c| async move { (c, tokio::time::timeout(timeout, raw_tools(c)).await) }),
+        )
+        .await;
+        let caller = session.caller();
+        let mut tools = Vec::new();
+        for (c, r) in lists {
+            let items = match r {
+                Ok(Ok(items)) => items,
+                Ok(Err(err)) => {
+                    tracing::warn!(backend = %c.id, "tools/list failed: {err}");
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!(backend = %c.id, "tools/list timed out");
+                    continue;
+                }
+            };
+            let Some(def) = cat.get(c.idx) else { continue };
+            tools.extend(items.into_iter().filter_map(|mut t| {
+                if !def.exposes(&t.name) {
+                    return None;
+                }
+                t.name = e.expose(def.id(), &t.name).into();
+                call::may_use(&cat, &caller, &t.name).then_some(t)
+            }));
+        }
+        session.touch();
+        result_frame(&id, &ListToolsResult::with_all_items(tools))
+    })
+}
+
 /// Transparent mode's `tools/list`: the one backend asked over its raw link with the client's
 /// parameters, its answer passed back re-addressed (a cursor, an error, unknown fields and all),
 /// as the rmcp path forwards it. `None` (the rmcp path answers) when the backend has no raw link
@@ -219,12 +233,9 @@ fn pass_tools(
             Some(p.get().to_string())
         }
     };
-    c.raw.as_ref()?;
+    let link = c.raw.clone()?;
     session.touch();
     Some(async move {
-        let Some(link) = c.raw.as_ref() else {
-            return CallError::Closed(c.id.clone()).frame(&id);
-        };
         let _busy = c.in_use();
         let timeout = session.inner.engine.catalog().agg.call_timeout;
         let answer = tokio::select! {

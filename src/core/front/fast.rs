@@ -26,8 +26,7 @@ const FAST_JSON_WINDOW: Duration = Duration::from_millis(1000);
 pub(super) struct FastFront {
     pub(super) engine: Arc<Engine>,
     /// Stateful streamable HTTP (`None`: stateless): `initialize` opens a session here, without
-    /// rmcp's service (`streamable.rs`), and `ping` and a gateway's `tools/list` are answered
-    /// here.
+    /// rmcp's service (`streamable.rs`), and `ping` and `tools/list` are answered here.
     pub(super) sessions: Option<Arc<StreamableSessions>>,
 }
 
